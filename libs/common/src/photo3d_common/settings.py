@@ -1,0 +1,85 @@
+"""Settings blocks shared by several services. Each service composes these into its own settings class
+with its own env prefix (``STATUS_``, ``UPLOAD_``, ``BGREMOVAL_``, ``GENERATION_``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:19092"
+    topic_prefix: str = Field("", description="prepended to every topic name; tests isolate runs with it")
+    partitions: int = Field(3, ge=1, description="partition count for topics created at start")
+    replication_factor: int = Field(1, ge=1)
+    session_timeout_ms: int = Field(10_000, description="group joins take about half of this")
+    heartbeat_interval_ms: int = 1_000
+    handler_attempts: int = Field(3, ge=1, description="tries of a failing handler before the message is parked")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+class S3Settings(BaseSettings):
+    """Any S3-compatible store: Cloudflare R2, AWS S3, MinIO, SeaweedFS."""
+
+    model_config = SettingsConfigDict(env_prefix="S3_", extra="ignore")
+
+    endpoint_url: str | None = Field(
+        "http://127.0.0.1:8333", description="None means AWS S3 itself (region endpoint)"
+    )
+    region: str = Field("us-east-1", description="'auto' for Cloudflare R2")
+    bucket: str = "photo3d"
+    access_key_id: str = Field(
+        "photo3d", validation_alias=AliasChoices("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID")
+    )
+    secret_access_key: SecretStr = Field(
+        SecretStr("photo3d-dev-secret"),
+        validation_alias=AliasChoices("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+    )
+    checksum_when_required: bool = Field(
+        False,
+        description="send checksums only when an operation requires them: Cloudflare R2 rejects "
+        "the aws-chunked CRC32 uploads boto3 >= 1.36 sends by default",
+    )
+    addressing_style: Literal["path", "virtual", "auto"] = "path"
+    create_bucket: bool = Field(True, description="create the bucket at start when it is missing")
+    multipart_chunk_bytes: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024)
+
+
+class AuthSettings(BaseSettings):
+    """Bearer JWTs: an HS256 secret, or a JWKS URL for any OIDC issuer. ``sub`` is the owner."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
+
+    jwt_secret: SecretStr | None = None
+    jwks_url: str | None = None
+    algorithms: list[str] = Field(default_factory=lambda: ["HS256", "RS256", "ES256"])
+    audience: str | None = None
+    issuer: str | None = None
+    leeway_s: int = 30
+    dev_tokens_enabled: bool = Field(False, description="lets POST /api/dev/token mint tokens: local runs only")
+    dev_token_ttl_s: int = 12 * 3600
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> AuthSettings:
+        if self.jwt_secret is None and self.jwks_url is None:
+            raise ValueError("set AUTH_JWT_SECRET (HS256) or AUTH_JWKS_URL: every API call needs a verified token")
+        if self.dev_tokens_enabled and self.jwt_secret is None:
+            raise ValueError("AUTH_DEV_TOKENS_ENABLED needs AUTH_JWT_SECRET to sign the dev tokens")
+        return self
+
+
+class LogSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOG_", extra="ignore")
+
+    level: str = "INFO"
+    format: Literal["console", "json"] = "console"

@@ -47,7 +47,7 @@ def create_broker(settings: KafkaSettings, *, service: str) -> KafkaBroker:
         settings.bootstrap_servers,
         client_id=f"photo3d-{service}",
         security=_security(settings),
-        enable_idempotence=True,
+        enable_idempotence=settings.enable_idempotence,
         acks="all",
         description=f"photo3d {service} service",
     )

@@ -19,6 +19,11 @@ class KafkaSettings(BaseSettings):
     session_timeout_ms: int = Field(10_000, description="group joins take about half of this")
     heartbeat_interval_ms: int = 1_000
     handler_attempts: int = Field(3, ge=1, description="tries of a failing handler before the message is parked")
+    enable_idempotence: bool = Field(
+        False,
+        description="idempotent producer (InitProducerId): Apache Kafka supports it, Tansu 0.6 answers "
+        "UnknownError; off by default since every consumer drops duplicates by event_id anyway",
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
@@ -31,7 +36,7 @@ class KafkaSettings(BaseSettings):
 class S3Settings(BaseSettings):
     """Any S3-compatible store: Cloudflare R2, AWS S3, MinIO, SeaweedFS."""
 
-    model_config = SettingsConfigDict(env_prefix="S3_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="S3_", extra="ignore", populate_by_name=True)
 
     endpoint_url: str | None = Field(
         "http://127.0.0.1:8333", description="None means AWS S3 itself (region endpoint)"

@@ -159,9 +159,12 @@ class ObjectStorage:
         )
 
         async def chunks() -> AsyncIterator[bytes]:
-            async with response["Body"] as body:
-                while chunk := await body.read(chunk_bytes):
+            body = response["Body"]
+            try:
+                async for chunk in body.iter_chunks(chunk_bytes):
                     yield chunk
+            finally:
+                body.close()
 
         return info, chunks()
 

@@ -1,0 +1,56 @@
+"""Composition root of the background-removal service: settings, broker, storage, model. Nothing runs at
+import; ``create_app()`` builds the FastStream app and its lifespan opens the connections."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from faststream import FastStream
+from faststream.specification import AsyncAPI
+
+from photo3d_common.broker import EventPublisher, create_broker, document_publishers, ensure_topics
+from photo3d_common.events import (
+    BackgroundRemovalStarted,
+    BackgroundRemoved,
+    ModelFailed,
+    StageProgressed,
+)
+from photo3d_common.logging import configure_logging, get_logger
+from photo3d_common.storage import ObjectStorage
+
+from .consumer import register_subscribers
+from .remover import BackgroundRemover
+from .resources import Resources
+from .settings import BgRemovalServiceSettings
+
+SERVICE = "bgremoval"
+log = get_logger(__name__)
+
+
+def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
+    settings = settings or BgRemovalServiceSettings()
+    configure_logging(SERVICE, settings.log)
+    broker = create_broker(settings.kafka, service=SERVICE)
+    document_publishers(broker, settings.kafka,
+                        (BackgroundRemovalStarted, StageProgressed, BackgroundRemoved, ModelFailed))
+    resources = Resources(settings=settings, remover=BackgroundRemover(settings.removal),
+                          publish=EventPublisher(broker, settings.kafka))
+    register_subscribers(broker, resources)
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        await ensure_topics(settings.kafka)
+        async with ObjectStorage(settings.s3) as storage:
+            resources.storage = storage
+            if settings.warm_up:
+                await resources.remover.load_async()
+                log.info("model loaded", model=settings.removal.model_name)
+            try:
+                yield
+            finally:
+                resources.storage = None
+                resources.remover.close()
+
+    return FastStream(broker, lifespan=lifespan,
+                      specification=AsyncAPI(title="photo3d background removal", version="1.0.0"))

@@ -1,0 +1,21 @@
+"""Settings of the background-removal service (prefix ``BGREMOVAL_``), composing the shared blocks."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from photo3d_common.settings import KafkaSettings, LogSettings, S3Settings
+
+from .remover import BackgroundRemovalSettings
+
+
+class BgRemovalServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BGREMOVAL_", extra="ignore")
+
+    group_id: str = "photo3d-bgremoval"
+    warm_up: bool = Field(True, description="load the model at start instead of on the first photo")
+    removal: BackgroundRemovalSettings = Field(default_factory=BackgroundRemovalSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    log: LogSettings = Field(default_factory=LogSettings)

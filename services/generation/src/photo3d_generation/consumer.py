@@ -1,0 +1,26 @@
+"""``on_<topic>`` subscribers: thin adapters from Kafka messages to the handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from faststream.kafka import KafkaBroker
+
+from photo3d_common.broker import subscriber_options
+from photo3d_common.events import BackgroundRemoved, GenerationRequested
+
+from . import handlers
+from .settings import GenerationServiceSettings
+
+
+def register_subscribers(broker: KafkaBroker, settings: GenerationServiceSettings,
+                         dependencies: Callable[[], handlers.Dependencies]) -> None:
+    options = subscriber_options(settings.kafka, group_id=settings.group_id)
+
+    @broker.subscriber(settings.kafka.topic(BackgroundRemoved.topic), **options)
+    async def on_background_removed(event: BackgroundRemoved) -> None:
+        await handlers.on_background_removed(event, dependencies())
+
+    @broker.subscriber(settings.kafka.topic(GenerationRequested.topic), **options)
+    async def on_generation_requested(event: GenerationRequested) -> None:
+        await handlers.on_generation_requested(event, dependencies())

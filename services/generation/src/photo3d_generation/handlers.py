@@ -1,0 +1,227 @@
+"""3D generation for one model: plain async functions of the event and named dependencies."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+import trimesh
+from PIL import Image
+
+from photo3d_common.broker import Publish
+from photo3d_common.errors import Photo3DError
+from photo3d_common.events import (
+    VIEWS,
+    BackgroundRemoved,
+    GenerationRequested,
+    GenerationStarted,
+    ModelFailed,
+    ModelGenerated,
+    Stage,
+    StageProgressed,
+    View,
+)
+from photo3d_common.logging import bound_model, get_logger
+from photo3d_common.storage import ObjectNotFound, ObjectStorage, asset_key
+
+from . import meshio
+from .jobs import JobRecord, JobStore
+from .local import reconstruct
+from .providers.base import GeneratedAssets, GenerationInputs, GenerationProvider, JobHandle, run_job
+from .providers.errors import ProviderError
+from .settings import GenerationServiceSettings
+
+log = get_logger(__name__)
+PRODUCER = "generation"
+
+
+class GenerationFailure(Photo3DError):
+    retryable = False
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    storage: ObjectStorage
+    jobs: JobStore
+    providers: dict[str, GenerationProvider]
+    publish: Publish
+    settings: GenerationServiceSettings
+
+
+async def on_background_removed(event: BackgroundRemoved, deps: Dependencies) -> None:
+    await generate(event.model_id, event.cutout_keys, event.provider, deps)
+
+
+async def on_generation_requested(event: GenerationRequested, deps: Dependencies) -> None:
+    await generate(event.model_id, event.cutout_keys, event.provider, deps)
+
+
+async def generate(model_id: uuid.UUID, cutout_keys: dict[View, str], provider_name: str | None,
+                   deps: Dependencies) -> None:
+    name = provider_name or deps.settings.default_provider
+    with bound_model(model_id):
+        started = time.perf_counter()
+        try:
+            cutouts = await _load_cutouts(cutout_keys, deps.storage)
+            if name == "local":
+                await deps.publish(GenerationStarted(model_id=model_id, producer=PRODUCER, provider=name))
+                mesh = await _reconstruct_locally(model_id, cutouts, deps)
+                job_id, fingerprint, handle = None, None, None
+            else:
+                provider = deps.providers.get(name)
+                if provider is None:
+                    raise GenerationFailure(
+                        f"the {name!r} generator is not enabled on this server: choose another one or ask "
+                        "an administrator", code="provider_not_enabled")
+                outcome = await _run_provider_job(model_id, provider, cutouts, deps)
+                if isinstance(outcome, ModelGenerated):  # finished earlier: republish, never pay twice
+                    await deps.publish(outcome)
+                    return
+                mesh, handle, fingerprint = outcome
+                job_id = handle.job_id
+            generated = await _store_assets(model_id, mesh, name, job_id, started, deps)
+            if fingerprint is not None:
+                await deps.jobs.save(model_id, fingerprint, JobRecord(
+                    handle=handle, completed=True,
+                    result=generated.model_dump(mode="json", include=_RESULT_FIELDS)))
+        except Exception as error:  # every failure ends the stage with a reason the user can act on
+            await deps.publish(_failure(model_id, error, deps.settings))
+            return
+        log.info("model generated", provider=name, faces=generated.face_count,
+                 seconds=round(time.perf_counter() - started, 2))
+        await deps.publish(generated)
+
+
+_RESULT_FIELDS = {"provider", "asset_keys", "vertex_count", "face_count", "file_sizes", "timings", "job_id"}
+
+
+async def _load_cutouts(cutout_keys: dict[View, str], storage: ObjectStorage) -> dict[View, bytes]:
+    cutouts: dict[View, bytes] = {}
+    for view in VIEWS:
+        key = cutout_keys.get(view)
+        try:
+            if key is None:
+                raise ObjectNotFound(f"<{view}>")
+            cutouts[view] = await storage.get_bytes(key)
+        except ObjectNotFound as error:
+            raise GenerationFailure(f"the {view} cut-out is missing: run background removal again",
+                                    code="cutout_missing", detail={"view": view}) from error
+    return cutouts
+
+
+async def _reconstruct_locally(model_id: uuid.UUID, cutouts: dict[View, bytes],
+                               deps: Dependencies) -> trimesh.Trimesh:
+    loop = asyncio.get_running_loop()
+    local = deps.settings.local
+
+    def progress(fraction: float, detail: str) -> None:  # called from the worker thread
+        event = StageProgressed(model_id=model_id, producer=PRODUCER, stage=Stage.GENERATION,
+                                progress=round(0.9 * fraction, 3), detail=detail)
+        asyncio.run_coroutine_threadsafe(deps.publish(event), loop)
+
+    def work() -> trimesh.Trimesh:
+        images = {view: Image.open(io.BytesIO(data)) for view, data in cutouts.items()}
+        return reconstruct(images, local.reconstruction(), progress=progress)
+
+    try:
+        async with asyncio.timeout(local.deadline_s):
+            return await asyncio.to_thread(work)
+    except TimeoutError:
+        raise GenerationFailure(f"generation timed out after {local.deadline_s / 60:.0f} min",
+                                code="generation_timeout") from None
+
+
+async def _run_provider_job(model_id: uuid.UUID, provider: GenerationProvider, cutouts: dict[View, bytes],
+                            deps: Dependencies) -> ModelGenerated | tuple[trimesh.Trimesh, JobHandle, str]:
+    inputs = GenerationInputs(images=cutouts)
+    fingerprint = provider.fingerprint(inputs)
+    record = await deps.jobs.load(model_id, fingerprint)
+    if record is not None and record.completed and record.result:
+        log.info("job already finished for these inputs: republishing", job_id=record.handle.job_id)
+        return ModelGenerated(model_id=model_id, producer=PRODUCER, **record.result)
+    existing = record.handle if record is not None else None
+    await deps.publish(GenerationStarted(model_id=model_id, producer=PRODUCER, provider=provider.name,
+                                         job_id=existing.job_id if existing else None,
+                                         resumed=existing is not None))
+
+    submitted: list[JobHandle] = []
+
+    async def remember(handle: JobHandle) -> None:
+        submitted.append(handle)
+        await deps.jobs.save(model_id, fingerprint, JobRecord(handle=handle))
+
+    async def progress(fraction: float, detail: str) -> None:
+        await deps.publish(StageProgressed(model_id=model_id, producer=PRODUCER, stage=Stage.GENERATION,
+                                           progress=fraction, detail=detail))
+
+    try:
+        assets = await run_job(provider, inputs, existing_handle=existing, on_submitted=remember,
+                               on_progress=progress)
+    except ProviderError as error:
+        if error.discard_job:  # the job is dead or its results are gone: a re-run must submit anew
+            await deps.jobs.discard(model_id, fingerprint)
+        raise
+    return _mesh_from(assets), existing or submitted[0], fingerprint
+
+
+def _mesh_from(assets: GeneratedAssets) -> trimesh.Trimesh:
+    for fmt in ("glb", "gltf", "obj", "ply", "stl"):
+        found = assets.get(fmt)
+        if found is not None:
+            # Providers already face +Z with +Y up (glTF convention); normalising centres and grounds it.
+            return meshio.normalize_mesh(meshio.load_mesh(found.data, fmt))
+    raise GenerationFailure("the 3D generation service returned no model file we can read; try again",
+                            code="provider_no_model", detail={"formats": [f.format for f in assets.files]})
+
+
+def _asset_name(filename: str) -> str:
+    stem, _, ext = filename.rpartition(".")
+    return ext if stem == "model" else stem
+
+
+async def _store_assets(model_id: uuid.UUID, mesh: trimesh.Trimesh, provider: str, job_id: str | None,
+                        started: float, deps: Dependencies) -> ModelGenerated:
+    export_started = time.perf_counter()
+    files = await asyncio.to_thread(meshio.export_assets, mesh, preview_size=deps.settings.preview_size)
+    exported = time.perf_counter()
+    asset_keys: dict[str, str] = {}
+    for filename, data in files.items():
+        key = asset_key(model_id, filename)
+        await deps.storage.put_bytes(key, data, content_type=_content_type(filename))
+        asset_keys[_asset_name(filename)] = key
+    return ModelGenerated(
+        model_id=model_id, producer=PRODUCER, provider=provider, asset_keys=asset_keys,
+        vertex_count=len(mesh.vertices), face_count=len(mesh.faces),
+        file_sizes={_asset_name(name): len(data) for name, data in files.items()},
+        timings={"generate_s": round(export_started - started, 3),
+                 "export_s": round(exported - export_started, 3),
+                 "store_s": round(time.perf_counter() - exported, 3)},
+        job_id=job_id,
+    )
+
+
+_CONTENT_TYPES = {"glb": "model/gltf-binary", "obj": "model/obj", "mtl": "model/mtl", "stl": "model/stl",
+                  "png": "image/png", "jpg": "image/jpeg"}
+
+
+def _content_type(filename: str) -> str:
+    return _CONTENT_TYPES.get(filename.rpartition(".")[2], "application/octet-stream")
+
+
+def _failure(model_id: uuid.UUID, error: BaseException, settings: GenerationServiceSettings) -> ModelFailed:
+    common = {"model_id": model_id, "producer": PRODUCER, "stage": Stage.GENERATION}
+    if isinstance(error, ProviderError):
+        log.warning("generation failed", code=error.code, error=str(error))
+        return ModelFailed(**common, reason=error.user_message, error_code=error.code,
+                           retryable=error.retryable, detail=str(error)[:2000])
+    if isinstance(error, Photo3DError):
+        log.warning("generation failed", code=error.code, reason=error.message)
+        return ModelFailed(**common, reason=error.message, error_code=error.code,
+                           retryable=bool(getattr(error, "retryable", False)),
+                           detail=str(error.detail) if error.detail is not None else None)
+    log.exception("generation failed unexpectedly")
+    return ModelFailed(**common, reason="3D generation failed unexpectedly; try again in a moment",
+                       error_code="internal_error", retryable=True, detail=f"{type(error).__name__}: {error}")

@@ -1,0 +1,204 @@
+"""The background-removal handlers with the real u2netp model and a real S3 store (SeaweedFS).
+
+Every failure ends in one ``model.failed`` with a reason the user can act on; nothing raises out of the
+handler (so no consumer crashes) and every trigger produces a final event (so nothing is lost).
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from photo3d_bgremoval import handlers, model_files
+from photo3d_bgremoval.remover import BackgroundRemovalSettings, BackgroundRemover
+from photo3d_common.events import (
+    VIEWS,
+    BackgroundRemovalRequested,
+    BackgroundRemovalStarted,
+    BackgroundRemoved,
+    ModelFailed,
+    PhotoUploaded,
+    Stage,
+    StageProgressed,
+)
+from photo3d_common.storage import ObjectStorage, original_key
+from tests.support.photos import make_photo
+
+ROOT = Path(__file__).resolve().parents[3]
+MODEL_DIR = ROOT / "var" / "models" / "u2net"
+
+
+@pytest.fixture(scope="module")
+def remover():
+    model_files.install(MODEL_DIR)
+    remover = BackgroundRemover(BackgroundRemovalSettings(model_dir=MODEL_DIR, max_side_px=640))
+    yield remover
+    remover.close()
+
+
+class Recorder(list):
+    async def __call__(self, event) -> None:
+        self.append(event)
+
+    def of(self, kind):
+        return [event for event in self if isinstance(event, kind)]
+
+
+async def _store_originals(storage: ObjectStorage, model_id: uuid.UUID, photos: dict[str, bytes]) -> dict:
+    keys = {}
+    for view, data in photos.items():
+        keys[view] = original_key(model_id, view)
+        await storage.put_bytes(keys[view], data, content_type="image/jpeg")
+    return keys
+
+
+def _photos() -> dict[str, bytes]:
+    kinds = {"front": "vase", "left": "mug", "right": "mug", "back": "vase"}
+    return {view: make_photo(kinds[view], size=(640, 480), seed=i).jpeg() for i, view in enumerate(VIEWS)}
+
+
+def _uploaded(model_id, keys, *, start=True) -> PhotoUploaded:
+    return PhotoUploaded(model_id=model_id, producer="test", view="back", object_key=keys["back"],
+                         content_type="image/jpeg", width=640, height=480, size_bytes=1, sha256="x",
+                         original_keys=keys, all_views_uploaded=True, start_processing=start)
+
+
+async def test_four_cutouts_stored_and_announced(object_storage, remover):
+    model_id = uuid.uuid4()
+    keys = await _store_originals(object_storage, model_id, _photos())
+    published = Recorder()
+
+    await handlers.on_photo_uploaded(_uploaded(model_id, keys), storage=object_storage, remover=remover,
+                                     publish=published)
+
+    assert isinstance(published[0], BackgroundRemovalStarted)
+    progress = published.of(StageProgressed)
+    assert [p.progress for p in progress] == [0.25, 0.5, 0.75, 1.0]
+    assert all(p.stage is Stage.BACKGROUND_REMOVAL for p in progress)
+    (done,) = published.of(BackgroundRemoved)
+    assert published[-1] is done and not published.of(ModelFailed)
+    assert set(done.cutout_keys) == set(VIEWS)
+    for view, key in done.cutout_keys.items():
+        assert key == f"models/{model_id}/cutouts/{view}.png"
+        cutout = Image.open(io.BytesIO(await object_storage.get_bytes(key)))
+        assert cutout.format == "PNG" and cutout.mode == "RGBA"
+        alpha = cutout.getchannel("A")
+        # the object is centred with a transparent margin: corners clear, centre solid
+        assert alpha.getpixel((0, 0)) == 0 and alpha.getpixel((cutout.width // 2, cutout.height // 2)) > 200
+
+
+async def test_incomplete_set_does_not_start(object_storage, remover):
+    model_id = uuid.uuid4()
+    keys = await _store_originals(object_storage, model_id, _photos())
+    published = Recorder()
+    await handlers.on_photo_uploaded(_uploaded(model_id, keys, start=False), storage=object_storage,
+                                     remover=remover, publish=published)
+    assert published == []
+
+
+async def test_redelivery_republishes_without_redoing_the_work(object_storage, remover):
+    model_id = uuid.uuid4()
+    keys = await _store_originals(object_storage, model_id, _photos())
+    first, second = Recorder(), Recorder()
+    event = _uploaded(model_id, keys)
+    await handlers.on_photo_uploaded(event, storage=object_storage, remover=remover, publish=first)
+    before = await object_storage.head(first.of(BackgroundRemoved)[0].cutout_keys["front"])
+
+    await handlers.on_photo_uploaded(event, storage=object_storage, remover=remover, publish=second)
+
+    assert [type(e) for e in second] == [BackgroundRemovalStarted, BackgroundRemoved]
+    assert second[-1].source_fingerprint == first.of(BackgroundRemoved)[0].source_fingerprint
+    assert (await object_storage.head(second[-1].cutout_keys["front"])).etag == before.etag
+
+
+async def test_replaced_photo_is_cut_out_again(object_storage, remover):
+    model_id = uuid.uuid4()
+    photos = _photos()
+    keys = await _store_originals(object_storage, model_id, photos)
+    first, second = Recorder(), Recorder()
+    await handlers.on_photo_uploaded(_uploaded(model_id, keys), storage=object_storage, remover=remover,
+                                     publish=first)
+    await object_storage.put_bytes(keys["left"], make_photo("box", size=(640, 480), seed=9).jpeg(),
+                                   content_type="image/jpeg")
+    request = BackgroundRemovalRequested(model_id=model_id, producer="test", original_keys=keys,
+                                         requested_by="alice")
+    await handlers.on_removal_requested(request, storage=object_storage, remover=remover, publish=second)
+    assert len(second.of(StageProgressed)) == 4
+    assert second[-1].source_fingerprint != first[-1].source_fingerprint
+
+
+async def test_missing_photo_fails_with_its_view(object_storage, remover):
+    model_id = uuid.uuid4()
+    photos = _photos()
+    keys = await _store_originals(object_storage, model_id, {v: photos[v] for v in ("front", "right", "back")})
+    keys["left"] = original_key(model_id, "left")
+    published = Recorder()
+    await handlers.on_photo_uploaded(_uploaded(model_id, keys), storage=object_storage, remover=remover,
+                                     publish=published)
+    (failed,) = published.of(ModelFailed)
+    assert failed.stage is Stage.BACKGROUND_REMOVAL and failed.error_code == "photo_missing"
+    assert "left photo is missing" in failed.reason and not failed.retryable
+
+
+async def test_corrupt_image_that_passed_the_header_check_fails_with_a_reason(object_storage, remover):
+    model_id = uuid.uuid4()
+    photos = _photos()
+    photos["right"] = photos["right"][: len(photos["right"]) // 3]  # a real JPEG header, truncated body
+    keys = await _store_originals(object_storage, model_id, photos)
+    published = Recorder()
+    await handlers.on_photo_uploaded(_uploaded(model_id, keys), storage=object_storage, remover=remover,
+                                     publish=published)
+    (failed,) = published.of(ModelFailed)
+    assert "right" in failed.reason
+    assert not published.of(BackgroundRemoved)
+
+
+async def test_empty_photo_says_no_object_found(object_storage, remover):
+    from tests.support.photos import blank_photo
+
+    model_id = uuid.uuid4()
+    photos = _photos()
+    buffer = io.BytesIO()
+    blank_photo((640, 480)).save(buffer, format="JPEG")
+    photos["left"] = buffer.getvalue()
+    keys = await _store_originals(object_storage, model_id, photos)
+    published = Recorder()
+    await handlers.on_photo_uploaded(_uploaded(model_id, keys), storage=object_storage, remover=remover,
+                                     publish=published)
+    (failed,) = published.of(ModelFailed)
+    assert "no object found in the left photo" in failed.reason.lower()
+
+
+async def test_missing_model_file_fails_retryably(object_storage, tmp_path):
+    model_id = uuid.uuid4()
+    keys = await _store_originals(object_storage, model_id, _photos())
+    remover = BackgroundRemover(BackgroundRemovalSettings(model_dir=tmp_path / "empty"))
+    published = Recorder()
+    await handlers.on_photo_uploaded(_uploaded(model_id, keys), storage=object_storage, remover=remover,
+                                     publish=published)
+    (failed,) = published.of(ModelFailed)
+    assert failed.error_code == "model_file_missing" and failed.retryable
+    assert "u2netp" in failed.reason
+
+
+async def test_exception_inside_rembg_fails_with_a_reason(object_storage, tmp_path):
+    # A model file onnxruntime cannot load: rembg raises while creating its session.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copy(MODEL_DIR / "u2netp.onnx", broken / "u2netp.onnx")
+    with open(broken / "u2netp.onnx", "r+b") as handle:
+        handle.truncate(4096)
+    model_id = uuid.uuid4()
+    keys = await _store_originals(object_storage, model_id, _photos())
+    remover = BackgroundRemover(BackgroundRemovalSettings(model_dir=broken))
+    published = Recorder()
+    await handlers.on_photo_uploaded(_uploaded(model_id, keys), storage=object_storage, remover=remover,
+                                     publish=published)
+    (failed,) = published.of(ModelFailed)
+    assert failed.stage is Stage.BACKGROUND_REMOVAL and failed.retryable
+    assert failed.error_code in {"model_load_failed", "background_removal_failed"}

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from litestar import Controller, post
+from litestar.di import NamedDependency
+from litestar.params import MultipartBody
+
+from photo3d_upload.api.deps import Runtime
+from photo3d_upload.api.schemas import PhotoStoredResponse, PhotoUploadForm
+from photo3d_upload.handlers import Caller, upload_photo
+
+_ERRORS = (
+    "401 without a valid token; 404 for a missing model or another user's; 409 while the model is being "
+    "processed or once it is completed; 413 past the size limit; 415 when the bytes are not a JPEG, PNG, WebP "
+    "or HEIC image; 422 for an unknown view, a bad model id, wrong dimensions, a decompression bomb or a "
+    "truncated/corrupt image. Nothing is stored when the answer is an error."
+)
+
+
+class PhotoController(Controller):
+    path = "/api"
+    tags = ("photos",)
+
+    @post(
+        "/upload-photo",
+        operation_id="uploadPhoto",
+        summary="Upload (or replace) one view's photo",
+        description="Stores the photo at models/{model_id}/originals/{view} and publishes photos.uploaded; "
+        "the upload that completes the set of four starts background removal. " + _ERRORS,
+        status_code=201,
+    )
+    async def upload(
+        self,
+        data: MultipartBody[PhotoUploadForm],
+        runtime: NamedDependency[Runtime],
+        caller: NamedDependency[Caller],
+    ) -> PhotoStoredResponse:
+        stored = await upload_photo(
+            **runtime.photo_upload(data.model_id, data.view, data.file), caller=caller
+        )
+        return PhotoStoredResponse.model_validate(stored, from_attributes=True)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from litestar import Controller, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+
+from photo3d_upload.api.deps import Runtime
+from photo3d_upload.api.schemas import BackgroundRemovalRequest, GenerationRequest, StageRequestedResponse
+from photo3d_upload.handlers import Caller, request_background_removal, request_generation
+
+_SMALL_BODY = 64 * 1024
+
+
+class StageController(Controller):
+    """Re-runs of a stage: they publish a request event and return; the workers do the work."""
+
+    path = "/api"
+    tags = ("stages",)
+
+    @post(
+        "/remove-background",
+        operation_id="requestBackgroundRemoval",
+        summary="(Re-)run background removal",
+        description="Allowed after a failure, or once the four photos are in, with all four originals stored; "
+        "409 says why not (a missing photo, removal already running, ...).",
+        status_code=202,
+        request_max_body_size=_SMALL_BODY,
+    )
+    async def remove_background(
+        self,
+        data: JSONBody[BackgroundRemovalRequest],
+        runtime: NamedDependency[Runtime],
+        caller: NamedDependency[Caller],
+    ) -> StageRequestedResponse:
+        requested = await request_background_removal(data.model_id, caller=caller, **runtime.stage_deps())
+        return StageRequestedResponse.model_validate(requested, from_attributes=True)
+
+    @post(
+        "/generate-model",
+        operation_id="requestGeneration",
+        summary="(Re-)run 3D generation",
+        description="Allowed after a failure with all four cut-outs stored (e.g. after a generation failure); "
+        "409 says why not. `provider` overrides the model's provider for this run.",
+        status_code=202,
+        request_max_body_size=_SMALL_BODY,
+    )
+    async def generate_model(
+        self,
+        data: JSONBody[GenerationRequest],
+        runtime: NamedDependency[Runtime],
+        caller: NamedDependency[Caller],
+    ) -> StageRequestedResponse:
+        requested = await request_generation(
+            data.model_id, data.provider, caller=caller, **runtime.generation_deps()
+        )
+        return StageRequestedResponse.model_validate(requested, from_attributes=True)

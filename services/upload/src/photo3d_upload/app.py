@@ -1,0 +1,141 @@
+"""Composition root of the upload service: settings, storage, the status-service client and the Kafka
+publisher, opened in the Litestar lifespan (nothing connects at import)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from anyio import CapacityLimiter
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+from litestar import Litestar, Request, Response, get
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from photo3d_common.auth import TokenVerifier
+from photo3d_common.broker import EventPublisher, create_broker, document_publishers, ensure_topics
+from photo3d_common.events import BackgroundRemovalRequested, GenerationRequested, PhotoUploaded
+from photo3d_common.logging import configure_logging, get_logger
+from photo3d_common.storage import ObjectStorage
+from photo3d_common.web import EXCEPTION_HANDLERS, bearer_auth
+
+from photo3d_upload.api.deps import Runtime, provide_caller, provide_runtime
+from photo3d_upload.api.photos import PhotoController
+from photo3d_upload.api.schemas import Health
+from photo3d_upload.api.stages import StageController
+from photo3d_upload.handlers import ModelLocks
+from photo3d_upload.settings import UploadSettings
+from photo3d_upload.status_client import StatusClient
+from photo3d_upload.validation import register_heif
+
+log = get_logger(__name__)
+
+SERVICE = "upload"
+PUBLISHED_EVENTS = (PhotoUploaded, BackgroundRemovalRequested, GenerationRequested)
+
+
+@get("/health", operation_id="health", summary="Liveness", tags=["system"], include_in_schema=True)
+async def health() -> Health:
+    return Health(status="ok")
+
+
+@get(
+    "/asyncapi.json",
+    operation_id="asyncapi",
+    summary="AsyncAPI document of the events this service publishes",
+    tags=["system"],
+)
+async def asyncapi(state: State) -> dict[str, Any]:
+    return state.asyncapi
+
+
+def _too_large_handler(max_bytes: int) -> Any:
+    def handle(_: Request[Any, Any, Any], __: RequestEntityTooLarge) -> Response[dict[str, Any]]:
+        mb = max_bytes / (1024 * 1024)
+        return Response(
+            {
+                "error": {
+                    "code": "file_too_large",
+                    "message": f"the upload is larger than the limit: photos may be at most {mb:g} MB",
+                    "detail": {"max_bytes": max_bytes},
+                }
+            },
+            status_code=413,
+        )
+
+    return handle
+
+
+def create_app(settings: UploadSettings | None = None) -> Litestar:
+    settings = settings or UploadSettings()
+    configure_logging(SERVICE, settings.log)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per status lookup is noise
+    register_heif()
+    broker: KafkaBroker = create_broker(settings.kafka, service=SERVICE)
+    document_publishers(broker, settings.kafka, PUBLISHED_EVENTS)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            storage = await stack.enter_async_context(ObjectStorage(settings.s3))
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(base_url=settings.status_url, timeout=settings.status_timeout_s)
+            )
+            await ensure_topics(settings.kafka)
+            await broker.connect()
+            stack.push_async_callback(broker.stop)
+            await broker.start()
+            app.state.runtime = Runtime(
+                settings=settings,
+                storage=storage,
+                status=StatusClient(http),
+                publish=EventPublisher(broker, settings.kafka),
+                locks=ModelLocks(),
+                decoding=CapacityLimiter(settings.decode_concurrency),
+            )
+            log.info("upload service ready", status_url=settings.status_url, bucket=settings.s3.bucket)
+            yield
+
+    asyncapi_doc = AsyncAPI(broker, title="photo3d upload", version="1.0.0").to_specification().to_jsonable()
+    return Litestar(
+        route_handlers=[PhotoController, StageController, health, asyncapi],
+        dependencies={
+            "runtime": Provide(provide_runtime, sync_to_thread=False),
+            "caller": Provide(provide_caller, sync_to_thread=False),
+        },
+        middleware=[bearer_auth(TokenVerifier(settings.auth))],
+        exception_handlers={
+            **EXCEPTION_HANDLERS,
+            RequestEntityTooLarge: _too_large_handler(settings.max_bytes),
+        },
+        cors_config=CORSConfig(
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_headers=["Authorization", "Content-Type"],
+            allow_methods=["GET", "POST", "OPTIONS"],
+        ),
+        request_max_body_size=settings.request_max_body_size,
+        lifespan=[lifespan],
+        state=State({"asyncapi": asyncapi_doc}),
+        openapi_config=OpenAPIConfig(
+            title="photo3d upload",
+            version="1.0.0",
+            description="Photo uploads (validated, streamed to object storage) and stage re-runs.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+            ),
+            security=[{"bearer": []}],
+        ),
+        logging_config=None,  # configure_logging owns logging; Litestar's default would replace it
+        debug=False,
+    )

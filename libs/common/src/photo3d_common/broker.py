@@ -93,6 +93,8 @@ def document_publishers(broker: KafkaBroker, settings: KafkaSettings, events: It
 
 async def ensure_topics(settings: KafkaSettings, names: Iterable[str] = ALL_TOPICS) -> None:
     """Create the topics with the configured partition count; existing ones are left as they are."""
+    if not settings.create_topics:
+        return
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="photo3d-admin")
     await admin.start()
     try:

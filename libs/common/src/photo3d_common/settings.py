@@ -16,6 +16,7 @@ class KafkaSettings(BaseSettings):
     topic_prefix: str = Field("", description="prepended to every topic name; tests isolate runs with it")
     partitions: int = Field(3, ge=1, description="partition count for topics created at start")
     replication_factor: int = Field(1, ge=1)
+    create_topics: bool = Field(True, description="create missing topics at start (off where ops manage topics)")
     session_timeout_ms: int = Field(10_000, description="group joins take about half of this")
     heartbeat_interval_ms: int = 1_000
     handler_attempts: int = Field(3, ge=1, description="tries of a failing handler before the message is parked")

@@ -18,8 +18,9 @@ from photo3d_common.logging import get_logger
 
 log = get_logger(__name__)
 
-# Paths that answer without a token: health, API docs, the web page and its config, dev sign-in.
-PUBLIC_PATHS = (r"^/health", r"^/schema", r"^/config\.json$", r"^/api/dev/token$", r"^/(?!api/)")
+# Paths that answer without a token: health, API docs, dev sign-in, and the web page (its index, its
+# files and its client-side routes: every path outside /api that starts with a letter).
+PUBLIC_PATHS = (r"^/$", r"^/api/dev/token$", r"^/(?!api/)[A-Za-z]")
 
 
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):

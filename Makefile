@@ -1,0 +1,95 @@
+# photo3d: `make run` (the whole system on embedded infrastructure) and `make test` work on a fresh clone.
+# Everything is installed by this file: uv (bootstrapped into .tools/ when it is not on PATH), the Python
+# environment from the committed uv.lock, model files (setup-assets) and the web page (frontend).
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# Never let uv download a Python: use the machine's python3.11 (requires-python in pyproject.toml).
+export UV_PYTHON_DOWNLOADS := never
+UV_VERSION := 0.13.9
+BOOTSTRAP_PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+UV_ON_PATH := $(shell command -v uv 2>/dev/null)
+UV := $(if $(UV_ON_PATH),$(UV_ON_PATH),$(CURDIR)/.tools/bin/uv)
+VENV := $(CURDIR)/.venv
+PYTHON := $(VENV)/bin/python
+HAS_FRONTEND := $(wildcard frontend/package.json)
+NPM ?= npm
+
+.PHONY: help setup venv setup-assets frontend run infra test test-python test-frontend bench lint \
+        clean clean-data distclean
+
+help: ## this list
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+# --- set-up ------------------------------------------------------------------------------------------
+$(CURDIR)/.tools/bin/uv:
+	@test -n "$(BOOTSTRAP_PYTHON)" || { echo "need python3 (3.11) to bootstrap uv" >&2; exit 1; }
+	$(BOOTSTRAP_PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+venv: $(if $(UV_ON_PATH),,$(CURDIR)/.tools/bin/uv) ## the Python environment (.venv) from uv.lock
+	$(UV) sync --frozen
+
+setup-assets: venv ## model files the services need offline (hooks: photo3d_*.assets:ensure_assets)
+	$(VENV)/bin/photo3d setup-assets
+
+frontend: ## build the web page (when frontend/ exists)
+ifneq ($(HAS_FRONTEND),)
+	cd frontend && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; \
+	  then $(NPM) ci --no-audit --no-fund; fi
+	cd frontend && $(NPM) run build
+else
+	@echo "no frontend/ yet: skipped"
+endif
+
+setup: venv setup-assets frontend ## everything `run` and `test` need
+
+# --- run ---------------------------------------------------------------------------------------------
+run: setup ## the whole system: Postgres, Kafka (Tansu), S3 (SeaweedFS), every service; Ctrl-C stops it
+	$(VENV)/bin/photo3d run
+
+infra: venv ## only the infrastructure (prints the environment to export)
+	$(VENV)/bin/photo3d infra
+
+# --- checks ------------------------------------------------------------------------------------------
+test: setup ## every test (Python, then the web page's, both always run); fails unless tests ran and passed
+	@failed=0; \
+	$(MAKE) test-python || failed=1; \
+	if [ -n "$(HAS_FRONTEND)" ]; then $(MAKE) test-frontend || failed=1; fi; \
+	if [ $$failed -ne 0 ]; then echo "make test: FAILED (see above)" >&2; fi; \
+	exit $$failed
+
+test-python: ## pytest over tests/ (PYTEST_ARGS="-k ..." to narrow it)
+	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
+
+test-frontend:
+	cd frontend && $(NPM) test
+
+bench: setup ## every benchmark: bench/<name>/run.py (BENCH_ARGS=--quick passed on); results in bench/results/
+	@shopt -s nullglob; benches=(bench/*/run.py); \
+	if [ $${#benches[@]} -eq 0 ]; then echo "no benchmarks (bench/<name>/run.py) yet" >&2; exit 1; fi; \
+	failed=0; for bench in "$${benches[@]}"; do \
+	  echo "== $$bench"; $(PYTHON) "$$bench" $(BENCH_ARGS) || { echo "!! $$bench failed" >&2; failed=1; }; \
+	done; exit $$failed
+
+lint: venv ## ruff (and the web page's type check)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+ifneq ($(HAS_FRONTEND),)
+	cd frontend && $(NPM) run typecheck
+endif
+
+# --- cleaning ----------------------------------------------------------------------------------------
+clean: ## caches and build output (keeps var/ data, .venv and node_modules)
+	rm -rf .pytest_cache .ruff_cache test-artifacts bench/results frontend/dist
+	find . -path ./.venv -prune -o -path ./.tools -prune -o -path ./frontend/node_modules -prune -o \
+	  -type d -name __pycache__ -print0 | xargs -0 rm -rf
+
+clean-data: ## delete the data of `make run` (database, Kafka log, objects under var/)
+	rm -rf var
+
+distclean: clean clean-data ## back to a fresh clone
+	rm -rf .venv .tools frontend/node_modules

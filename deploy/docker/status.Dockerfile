@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1.7
+# The status service: owns the `models` table, REST + SSE on :8000, and serves the built web page.
+#   docker build -f deploy/docker/status.Dockerfile -t photo3d/status .
+# Run `python -m photo3d_status migrate` once per release before the new version starts (compose: `migrate`);
+# STATUS_MIGRATE_ON_START=true (default) also migrates at start, serialised by an advisory lock.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
+
+FROM node:22-bookworm-slim AS frontend
+WORKDIR /frontend
+COPY frontend/package.json frontend/package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+COPY frontend/ ./
+RUN npm run build
+
+FROM ${PYTHON_IMAGE} AS build
+COPY --from=uv /uv /usr/local/bin/uv
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=/app/.venv
+WORKDIR /src
+COPY pyproject.toml uv.lock ./
+COPY libs/common/pyproject.toml libs/common/pyproject.toml
+COPY services/status/pyproject.toml services/status/pyproject.toml
+COPY services/upload/pyproject.toml services/upload/pyproject.toml
+COPY services/bgremoval/pyproject.toml services/bgremoval/pyproject.toml
+COPY services/generation/pyproject.toml services/generation/pyproject.toml
+COPY deploy/devstack/pyproject.toml deploy/devstack/pyproject.toml
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-install-workspace --package photo3d-status
+COPY libs libs
+COPY services services
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable --package photo3d-status
+
+FROM ${PYTHON_IMAGE}
+RUN groupadd --system --gid 10001 photo3d && useradd --system --uid 10001 --gid photo3d --home /app photo3d
+COPY --from=build /app/.venv /app/.venv
+COPY --from=frontend /frontend/dist /app/frontend
+WORKDIR /app
+ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 LOG_FORMAT=json \
+    STATUS_HOST=0.0.0.0 STATUS_PORT=8000 STATUS_FRONTEND_DIR=/app/frontend
+USER photo3d
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status == 200 else 1)"]
+CMD ["python", "-m", "photo3d_status"]

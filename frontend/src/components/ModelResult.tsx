@@ -1,0 +1,98 @@
+import { useState } from "react";
+import { useApi } from "../apiContext";
+import { errorMessage } from "../api/errors";
+import type { Model } from "../api/types";
+import { useModelFile } from "../hooks/useModelFile";
+import { ModelViewer } from "./ModelViewer";
+
+const DOWNLOAD_FORMATS: { format: string; label: string; extension: string }[] = [
+  { format: "glb", label: "GLB (textured)", extension: "glb" },
+  { format: "obj", label: "OBJ", extension: "obj" },
+  { format: "stl", label: "STL (3D printing)", extension: "stl" },
+];
+
+export function safeFileName(name: string | null | undefined, fallback: string): string {
+  const cleaned = (name ?? "").trim().replace(/[^\p{L}\p{N}._ -]+/gu, "").replace(/\s+/g, "-");
+  return cleaned || fallback;
+}
+
+function saveBlob(blob: Blob, fileName: string) {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = fileName;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 30_000);
+}
+
+/** The finished model: the interactive viewer and the downloads. */
+export function ModelResult({ model }: { model: Model }) {
+  const api = useApi();
+  const glb = useModelFile(model.id, model.assets.glb ?? null);
+  const preview = useModelFile(model.id, model.assets.preview ?? null);
+  const [downloading, setDownloading] = useState<string | null>(null);
+  const [downloadError, setDownloadError] = useState<string | null>(null);
+  const baseName = safeFileName(model.name, `model-${model.id.slice(0, 8)}`);
+
+  const download = async (format: string, extension: string) => {
+    const key = model.assets[format];
+    if (!key) return;
+    setDownloadError(null);
+    if (format === "glb" && glb.blob) {
+      saveBlob(glb.blob, `${baseName}.${extension}`);
+      return;
+    }
+    setDownloading(format);
+    try {
+      saveBlob(await api.fetchFile(model.id, key), `${baseName}.${extension}`);
+    } catch (error) {
+      setDownloadError(`Download failed: ${errorMessage(error)}`);
+    } finally {
+      setDownloading(null);
+    }
+  };
+
+  const formats = DOWNLOAD_FORMATS.filter(({ format }) => model.assets[format]);
+
+  return (
+    <section className="result" aria-labelledby="result-title">
+      <h2 id="result-title" className="section-title">
+        Your 3D model
+      </h2>
+      {model.assets.glb ? (
+        <ModelViewer
+          src={glb.url}
+          alt={`3D model of ${model.name ?? "your object"}`}
+          poster={preview.url}
+          loading={glb.loading}
+          error={glb.error}
+        />
+      ) : (
+        <p className="notice">The model finished without a GLB file; download another format below.</p>
+      )}
+      <div className="result__downloads">
+        {formats.map(({ format, label, extension }) => (
+          <button
+            key={format}
+            type="button"
+            className={`button${format === "glb" ? " button--primary" : ""}`}
+            disabled={downloading !== null}
+            onClick={() => void download(format, extension)}
+          >
+            {downloading === format ? "Preparing…" : `Download ${label}`}
+          </button>
+        ))}
+      </div>
+      {model.vertex_count !== null && model.face_count !== null ? (
+        <p className="muted">
+          {model.vertex_count.toLocaleString()} vertices · {model.face_count.toLocaleString()} faces
+        </p>
+      ) : null}
+      <p className="field__error" role={downloadError ? "alert" : undefined}>
+        {downloadError ?? ""}
+      </p>
+    </section>
+  );
+}

@@ -1,0 +1,18 @@
+import "@testing-library/jest-dom/vitest";
+import { cleanup } from "@testing-library/react";
+import { afterEach, vi } from "vitest";
+
+// jsdom has no object URLs; the page uses them for picked files and fetched blobs.
+let objectUrls = 0;
+if (!("createObjectURL" in URL)) {
+  Object.assign(URL, { createObjectURL: () => "", revokeObjectURL: () => undefined });
+}
+URL.createObjectURL = vi.fn(() => `blob:test/${++objectUrls}`);
+URL.revokeObjectURL = vi.fn();
+
+afterEach(() => {
+  cleanup();
+  vi.unstubAllGlobals();
+  window.location.hash = "";
+  sessionStorage.clear();
+});

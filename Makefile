@@ -18,7 +18,7 @@ PYTHON := $(VENV)/bin/python
 HAS_FRONTEND := $(wildcard frontend/package.json)
 NPM ?= npm
 
-.PHONY: help setup venv setup-assets frontend run infra test test-python test-frontend bench lint \
+.PHONY: help setup venv setup-assets frontend chromium run infra test test-python test-frontend bench lint \
         clean clean-data distclean
 
 help: ## this list
@@ -47,6 +47,16 @@ endif
 
 setup: venv setup-assets frontend ## everything `run` and `test` need
 
+# Playwright drives Debian's Chromium: Playwright's own browser download cannot work offline.
+CHROMIUM := /usr/bin/chromium
+chromium: ## Debian's Chromium for the browser tests (installed with apt-get when missing)
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "the browser tests need $(CHROMIUM): install Debian's chromium package (sudo apt-get install chromium)" >&2; exit 1; fi; \
+	fi
+
 # --- run ---------------------------------------------------------------------------------------------
 run: setup ## the whole system: Postgres, Kafka (Tansu), S3 (SeaweedFS), every service; Ctrl-C stops it
 	$(VENV)/bin/photo3d run
@@ -55,7 +65,7 @@ infra: venv ## only the infrastructure (prints the environment to export)
 	$(VENV)/bin/photo3d infra
 
 # --- checks ------------------------------------------------------------------------------------------
-test: setup ## every test (Python, then the web page's, both always run); fails unless tests ran and passed
+test: setup chromium ## every test (Python, then the web page's, both always run); fails unless tests ran and passed
 	@failed=0; \
 	$(MAKE) test-python || failed=1; \
 	if [ -n "$(HAS_FRONTEND)" ]; then $(MAKE) test-frontend || failed=1; fi; \

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 RUN_ID = secrets.token_hex(4)
 KAFKA_SESSION_TIMEOUT_MS = 6000  # Tansu makes a group join wait half the session timeout
-TEST_JWT_SECRET = f"photo3d-test-secret-{RUN_ID}"
+TEST_JWT_SECRET = f"photo3d-test-jwt-secret-of-run-{RUN_ID}"  # >= 32 bytes for HS256
 
 
 @dataclass(frozen=True)

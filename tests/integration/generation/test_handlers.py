@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from photo3d_common.events import VIEWS, GenerationStarted, ModelFailed, ModelGenerated, Stage, StageProgressed
 from photo3d_common.storage import ObjectStorage, cutout_key
-from photo3d_generation import handlers
+from photo3d_generation import handlers, meshio
 from photo3d_generation.handlers import Dependencies
 from photo3d_generation.jobs import JobRecord, JobStore, job_key
 from photo3d_generation.providers.base import GenerationInputs
@@ -89,9 +89,9 @@ async def test_local_provider_stores_a_coloured_watertight_glb(object_storage):
     glb = await object_storage.get_bytes(done.asset_keys["glb"])
     assert done.file_sizes["glb"] == len(glb)
     mesh = trimesh.load(io.BytesIO(glb), file_type="glb", force="mesh")
-    assert mesh.is_watertight and len(mesh.faces) == done.face_count
+    assert meshio.welded(mesh).is_watertight and len(mesh.faces) == done.face_count
     assert mesh.bounds[0][1] == pytest.approx(0.0, abs=1e-6)  # resting on y = 0
-    colours = mesh.visual.vertex_colors[:, :3].astype(float)
+    colours = mesh.visual.to_color().vertex_colors[:, :3].astype(float)
     front = mesh.vertices[:, 2] > mesh.bounds[1][2] * 0.9  # the +Z side wears the front photo's red
     assert colours[front].mean(axis=0)[0] > 150 and colours[front].mean(axis=0)[2] < 100
     preview = Image.open(io.BytesIO(await object_storage.get_bytes(done.asset_keys["preview"])))

@@ -25,8 +25,12 @@ class LocalSettings(BaseSettings):
     voxel_resolution: int = Field(128, ge=16, le=512)
     smoothing_iterations: int = Field(8, ge=0)
     target_faces: int = Field(20_000, ge=0)
-    camera_distance: float | None = Field(None, description="object heights; None = orthographic photos")
+    camera_distance: float | None = Field(
+        2.5, description="assumed camera distance in object heights (phone photos); None = orthographic"
+    )
     max_photo_side: int = Field(1024, ge=64)
+    texture_size: int = Field(2048, ge=0, le=8192, description="texture atlas side; 0 = vertex colours only")
+    height: float = Field(1.0, gt=0, description="model height in glTF units (metres); photos carry no scale")
     deadline_s: float = Field(600.0, gt=0, description="a local reconstruction takes seconds; this is a guard")
 
     def reconstruction(self) -> ReconstructionSettings:
@@ -36,6 +40,8 @@ class LocalSettings(BaseSettings):
             target_faces=self.target_faces,
             camera_distance=self.camera_distance,
             max_photo_side=self.max_photo_side,
+            texture_size=self.texture_size,
+            height=self.height,
         )
 
 

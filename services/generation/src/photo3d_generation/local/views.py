@@ -1,0 +1,234 @@
+"""The four cut-outs as calibrated views: silhouette, colours and a camera that projects model space.
+
+Model space is the output convention (see :mod:`photo3d_generation.meshio`): +Y up, front towards +Z, the
+object's height is 1 and its silhouettes are centred on the Y axis. Each photo is aligned by its alpha
+bounding box: the box's height becomes the object's height and the box's horizontal centre the Y axis, so
+photos taken from different distances or zooms still line up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from ..meshio import VIEW_DIRECTIONS, VIEW_RIGHT
+from .errors import ReconstructionError
+
+VIEWS: tuple[str, ...] = ("front", "left", "right", "back")
+
+#: Smallest object height, in pixels, that gives a usable silhouette.
+MIN_OBJECT_PIXELS = 24
+#: Alpha (0..1) from which a pixel belongs to the object.
+ALPHA_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class View:
+    """One photo: premultiplied colour, alpha and the camera that maps model space to its pixels."""
+
+    name: str
+    alpha: np.ndarray  # (H, W) float32 0..1
+    premultiplied: np.ndarray  # (H, W, 3) float32, colour * alpha, 0..255
+    centre_u: float  # pixel column of the object's vertical axis
+    centre_v: float  # pixel row of the object's mid-height
+    pixels_per_unit: float  # silhouette height in pixels (the object's height is 1)
+    width_ratio: float  # silhouette width / height
+    bbox: tuple[int, int, int, int] = (0, 0, 0, 0)  # silhouette box: left, top, right, bottom (exclusive)
+    distance: float | None = None  # camera distance in object heights; None = orthographic
+    focal: float | None = None  # perspective focal length in pixels
+
+    @property
+    def direction(self) -> np.ndarray:
+        return VIEW_DIRECTIONS[self.name]
+
+    @property
+    def right(self) -> np.ndarray:
+        return VIEW_RIGHT[self.name]
+
+    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Model-space points (N, 3) -> pixel column u, row v and depth (larger = farther from camera)."""
+        lateral = points @ self.right
+        vertical = points[:, 1] - 0.5
+        along = points @ self.direction  # towards the camera
+        if self.distance is None or self.focal is None:
+            u = self.centre_u + lateral * self.pixels_per_unit
+            v = self.centre_v - vertical * self.pixels_per_unit
+            return u, v, -along
+        depth = self.distance - along
+        depth = np.maximum(depth, 1e-3)
+        u = self.centre_u + self.focal * lateral / depth
+        v = self.centre_v - self.focal * vertical / depth
+        return u, v, depth
+
+    def sample_alpha(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return ndimage.map_coordinates(self.alpha, [v, u], order=1, mode="constant", cval=0.0)
+
+    def sample_premultiplied(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return np.stack(
+            [
+                ndimage.map_coordinates(
+                    self.premultiplied[..., c], [v, u], order=1, mode="constant", cval=0.0
+                )
+                for c in range(3)
+            ],
+            axis=1,
+        )
+
+
+def _alpha_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def _largest_component(mask: np.ndarray) -> np.ndarray:
+    """Drop specks that background removal left away from the object (they would widen the box)."""
+    labels, count = ndimage.label(mask)
+    if count <= 1:
+        return mask
+    sizes = ndimage.sum(mask, labels, index=np.arange(1, count + 1))
+    largest = int(np.argmax(sizes)) + 1
+    # Keep every part at least 2 % of the largest, so a detached handle or leg survives.
+    keep = np.flatnonzero(sizes >= 0.02 * sizes[largest - 1]) + 1
+    return np.isin(labels, keep)
+
+
+def _nearest_extremes(
+    name: str, prepared: Mapping[str, tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]]
+) -> tuple[float, float]:
+    """How far towards this view's camera the object's top and bottom reach, in object heights.
+
+    Read from the two perpendicular photos: the columns of their top and bottom silhouette rows give the
+    horizontal positions of the highest and lowest points (orthographic estimate, ample for this).
+    """
+    direction = VIEW_DIRECTIONS[name]
+    reaches: dict[str, list[float]] = {"top": [], "bottom": []}
+    for other, (alpha, _, bbox) in prepared.items():
+        if abs(float(np.dot(VIEW_DIRECTIONS[other], direction))) > 1e-6:
+            continue  # the same axis: not a side view of this one
+        height = bbox[3] - bbox[1]
+        band = max(1, round(0.03 * height))
+        centre_u = (bbox[0] + bbox[2]) / 2.0 - 0.5
+        along = float(np.dot(VIEW_RIGHT[other], direction))
+        for edge, rows in (
+            ("top", slice(bbox[1], bbox[1] + band)),
+            ("bottom", slice(bbox[3] - band, bbox[3])),
+        ):
+            columns = np.flatnonzero((alpha[rows] >= ALPHA_THRESHOLD).any(axis=0))
+            if columns.size:
+                reaches[edge].append(float(((columns - centre_u) / height * along).max()))
+    top = float(np.mean(reaches["top"])) if reaches["top"] else 0.0
+    bottom = float(np.mean(reaches["bottom"])) if reaches["bottom"] else 0.0
+    return top, bottom
+
+
+def _perspective_calibration(
+    name: str,
+    prepared: Mapping[str, tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]],
+    distance: float,
+) -> tuple[float, float]:
+    """Focal length and the pixel row of mid-height for a level camera ``distance`` heights away.
+
+    Cut-outs are cropped, so the photo's zoom and centre are gone. With the camera level with the
+    object's middle, the silhouette's top edge is the top point nearest the camera (at height 0.5 above
+    the axis, ``distance - top_reach`` away) and its bottom edge the nearest bottom point: two equations
+    that give the focal length and the row of the optical axis.
+    """
+    _, _, bbox = prepared[name]
+    top_reach, bottom_reach = _nearest_extremes(name, prepared)
+    near_top = max(distance - top_reach, 0.1)
+    near_bottom = max(distance - bottom_reach, 0.1)
+    focal = (bbox[3] - bbox[1]) / (0.5 / near_top + 0.5 / near_bottom)
+    centre_v = (bbox[1] - 0.5) + focal * 0.5 / near_top
+    return focal, centre_v
+
+
+def load_views(
+    cutouts: Mapping[str, Image.Image], *, max_side: int = 1024, camera_distance: float | None = None
+) -> dict[str, View]:
+    """Validate the four cut-outs and turn them into :class:`View` objects.
+
+    Raises :class:`ReconstructionError` with a message for the user when a photo is missing, has no
+    transparency, shows no object or shows it too small.
+    """
+    missing = [view for view in VIEWS if view not in cutouts]
+    if missing:
+        raise ReconstructionError(
+            f"the {', '.join(missing)} photo{'s are' if len(missing) > 1 else ' is'} missing",
+            code="missing_view",
+        )
+    prepared: dict[str, tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]] = {}
+    for name in VIEWS:
+        image = cutouts[name]
+        if "A" not in image.getbands():
+            raise ReconstructionError(
+                f"the {name} photo has no transparent background; remove its background first",
+                code="no_alpha",
+            )
+        image = image.convert("RGBA")
+        if max(image.size) > max_side:
+            scale = max_side / max(image.size)
+            image = image.resize(
+                (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                Image.Resampling.LANCZOS,
+            )
+        pixels = np.asarray(image, dtype=np.float32)
+        alpha = pixels[..., 3] / 255.0
+        mask = _largest_component(alpha >= ALPHA_THRESHOLD) if alpha.any() else alpha >= ALPHA_THRESHOLD
+        bbox = _alpha_bbox(mask)
+        if bbox is None:
+            raise ReconstructionError(
+                f"no object was found in the {name} photo: its background removal left nothing; "
+                "retake it with the object clearly in view",
+                code="empty_silhouette",
+            )
+        height = bbox[3] - bbox[1]
+        width = bbox[2] - bbox[0]
+        if height < MIN_OBJECT_PIXELS or width < 4:
+            raise ReconstructionError(
+                f"the {name} photo's object is too small ({width}x{height} pixels); "
+                "take the photo closer so the object fills most of the frame",
+                code="object_too_small",
+            )
+        alpha = np.where(mask, alpha, 0.0).astype(np.float32)
+        premultiplied = (pixels[..., :3] * alpha[..., None]).astype(np.float32)
+        prepared[name] = (alpha, premultiplied, bbox)
+
+    ratios = {name: (b[2] - b[0]) / (b[3] - b[1]) for name, (_, _, b) in prepared.items()}
+    for first, second, what in (("front", "back", "width"), ("left", "right", "depth")):
+        larger = max(ratios[first], ratios[second])
+        smaller = min(ratios[first], ratios[second])
+        if larger / smaller > 1.8:
+            raise ReconstructionError(
+                f"the {first} and {second} photos disagree about the object's {what} "
+                f"({ratios[first]:.2f} vs {ratios[second]:.2f} times its height); "
+                "check that each photo is in the right slot and shows the whole object",
+                code="inconsistent_views",
+            )
+
+    views: dict[str, View] = {}
+    for name, (alpha, premultiplied, bbox) in prepared.items():
+        height_px = float(bbox[3] - bbox[1])
+        centre_v = (bbox[1] + bbox[3]) / 2.0 - 0.5
+        focal = None
+        if camera_distance is not None:
+            focal, centre_v = _perspective_calibration(name, prepared, camera_distance)
+        views[name] = View(
+            name=name,
+            alpha=alpha,
+            premultiplied=premultiplied,
+            centre_u=(bbox[0] + bbox[2]) / 2.0 - 0.5,
+            centre_v=centre_v,
+            pixels_per_unit=height_px,
+            width_ratio=ratios[name],
+            bbox=bbox,
+            distance=camera_distance,
+            focal=focal,
+        )
+    return views

@@ -18,7 +18,7 @@ PYTHON := $(VENV)/bin/python
 HAS_FRONTEND := $(wildcard frontend/package.json)
 NPM ?= npm
 
-.PHONY: help setup venv setup-assets frontend chromium run infra test test-python test-frontend bench lint \
+.PHONY: help setup venv setup-assets frontend chromium bench-deps docs run infra test test-python test-frontend bench lint \
         clean clean-data distclean
 
 help: ## this list
@@ -78,7 +78,20 @@ test-python: ## pytest over tests/ (PYTEST_ARGS="-k ..." to narrow it)
 test-frontend:
 	cd frontend && $(NPM) test
 
-bench: setup ## every benchmark: bench/<name>/run.py (BENCH_ARGS=--quick passed on); results in bench/results/
+# The quality benchmark renders test photos headless with pyrender on Mesa's EGL (software rendering).
+BENCH_APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgles2
+bench-deps: ## system packages the benchmarks need (Mesa EGL), installed with apt-get when missing
+	@missing=$$(for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "the benchmarks need: $$missing (apt-get install them)" >&2; exit 1; fi; \
+	fi
+
+docs: venv ## regenerate the AsyncAPI documents (docs/asyncapi/) from the event schemas
+	$(VENV)/bin/photo3d asyncapi
+
+bench: setup bench-deps ## every benchmark: bench/<name>/run.py (BENCH_ARGS=--quick passed on); results in bench/results/
 	@shopt -s nullglob; benches=(bench/*/run.py); \
 	if [ $${#benches[@]} -eq 0 ]; then echo "no benchmarks (bench/<name>/run.py) yet" >&2; exit 1; fi; \
 	failed=0; for bench in "$${benches[@]}"; do \

@@ -192,6 +192,14 @@ def cmd_setup_assets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_asyncapi(args: argparse.Namespace) -> int:
+    from .asyncapi import write_all
+
+    for path in write_all(Path(args.out) if args.out else None):
+        print(path)
+    return 0
+
+
 def _load(target: str) -> Callable[..., object] | None:
     """``module:function``, or None while the module does not exist yet (errors inside it propagate)."""
     module_name, _, attr = target.partition(":")
@@ -279,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     assets = sub.add_parser("setup-assets", help="prepare model files the services need (make setup-assets)")
     assets.set_defaults(func=cmd_setup_assets)
+
+    asyncapi = sub.add_parser("asyncapi", help="write every service's AsyncAPI document (docs/asyncapi/)")
+    asyncapi.add_argument("--out", help="folder (default: docs/asyncapi)")
+    asyncapi.set_defaults(func=cmd_asyncapi)
 
     for name, (_, help_text) in config.PLUGIN_COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)

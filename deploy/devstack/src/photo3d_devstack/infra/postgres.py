@@ -14,14 +14,15 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Self
+from typing import IO
 from urllib.parse import quote
 
 import asyncpg
 
 from ..config import DEV_DATABASE_NAME, POSTGRES_PORT
-from ..process import ManagedProcess, wait_until
-from ._util import port_open, run_coroutine
+from ..process import ManagedProcess
+from ._server import LocalServer
+from ._util import run_coroutine
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,13 @@ def postgres_bin_path() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(LocalServer):
     """``start()`` runs ``postgres`` on ``host:port`` with ``data_dir`` (initialised on first use) and returns
     once it answers a query and ``database`` exists; ``stop()`` does a fast shutdown (all data kept).
 
     ``durable=False`` turns fsync off: for throw-away test servers only."""
+
+    what = "postgres"
 
     def __init__(
         self,
@@ -65,9 +68,7 @@ class EmbeddedPostgres:
         self.host = host
         self.database = database
         self.durable = durable
-        self.output = output
-        self.process: ManagedProcess | None = None
-        self.startup_seconds: float | None = None
+        super().__init__(output)
         self._system_user: str | None = None
 
     # connection strings --------------------------------------------------------------------------
@@ -91,11 +92,8 @@ class EmbeddedPostgres:
         bin_path = postgres_bin_path()
         self._prepare_permissions(bin_path)
         self._stop_leftover_server(bin_path)
-        if port_open(self.host, self.port):
-            raise RuntimeError(
-                f"port {self.host}:{self.port} is already in use: another photo3d run or Postgres? "
-                "Stop it, or set DATABASE_URL to use an existing server."
-            )
+        self._refuse_busy_port(self.host, self.port, occupant="Postgres",
+                               alternative="DATABASE_URL to use an existing server")
         self._initdb_if_needed()
 
         argv = [
@@ -107,7 +105,7 @@ class EmbeddedPostgres:
         ]  # fmt: skip
         if not self.durable:
             argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-        self.process = ManagedProcess(
+        process = ManagedProcess(
             "postgres",
             argv,
             cwd=self.data_dir,
@@ -116,26 +114,10 @@ class EmbeddedPostgres:
             stop_signal=signal.SIGINT,
             stop_timeout=60,
             output=self.output,
-        ).start()
-        try:
-            wait_until(self._answers, timeout=timeout, what="postgres", process=self.process)
-            run_coroutine(self._ensure_database(self.database))
-        except BaseException:
-            self.stop()
-            raise
-        self.startup_seconds = time.monotonic() - started
+        )
+        self._launch(process, started=started, timeout=timeout,
+                     when_ready=lambda: run_coroutine(self._ensure_database(self.database)))
         return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # database helpers ----------------------------------------------------------------------------
     def create_database(self, name: str) -> str:

@@ -174,6 +174,39 @@ class GenerationProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
+class HttpProvider:
+    """What the HTTP providers share: polling knobs from their settings, an httpx client (owned unless one
+    is given), and the job fingerprint over the provider's generation options."""
+
+    name: str
+
+    def __init__(self, settings: Any, *, http_client: Any = None, follow_redirects: bool = False) -> None:
+        import httpx
+
+        self.settings = settings
+        self.default_deadline_s = settings.deadline_s
+        self.poll_interval_s = settings.poll_interval_s
+        self.max_poll_interval_s = settings.max_poll_interval_s
+        self.poll_backoff = settings.poll_backoff
+        self.expected_duration_s = settings.expected_duration_s
+        self._policy = settings.retry_policy()
+        self._owns_client = http_client is None
+        self._client = http_client or httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.request_timeout_s), follow_redirects=follow_redirects
+        )
+
+    def options(self) -> dict[str, Any]:
+        """The generation options that, with the images, make a job what it is."""
+        raise NotImplementedError
+
+    def fingerprint(self, inputs: GenerationInputs) -> str:
+        return job_fingerprint(self.name, inputs, self.options())
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+
 # --- retries -------------------------------------------------------------------------------------------
 
 

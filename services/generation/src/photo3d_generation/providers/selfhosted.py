@@ -38,12 +38,12 @@ from .base import (
     GeneratedAssets,
     GeneratedFile,
     GenerationInputs,
+    HttpProvider,
     JobHandle,
     JobState,
     JobStatus,
     RetryPolicy,
     TransientError,
-    job_fingerprint,
     with_retries,
 )
 from .errors import ProviderConfigError, ProviderJobFailed, ProviderProtocolError, ResultExpired
@@ -88,24 +88,16 @@ class SelfHostedSettings(BaseSettings):
         )
 
 
-class SelfHostedHunyuanProvider:
+class SelfHostedHunyuanProvider(HttpProvider):
     """Hunyuan3D-2 ``api_server.py``: ``/send`` + ``/status/{uid}``, or ``/generate``."""
 
     name = "selfhosted"
 
     def __init__(self, settings: SelfHostedSettings, *, http_client: httpx.AsyncClient | None = None) -> None:
-        self.settings = settings
-        self.default_deadline_s = settings.deadline_s
-        self.poll_interval_s = settings.poll_interval_s
-        self.max_poll_interval_s = settings.max_poll_interval_s
-        self.poll_backoff = settings.poll_backoff
-        self.expected_duration_s = settings.expected_duration_s
-        self._policy = settings.retry_policy()
+        super().__init__(settings, http_client=http_client)
         headers = {}
         if settings.auth_token:
             headers["Authorization"] = f"Bearer {settings.auth_token.get_secret_value()}"
-        self._owns_client = http_client is None
-        self._client = http_client or httpx.AsyncClient(timeout=httpx.Timeout(settings.request_timeout_s))
         self._headers = headers
         self._sync_results: dict[str, bytes] = {}
 
@@ -133,12 +125,6 @@ class SelfHostedHunyuanProvider:
             "multiview": s.send_multiview,
         }
 
-    def fingerprint(self, inputs: GenerationInputs) -> str:
-        return job_fingerprint(self.name, inputs, self.options())
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
 
     def _payload(self, inputs: GenerationInputs) -> dict[str, Any]:
         s = self.settings

@@ -39,12 +39,12 @@ from .base import (
     GeneratedAssets,
     GeneratedFile,
     GenerationInputs,
+    HttpProvider,
     JobHandle,
     JobState,
     JobStatus,
     RetryPolicy,
     TransientError,
-    job_fingerprint,
     with_retries,
 )
 from .errors import (
@@ -297,23 +297,13 @@ _STATUS = {
 _EXPIRED_HTTP = (401, 403, 404, 410)
 
 
-class TencentHunyuanProvider:
+class TencentHunyuanProvider(HttpProvider):
     """Tencent Cloud ai3d ``SubmitHunyuanTo3DProJob`` / ``QueryHunyuanTo3DProJob``."""
 
     name = "tencent"
 
     def __init__(self, settings: TencentSettings, *, http_client: httpx.AsyncClient | None = None) -> None:
-        self.settings = settings
-        self.default_deadline_s = settings.deadline_s
-        self.poll_interval_s = settings.poll_interval_s
-        self.max_poll_interval_s = settings.max_poll_interval_s
-        self.poll_backoff = settings.poll_backoff
-        self.expected_duration_s = settings.expected_duration_s
-        self._policy = settings.retry_policy()
-        self._owns_client = http_client is None
-        self._client = http_client or httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.request_timeout_s), follow_redirects=True
-        )
+        super().__init__(settings, http_client=http_client, follow_redirects=True)
 
     def validate(self) -> None:
         missing = [
@@ -345,12 +335,6 @@ class TencentHunyuanProvider:
             "multiview": s.send_multiview,
         }
 
-    def fingerprint(self, inputs: GenerationInputs) -> str:
-        return job_fingerprint(self.name, inputs, self.options())
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
 
     # --- API calls ---
 

@@ -1,0 +1,88 @@
+"""``python -m photo3d_status`` runs the service; ``... migrate`` applies migrations and exits;
+``... asyncapi [PATH]`` writes the AsyncAPI document (default docs/asyncapi/status.json)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from types import FrameType
+
+from photo3d_common.logging import configure_logging, get_logger
+
+
+def _serve() -> None:
+    import uvicorn
+
+    from photo3d_status.app import create_app
+    from photo3d_status.settings import StatusSettings
+
+    settings = StatusSettings()
+    app = create_app(settings)
+    runtime = app.state.runtime
+
+    class Server(uvicorn.Server):
+        """Ends open event streams as soon as a shutdown signal arrives: uvicorn waits for open
+        responses before running the lifespan shutdown, and an SSE stream never ends by itself."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            runtime.hub.close()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # our structlog setup renders uvicorn's records too
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+    Server(config).run()
+
+
+def _migrate() -> None:
+    from photo3d_status.migrate import migrate
+    from photo3d_status.settings import DatabaseSettings
+
+    configure_logging("status")
+    applied = asyncio.run(migrate(DatabaseSettings().database_url))
+    get_logger("photo3d_status").info("migrations done", applied=applied)
+
+
+def _asyncapi(path: str | None) -> None:
+    from photo3d_status.app import asyncapi_document
+
+    # Without a topic prefix: the document names the real topics, whatever this shell's environment says.
+    text = json.dumps(asyncapi_document(), indent=2, sort_keys=True)
+    text += "\n"
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    target = Path(path or "docs/asyncapi/status.json")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    print(f"wrote {target}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m photo3d_status", description="photo3d status service")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="run the HTTP API and the consumers (the default)")
+    commands.add_parser("migrate", help="apply database migrations and exit")
+    dump = commands.add_parser("asyncapi", help="write the AsyncAPI document")
+    dump.add_argument(
+        "path", nargs="?", help="output file ('-' for stdout); default docs/asyncapi/status.json"
+    )
+    args = parser.parse_args(argv)
+    if args.command == "migrate":
+        _migrate()
+    elif args.command == "asyncapi":
+        _asyncapi(args.path)
+    else:
+        _serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import Controller, delete, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from photo3d_status.api.deps import Models, Owner
+from photo3d_status.api.schemas import CreateModel, Model, ModelPage
+
+
+class ModelController(Controller):
+    path = "/api/models"
+    tags = ("models",)
+
+    @post("/", operation_id="createModel", summary="Create a draft model")
+    async def create(self, data: JSONBody[CreateModel], models: Models, owner: Owner) -> Model:
+        return Model.of(await models.create(owner, name=data.name, provider=data.provider))
+
+    @get("/", operation_id="listModels", summary="My models, newest first")
+    async def list(
+        self,
+        models: Models,
+        owner: Owner,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> ModelPage:
+        items, total = await models.list(owner, limit=limit, offset=offset)
+        return ModelPage(items=[Model.of(item) for item in items], total=total, limit=limit, offset=offset)
+
+    @get("/{model_id:uuid}", operation_id="getModel", summary="One model")
+    async def get(self, model_id: FromPath[uuid.UUID], models: Models, owner: Owner) -> Model:
+        return Model.of(await models.get(owner, model_id))
+
+    @delete(
+        "/{model_id:uuid}",
+        operation_id="deleteModel",
+        summary="Delete a model and its stored files",
+        description="409 while a worker is processing it (removing_background, generating_3d_model) unless "
+        "force=true; the worker's later events for the deleted model are then ignored.",
+    )
+    async def delete(
+        self, model_id: FromPath[uuid.UUID], models: Models, owner: Owner, force: FromQuery[bool] = False
+    ) -> None:
+        await models.delete(owner, model_id, force=force)

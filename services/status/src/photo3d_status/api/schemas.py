@@ -1,0 +1,91 @@
+"""What the HTTP API sends and accepts (and what OpenAPI documents)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from photo3d_common.events import VIEWS, ModelStatus
+from photo3d_status.domain import ModelState
+
+
+class Model(BaseModel):
+    id: uuid.UUID
+    owner: str
+    name: str
+    status: ModelStatus
+    provider: str | None
+    progress: float = Field(description="0..1 of the running stage")
+    stage_detail: str | None
+    error_stage: str | None
+    error_code: str | None
+    error_message: str | None = Field(description="why it failed, written for the user")
+    error_retryable: bool | None
+    photos: dict[str, str | None] = Field(description="view -> object key of the original, or null")
+    cutouts: dict[str, str | None] = Field(description="view -> object key of the cut-out, or null")
+    assets: dict[str, str] = Field(description="format (glb, obj, stl, preview, ...) -> object key")
+    vertex_count: int | None
+    face_count: int | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+    @classmethod
+    def of(cls, state: ModelState) -> Model:
+        return cls(
+            id=state.id,
+            owner=state.owner,
+            name=state.name,
+            status=state.status,
+            provider=state.provider,
+            progress=state.progress,
+            stage_detail=state.stage_detail,
+            error_stage=state.error_stage,
+            error_code=state.error_code,
+            error_message=state.error_message,
+            error_retryable=state.error_retryable,
+            photos={view: state.photos.get(view) for view in VIEWS},
+            cutouts={view: state.cutouts.get(view) for view in VIEWS},
+            assets=dict(state.assets),
+            vertex_count=state.vertex_count,
+            face_count=state.face_count,
+            created_at=state.created_at,  # type: ignore[arg-type]
+            updated_at=state.updated_at,  # type: ignore[arg-type]
+            completed_at=state.completed_at,
+        )
+
+
+class ModelPage(BaseModel):
+    items: list[Model]
+    total: int
+    limit: int
+    offset: int
+
+
+class CreateModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=200)
+    provider: str | None = Field(None, description="generation provider; null for the default")
+
+
+class DevTokenRequest(BaseModel):
+    user: str = Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")
+
+
+class DevToken(BaseModel):
+    token: str
+    token_type: str = "Bearer"
+    expires_in: int
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+
+
+class FrontendConfig(BaseModel):
+    uploadBaseUrl: str
+    statusBaseUrl: str

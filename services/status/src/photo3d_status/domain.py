@@ -1,0 +1,339 @@
+"""The status machine: which event may move a model from which status to which, and what it records.
+
+Pure: no I/O, no clock. ``decide(model, event)`` returns what to do, the repository does it.
+
+The table below is the one place the transitions live (docs/contracts.md "Statuses and transitions"). Rows
+marked *reorder* are not in the contract's table: the status service consumes each topic separately, so
+after a lag (a restart, a backlog) a later stage's event can be handled before an earlier stage's event
+for the same model. A later stage's event proves the earlier stages happened, so it may skip ahead; an
+earlier stage's event arriving late must never move the status back, but the object keys it carries are
+still recorded (*late*).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from photo3d_common.events import (
+    VIEWS,
+    BackgroundRemovalStarted,
+    BackgroundRemoved,
+    Event,
+    GenerationStarted,
+    ModelFailed,
+    ModelGenerated,
+    ModelStatus,
+    PhotoUploaded,
+    Stage,
+    StageProgressed,
+)
+
+S = ModelStatus
+
+#: Statuses a model can be in while a worker is busy with it.
+PROCESSING: frozenset[ModelStatus] = frozenset({S.REMOVING_BACKGROUND, S.GENERATING_3D_MODEL})
+TERMINAL: frozenset[ModelStatus] = frozenset({S.COMPLETED})
+#: The status a stage's progress reports belong to.
+STAGE_STATUS: dict[Stage, ModelStatus] = {
+    Stage.BACKGROUND_REMOVAL: S.REMOVING_BACKGROUND,
+    Stage.GENERATION: S.GENERATING_3D_MODEL,
+}
+
+
+class EventKind(StrEnum):
+    """What the table is keyed by: the event class, with PhotoUploaded split by whether the set is complete."""
+
+    PHOTO_UPLOADED_PARTIAL = "photo_uploaded_partial"
+    PHOTO_UPLOADED_COMPLETE = "photo_uploaded_complete"
+    BACKGROUND_REMOVAL_STARTED = "background_removal_started"
+    UPLOAD_PROGRESSED = "upload_progressed"
+    BACKGROUND_PROGRESSED = "background_progressed"
+    BACKGROUND_REMOVED = "background_removed"
+    GENERATION_STARTED = "generation_started"
+    GENERATION_PROGRESSED = "generation_progressed"
+    MODEL_GENERATED = "model_generated"
+    MODEL_FAILED = "model_failed"
+
+
+@dataclass(frozen=True)
+class Move:
+    """Apply the event and set the status to ``to`` (which may be the current one)."""
+
+    to: ModelStatus
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Late:
+    """Record the object keys the event carries; leave status and progress alone."""
+
+    note: str
+
+
+@dataclass(frozen=True)
+class Ignore:
+    """Harmless and out of date: nothing to do, not an error."""
+
+    note: str
+
+
+Rule = Move | Late | Ignore
+K = EventKind
+
+# fmt: off
+TRANSITIONS: dict[tuple[EventKind, ModelStatus], Rule] = {
+    # PhotoUploaded, set still incomplete
+    (K.PHOTO_UPLOADED_PARTIAL, S.DRAFT):               Move(S.UPLOADING_PHOTOS),
+    (K.PHOTO_UPLOADED_PARTIAL, S.UPLOADING_PHOTOS):    Move(S.UPLOADING_PHOTOS),
+    (K.PHOTO_UPLOADED_PARTIAL, S.PHOTOS_UPLOADED):     Move(S.PHOTOS_UPLOADED, "a photo was replaced"),
+    (K.PHOTO_UPLOADED_PARTIAL, S.FAILED):              Move(S.FAILED, "a photo was replaced: waits for a re-run"),
+    (K.PHOTO_UPLOADED_PARTIAL, S.REMOVING_BACKGROUND): Late("reorder: background removal already started"),
+    (K.PHOTO_UPLOADED_PARTIAL, S.GENERATING_3D_MODEL): Late("reorder: generation already started"),
+    (K.PHOTO_UPLOADED_PARTIAL, S.COMPLETED):           Late("reorder: the model is already completed"),
+    # PhotoUploaded, all four views in
+    (K.PHOTO_UPLOADED_COMPLETE, S.DRAFT):               Move(S.PHOTOS_UPLOADED),
+    (K.PHOTO_UPLOADED_COMPLETE, S.UPLOADING_PHOTOS):    Move(S.PHOTOS_UPLOADED),
+    (K.PHOTO_UPLOADED_COMPLETE, S.PHOTOS_UPLOADED):     Move(S.PHOTOS_UPLOADED, "a photo was replaced"),
+    (K.PHOTO_UPLOADED_COMPLETE, S.FAILED):              Move(S.FAILED, "a photo was replaced: waits for a re-run"),
+    (K.PHOTO_UPLOADED_COMPLETE, S.REMOVING_BACKGROUND): Late("reorder: background removal already started"),
+    (K.PHOTO_UPLOADED_COMPLETE, S.GENERATING_3D_MODEL): Late("reorder: generation already started"),
+    (K.PHOTO_UPLOADED_COMPLETE, S.COMPLETED):           Late("reorder: the model is already completed"),
+    # BackgroundRemovalStarted
+    (K.BACKGROUND_REMOVAL_STARTED, S.PHOTOS_UPLOADED):     Move(S.REMOVING_BACKGROUND),
+    (K.BACKGROUND_REMOVAL_STARTED, S.FAILED):              Move(S.REMOVING_BACKGROUND, "re-run"),
+    (K.BACKGROUND_REMOVAL_STARTED, S.REMOVING_BACKGROUND): Move(S.REMOVING_BACKGROUND, "redelivery or restart"),
+    (K.BACKGROUND_REMOVAL_STARTED, S.DRAFT):               Move(S.REMOVING_BACKGROUND, "reorder: photos.uploaded not seen yet"),
+    (K.BACKGROUND_REMOVAL_STARTED, S.UPLOADING_PHOTOS):    Move(S.REMOVING_BACKGROUND, "reorder: photos.uploaded not seen yet"),
+    (K.BACKGROUND_REMOVAL_STARTED, S.GENERATING_3D_MODEL): Ignore("reorder: generation already started"),
+    (K.BACKGROUND_REMOVAL_STARTED, S.COMPLETED):           Ignore("reorder: the model is already completed"),
+    # StageProgressed: only while the status is that stage's status
+    (K.BACKGROUND_PROGRESSED, S.REMOVING_BACKGROUND): Move(S.REMOVING_BACKGROUND),
+    (K.GENERATION_PROGRESSED, S.GENERATING_3D_MODEL): Move(S.GENERATING_3D_MODEL),
+    # BackgroundRemoved: cut-out keys recorded, progress 1
+    (K.BACKGROUND_REMOVED, S.REMOVING_BACKGROUND): Move(S.REMOVING_BACKGROUND),
+    (K.BACKGROUND_REMOVED, S.DRAFT):               Move(S.REMOVING_BACKGROUND, "reorder: earlier events not seen yet"),
+    (K.BACKGROUND_REMOVED, S.UPLOADING_PHOTOS):    Move(S.REMOVING_BACKGROUND, "reorder: earlier events not seen yet"),
+    (K.BACKGROUND_REMOVED, S.PHOTOS_UPLOADED):     Move(S.REMOVING_BACKGROUND, "reorder: removal_started not seen yet"),
+    (K.BACKGROUND_REMOVED, S.GENERATING_3D_MODEL): Late("reorder: generation already started"),
+    (K.BACKGROUND_REMOVED, S.FAILED):              Late("reorder: a later stage failed"),
+    (K.BACKGROUND_REMOVED, S.COMPLETED):           Late("reorder: the model is already completed"),
+    # GenerationStarted
+    (K.GENERATION_STARTED, S.REMOVING_BACKGROUND): Move(S.GENERATING_3D_MODEL),
+    (K.GENERATION_STARTED, S.FAILED):              Move(S.GENERATING_3D_MODEL, "re-run"),
+    (K.GENERATION_STARTED, S.GENERATING_3D_MODEL): Move(S.GENERATING_3D_MODEL, "redelivery or resumed job"),
+    (K.GENERATION_STARTED, S.PHOTOS_UPLOADED):     Move(S.GENERATING_3D_MODEL, "reorder: background events not seen yet"),
+    (K.GENERATION_STARTED, S.UPLOADING_PHOTOS):    Move(S.GENERATING_3D_MODEL, "reorder: earlier events not seen yet"),
+    (K.GENERATION_STARTED, S.DRAFT):               Move(S.GENERATING_3D_MODEL, "reorder: earlier events not seen yet"),
+    (K.GENERATION_STARTED, S.COMPLETED):           Ignore("reorder: the model is already completed"),
+    # ModelGenerated
+    (K.MODEL_GENERATED, S.GENERATING_3D_MODEL): Move(S.COMPLETED),
+    (K.MODEL_GENERATED, S.REMOVING_BACKGROUND): Move(S.COMPLETED, "reorder: generation.started not seen yet"),
+    (K.MODEL_GENERATED, S.PHOTOS_UPLOADED):     Move(S.COMPLETED, "reorder: earlier events not seen yet"),
+    (K.MODEL_GENERATED, S.UPLOADING_PHOTOS):    Move(S.COMPLETED, "reorder: earlier events not seen yet"),
+    (K.MODEL_GENERATED, S.DRAFT):               Move(S.COMPLETED, "reorder: earlier events not seen yet"),
+    (K.MODEL_GENERATED, S.FAILED):              Move(S.COMPLETED, "reorder: a re-run succeeded"),
+    (K.MODEL_GENERATED, S.COMPLETED):           Ignore("already completed"),
+    # ModelFailed: any non-terminal status
+    (K.MODEL_FAILED, S.DRAFT):               Move(S.FAILED),
+    (K.MODEL_FAILED, S.UPLOADING_PHOTOS):    Move(S.FAILED),
+    (K.MODEL_FAILED, S.PHOTOS_UPLOADED):     Move(S.FAILED),
+    (K.MODEL_FAILED, S.REMOVING_BACKGROUND): Move(S.FAILED),
+    (K.MODEL_FAILED, S.GENERATING_3D_MODEL): Move(S.FAILED),
+    (K.MODEL_FAILED, S.FAILED):              Move(S.FAILED, "the latest failure is shown"),
+}
+# fmt: on
+
+#: Progress reports for a stage that is not running are stale, not wrong.
+for _kind in (K.UPLOAD_PROGRESSED, K.BACKGROUND_PROGRESSED, K.GENERATION_PROGRESSED):
+    for _status in ModelStatus:
+        TRANSITIONS.setdefault((_kind, _status), Ignore("progress of a stage that is not running"))
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """One row of ``models`` as the domain sees it."""
+
+    id: uuid.UUID
+    owner: str
+    name: str
+    status: ModelStatus
+    provider: str | None = None
+    progress: float = 0.0
+    stage_detail: str | None = None
+    error_stage: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    error_retryable: bool | None = None
+    photos: Mapping[str, str] = field(default_factory=dict)
+    cutouts: Mapping[str, str] = field(default_factory=dict)
+    assets: Mapping[str, str] = field(default_factory=dict)
+    vertex_count: int | None = None
+    face_count: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    completed_at: datetime | None = None
+    #: occurred_at of the event that set the current status (creation time for a draft)
+    status_changed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Applied:
+    new: ModelState
+    note: str = ""
+    outcome: Literal["applied"] = "applied"
+
+    @property
+    def reason(self) -> str:
+        return self.note
+
+
+@dataclass(frozen=True)
+class NotApplied:
+    outcome: Literal["ignored", "rejected"]
+    reason: str
+
+
+Decision = Applied | NotApplied
+
+
+class UnknownEvent(TypeError):
+    """An event type that does not concern the status (a programming error, not a bad message)."""
+
+
+def kind_of(event: Event) -> EventKind:
+    match event:
+        case PhotoUploaded(all_views_uploaded=True):
+            return K.PHOTO_UPLOADED_COMPLETE
+        case PhotoUploaded():
+            return K.PHOTO_UPLOADED_PARTIAL
+        case BackgroundRemovalStarted():
+            return K.BACKGROUND_REMOVAL_STARTED
+        case StageProgressed(stage=Stage.BACKGROUND_REMOVAL):
+            return K.BACKGROUND_PROGRESSED
+        case StageProgressed(stage=Stage.GENERATION):
+            return K.GENERATION_PROGRESSED
+        case StageProgressed():
+            return K.UPLOAD_PROGRESSED
+        case BackgroundRemoved():
+            return K.BACKGROUND_REMOVED
+        case GenerationStarted():
+            return K.GENERATION_STARTED
+        case ModelGenerated():
+            return K.MODEL_GENERATED
+        case ModelFailed():
+            return K.MODEL_FAILED
+    raise UnknownEvent(f"{type(event).__name__} does not affect a model's status")
+
+
+def decide(model: ModelState | None, event: Event) -> Decision:
+    """What ``event`` does to ``model`` (None: no such model, e.g. deleted while a worker ran)."""
+    kind = kind_of(event)
+    if model is None:
+        return NotApplied("ignored", "no such model (deleted?)")
+    rule = TRANSITIONS.get((kind, model.status))
+    match rule:
+        case None:
+            return NotApplied(
+                "rejected", f"{type(event).__name__} is not allowed while the model is {model.status}"
+            )
+        case Ignore(note=note):
+            return NotApplied("ignored", note)
+        case Late(note=note):
+            return Applied(_record_keys(model, event), note)
+        case Move(to=to, note=note):
+            if stale := _stale(model, event, kind, to):
+                return NotApplied("ignored", stale)
+            return Applied(_apply(model, event, to), note)
+    raise AssertionError(rule)  # pragma: no cover
+
+
+def _stale(model: ModelState, event: Event, kind: EventKind, to: ModelStatus) -> str | None:
+    """Around failures, an event older than the current status belongs to an earlier run: a start that
+    would clear a later failure, or a failure that would end a later re-run. (Events of one run come
+    from one worker, and a re-run follows a user's action, so clock skew between hosts does not decide.)"""
+    if model.status_changed_at is None or event.occurred_at >= model.status_changed_at:
+        return None
+    if model.status == S.FAILED and to != S.FAILED:
+        return "stale: this happened before the failure it would clear"
+    if kind is K.MODEL_FAILED:
+        return f"stale: this failure happened before the model became {model.status}"
+    return None
+
+
+def _record_keys(model: ModelState, event: Event) -> ModelState:
+    match event:
+        case PhotoUploaded():
+            return dataclasses.replace(model, photos=_photo_keys(model, event))
+        case BackgroundRemoved():
+            return dataclasses.replace(model, cutouts={**model.cutouts, **event.cutout_keys})
+    return model  # pragma: no cover - only the two above have Late rows
+
+
+def _photo_keys(model: ModelState, event: PhotoUploaded) -> dict[str, str]:
+    return {**model.photos, **event.original_keys, event.view: event.object_key}
+
+
+_NO_ERROR = {"error_stage": None, "error_code": None, "error_message": None, "error_retryable": None}
+
+
+def _apply(model: ModelState, event: Event, to: ModelStatus) -> ModelState:
+    changes: dict[str, object] = {"status": to}
+    entering = to != model.status
+    if entering:
+        changes["status_changed_at"] = event.occurred_at
+    if entering and model.status == S.FAILED and to != S.FAILED:
+        changes.update(_NO_ERROR)  # a re-run clears the last failure
+    match event:
+        case PhotoUploaded():
+            photos = _photo_keys(model, event)
+            changes["photos"] = photos
+            if to != S.FAILED:
+                stored = sum(1 for view in VIEWS if photos.get(view))
+                changes["progress"] = stored / len(VIEWS)
+                changes["stage_detail"] = f"{stored} of {len(VIEWS)} photos uploaded"
+        case BackgroundRemovalStarted():
+            if entering:
+                changes.update(progress=0.0, stage_detail="removing backgrounds")
+        case StageProgressed():
+            changes.update(progress=event.progress, stage_detail=event.detail or model.stage_detail)
+        case BackgroundRemoved():
+            changes.update(
+                cutouts={**model.cutouts, **event.cutout_keys},
+                progress=1.0,
+                stage_detail="backgrounds removed",
+            )
+        case GenerationStarted():
+            changes["provider"] = event.provider
+            if entering:
+                changes.update(
+                    progress=0.0,
+                    stage_detail=f"resuming the {event.provider} job"
+                    if event.resumed
+                    else "generating the 3D model",
+                )
+        case ModelGenerated():
+            changes.update(
+                provider=event.provider,
+                assets=dict(event.asset_keys),
+                vertex_count=event.vertex_count,
+                face_count=event.face_count,
+                progress=1.0,
+                stage_detail=None,
+                completed_at=event.occurred_at,
+                **_NO_ERROR,
+            )
+        case ModelFailed():
+            changes.update(
+                error_stage=str(event.stage),
+                error_code=event.error_code,
+                error_message=event.reason,
+                error_retryable=event.retryable,
+                stage_detail=None,
+            )
+    return dataclasses.replace(model, **changes)  # type: ignore[arg-type]

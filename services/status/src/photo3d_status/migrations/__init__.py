@@ -1,0 +1,1 @@
+"""Numbered SQL files applied by ``photo3d_status.migrate``."""

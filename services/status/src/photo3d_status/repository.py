@@ -1,0 +1,283 @@
+"""The ``models`` table and its companions, through asyncpg. The only writer of ``models`` in the system.
+
+Applying an event is one transaction: remember the event id (a redelivery stops there), lock the model
+row, let the domain decide, write the decision, log it, queue ``model.status_changed`` in the outbox and
+``NOTIFY model_status`` (delivered on commit). Row locks serialise concurrent events for one model.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from photo3d_common.events import VIEWS, Event, ModelStatus, ModelStatusChanged
+from photo3d_common.logging import get_logger
+from photo3d_status import domain
+from photo3d_status.domain import Applied, ModelState
+
+log = get_logger(__name__)
+
+NOTIFY_CHANNEL = "model_status"
+OUTBOX_LOCK_ID = 0x70686F746F3365  # one outbox flusher at a time, across processes
+PRODUCER = "status"
+ASSET_COLUMNS = {"glb": "glb_key", "obj": "obj_key", "stl": "stl_key", "preview": "preview_key"}
+
+_SELECT = "SELECT * FROM models"
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    outcome: str  # applied | ignored | rejected | duplicate
+    reason: str
+    from_status: ModelStatus | None = None
+    to_status: ModelStatus | None = None
+
+    @property
+    def status_changed(self) -> bool:
+        return self.outcome == "applied" and self.from_status != self.to_status
+
+
+class ModelNotFound(LookupError):
+    pass
+
+
+class ModelBusy(RuntimeError):
+    def __init__(self, status: ModelStatus) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def status_changed_event_id(
+    cause_event_id: uuid.UUID | None, model_id: uuid.UUID, to: ModelStatus
+) -> uuid.UUID:
+    """Deterministic, so a re-published change carries the same id and integrations can drop the copy."""
+    return uuid.uuid5(cause_event_id or model_id, f"model.status_changed:{to}")
+
+
+def _row_to_state(row: Mapping[str, Any]) -> ModelState:
+    assets = {fmt: row[column] for fmt, column in ASSET_COLUMNS.items() if row[column]}
+    extra = row["extra_asset_keys"]
+    assets.update(json.loads(extra) if isinstance(extra, str) else (extra or {}))
+    return ModelState(
+        id=row["id"],
+        owner=row["owner"],
+        name=row["name"],
+        status=ModelStatus(row["status"]),
+        provider=row["provider"],
+        progress=float(row["progress"]),
+        stage_detail=row["stage_detail"],
+        error_stage=row["error_stage"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        error_retryable=row["error_retryable"],
+        photos={view: row[f"original_{view}_key"] for view in VIEWS if row[f"original_{view}_key"]},
+        cutouts={view: row[f"cutout_{view}_key"] for view in VIEWS if row[f"cutout_{view}_key"]},
+        assets=assets,
+        vertex_count=row["vertex_count"],
+        face_count=row["face_count"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        completed_at=row["completed_at"],
+        status_changed_at=row["status_changed_at"],
+    )
+
+
+def _state_columns(state: ModelState) -> dict[str, Any]:
+    """The mutable columns of a model, from its domain state."""
+    columns: dict[str, Any] = {
+        "status": str(state.status),
+        "provider": state.provider,
+        "progress": state.progress,
+        "stage_detail": state.stage_detail,
+        "error_stage": state.error_stage,
+        "error_code": state.error_code,
+        "error_message": state.error_message,
+        "error_retryable": state.error_retryable,
+        "vertex_count": state.vertex_count,
+        "face_count": state.face_count,
+        "completed_at": state.completed_at,
+        "status_changed_at": state.status_changed_at,
+    }
+    for view in VIEWS:
+        columns[f"original_{view}_key"] = state.photos.get(view)
+        columns[f"cutout_{view}_key"] = state.cutouts.get(view)
+    for fmt, column in ASSET_COLUMNS.items():
+        columns[column] = state.assets.get(fmt)
+    columns["extra_asset_keys"] = json.dumps(
+        {fmt: key for fmt, key in state.assets.items() if fmt not in ASSET_COLUMNS}
+    )
+    return columns
+
+
+class ModelRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    # --- reads -----------------------------------------------------------------------------------------
+
+    async def get(self, model_id: uuid.UUID, *, owner: str | None = None) -> ModelState | None:
+        if owner is None:
+            row = await self.pool.fetchrow(f"{_SELECT} WHERE id = $1", model_id)
+        else:
+            row = await self.pool.fetchrow(f"{_SELECT} WHERE id = $1 AND owner = $2", model_id, owner)
+        return _row_to_state(row) if row else None
+
+    async def list_for_owner(self, owner: str, *, limit: int, offset: int) -> tuple[list[ModelState], int]:
+        async with self.pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
+            total = await connection.fetchval("SELECT count(*) FROM models WHERE owner = $1", owner)
+            rows = await connection.fetch(
+                f"{_SELECT} WHERE owner = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+                owner,
+                limit,
+                offset,
+            )
+        return [_row_to_state(row) for row in rows], int(total)
+
+    async def ping(self) -> None:
+        await self.pool.fetchval("SELECT 1")
+
+    # --- writes from the API ---------------------------------------------------------------------------
+
+    async def create(self, *, owner: str, name: str, provider: str | None) -> ModelState:
+        model_id = uuid.uuid4()
+        async with self.pool.acquire() as connection, connection.transaction():
+            row = await connection.fetchrow(
+                "INSERT INTO models (id, owner, name, provider, status) VALUES ($1, $2, $3, $4, 'draft') RETURNING *",
+                model_id,
+                owner,
+                name,
+                provider,
+            )
+            state = _row_to_state(row)
+            await self._record_change(connection, state, None, cause=None)
+        return state
+
+    async def delete(
+        self,
+        model_id: uuid.UUID,
+        *,
+        owner: str,
+        force: bool = False,
+        before_delete: Callable[[ModelState], Awaitable[None]] | None = None,
+    ) -> ModelState:
+        """Delete a model. ``before_delete`` (removing its stored objects) runs while the row is locked, so
+        no event changes the model meanwhile; if it fails, the model stays and the delete can be retried."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            row = await connection.fetchrow(
+                f"{_SELECT} WHERE id = $1 AND owner = $2 FOR UPDATE", model_id, owner
+            )
+            if row is None:
+                raise ModelNotFound(model_id)
+            state = _row_to_state(row)
+            if state.status in domain.PROCESSING and not force:
+                raise ModelBusy(state.status)
+            if before_delete is not None:
+                await before_delete(state)
+            await connection.execute("DELETE FROM models WHERE id = $1", model_id)
+            await connection.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(model_id))
+        return state
+
+    # --- events ------------------------------------------------------------------------------------------
+
+    async def apply(self, event: Event) -> ApplyResult:
+        async with self.pool.acquire() as connection, connection.transaction():
+            first_time = await connection.fetchval(
+                """INSERT INTO event_log (event_id, model_id, topic, event_type, occurred_at, outcome)
+                   VALUES ($1, $2, $3, $4, $5, 'applied')
+                   ON CONFLICT (event_id) DO NOTHING
+                   RETURNING true""",
+                event.event_id,
+                event.model_id,
+                event.topic,
+                type(event).__name__,
+                event.occurred_at,
+            )
+            if not first_time:
+                return ApplyResult("duplicate", "event already handled")
+            row = await connection.fetchrow(f"{_SELECT} WHERE id = $1 FOR UPDATE", event.model_id)
+            current = _row_to_state(row) if row else None
+            decision = domain.decide(current, event)
+            from_status = current.status if current else None
+            to_status = decision.new.status if isinstance(decision, Applied) else None
+            await connection.execute(
+                "UPDATE event_log SET outcome = $2, reason = $3, from_status = $4, to_status = $5 WHERE event_id = $1",
+                event.event_id,
+                decision.outcome,
+                decision.reason or None,
+                from_status,
+                to_status,
+            )
+            if isinstance(decision, Applied) and current is not None and decision.new != current:
+                columns = _state_columns(decision.new)
+                assignments = ", ".join(f"{name} = ${index}" for index, name in enumerate(columns, start=2))
+                updated = await connection.fetchrow(
+                    f"UPDATE models SET {assignments} WHERE id = $1 RETURNING *",
+                    event.model_id,
+                    *columns.values(),
+                )
+                await self._record_change(connection, _row_to_state(updated), current.status, cause=event)
+        return ApplyResult(decision.outcome, decision.reason, from_status, to_status)
+
+    async def _record_change(
+        self,
+        connection: asyncpg.Connection,
+        state: ModelState,
+        from_status: ModelStatus | None,
+        *,
+        cause: Event | None,
+    ) -> None:
+        """Within the writing transaction: tell listeners (SSE) and, for a status change, history and Kafka."""
+        await connection.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(state.id))
+        if from_status == state.status:
+            return
+        await connection.execute(
+            """INSERT INTO model_status_history (model_id, from_status, to_status, cause_event_id, cause_topic)
+               VALUES ($1, $2, $3, $4, $5)""",
+            state.id,
+            from_status,
+            state.status,
+            cause.event_id if cause else None,
+            cause.topic if cause else None,
+        )
+        changed = ModelStatusChanged(
+            event_id=status_changed_event_id(cause.event_id if cause else None, state.id, state.status),
+            model_id=state.id,
+            producer=PRODUCER,
+            owner=state.owner,
+            previous_status=from_status,
+            status=state.status,
+            progress=state.progress,
+            cause_event_id=cause.event_id if cause else None,
+            cause_topic=cause.topic if cause else None,
+            error_stage=state.error_stage,  # type: ignore[arg-type]
+            error_message=state.error_message,
+        )
+        await connection.execute(
+            "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3::jsonb)",
+            ModelStatusChanged.topic,
+            str(state.id),
+            changed.model_dump_json(),
+        )
+
+    async def flush_outbox(
+        self, publish: Callable[[ModelStatusChanged], Awaitable[None]], *, batch: int = 100
+    ) -> int:
+        """Publish queued status changes in order and delete them. One flusher at a time (a transaction-
+        scoped advisory lock, across processes), so changes go out in the order they were made; a failed
+        publish rolls back, leaving that change and the later ones for the next try."""
+        sent = 0
+        while True:
+            async with self.pool.acquire() as connection, connection.transaction():
+                await connection.execute("SELECT pg_advisory_xact_lock($1)", OUTBOX_LOCK_ID)
+                rows = await connection.fetch("SELECT id, payload FROM outbox ORDER BY id LIMIT $1", batch)
+                for row in rows:
+                    await publish(ModelStatusChanged.model_validate_json(row["payload"]))
+                    await connection.execute("DELETE FROM outbox WHERE id = $1", row["id"])
+                    sent += 1
+            if len(rows) < batch:
+                return sent

@@ -1,0 +1,64 @@
+"""The status service's settings: ``STATUS_*`` plus the shared Kafka, S3, auth and log blocks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from photo3d_common.settings import AuthSettings, KafkaSettings, LogSettings, S3Settings
+
+
+def _list_from_env(value: Any) -> Any:
+    """Accept a JSON list or a comma-separated string (``local,tencent``)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class DatabaseSettings(BaseSettings):
+    """Just what ``python -m photo3d_status migrate`` needs."""
+
+    model_config = SettingsConfigDict(env_prefix="STATUS_", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:54329/photo3d",
+        validation_alias=AliasChoices("STATUS_DATABASE_URL", "DATABASE_URL", "database_url"),
+    )
+    db_pool_min: int = Field(1, ge=1)
+    db_pool_max: int = Field(10, ge=1)
+
+
+class StatusSettings(DatabaseSettings):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    migrate_on_start: bool = True
+    providers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["local", "tencent", "selfhosted"],
+        description="generation providers a model may ask for",
+    )
+    public_upload_url: str = Field(
+        "http://127.0.0.1:8001", description="the upload service, as browsers reach it"
+    )
+    frontend_dir: Path | None = Field(None, description="a built frontend/dist to serve at /")
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    sse_keepalive_s: float = Field(
+        15.0, gt=0, description="comment lines that keep idle proxies from closing SSE"
+    )
+    outbox_sweep_s: float = Field(5.0, gt=0, description="how often unpublished status changes are retried")
+    page_size_max: int = 100
+    consume: bool = Field(True, description="run the Kafka consumers in this process")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    _split_lists = field_validator("providers", "cors_origins", mode="before")(_list_from_env)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+
 from photo3d_devstack.infra import EmbeddedPostgres, SeaweedFS, SeaweedPorts, TansuBroker, s3_client
 from photo3d_devstack.infra._util import free_port, port_open, run_coroutine
 from photo3d_devstack.infra.objectstore import delete_bucket, ensure_buckets

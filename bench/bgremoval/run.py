@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -42,6 +41,8 @@ SIZES = {1024: (1024, 768), 2048: (2048, 1536)}
 
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.common import peak_rss_mib_self, rss_mib_self
+
 
 def _settings(**overrides):
     from photo3d_bgremoval.remover import BackgroundRemovalSettings
@@ -49,24 +50,6 @@ def _settings(**overrides):
     return BackgroundRemovalSettings(
         model_dir=MODEL_DIR, numba_cache_dir=NUMBA_CACHE_DIR, **{"model_name": "u2netp", **overrides}
     )
-
-
-def _rss_mib() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _peak_rss_mib() -> float:
-    """Peak RSS of this process image. Not getrusage's ru_maxrss: Linux carries that over from the parent
-    across fork + exec, so a child would report the parent's peak (e.g. from generating the photos)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def write_photos(folder: Path, side: int, count: int) -> None:
@@ -106,7 +89,7 @@ def run_variant(variant: str, side: int, photo_dir: Path) -> dict:
         return len(remover.process(jpegs[i], view="front").png)
 
     one(0)  # warm-up: first inference allocates onnxruntime's arenas
-    rss_warm = _rss_mib()
+    rss_warm = rss_mib_self()
     times = []
     for i in range(count):
         started = time.perf_counter()
@@ -119,7 +102,7 @@ def run_variant(variant: str, side: int, photo_dir: Path) -> dict:
         "images_per_s": count / sum(times),
         "median_s": statistics.median(times),
         "rss_after_warmup_mib": rss_warm,
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib_self(),
         "load_average_1min": os.getloadavg()[0],  # other work on the machine skews the times
     }
     if variant == "remover":
@@ -154,8 +137,8 @@ def _stage_breakdown(remover, jpegs: list[bytes]) -> dict[str, float]:
 
 def measure_iou_synthetic(seeds: int) -> list[dict]:
     import numpy as np
-    from photo3d_bgremoval.remover import BackgroundRemover
 
+    from photo3d_bgremoval.remover import BackgroundRemover
     from tests.support.photos import BACKGROUNDS, OBJECT_KINDS, iou, make_photo
 
     remover = BackgroundRemover(_settings())
@@ -181,10 +164,10 @@ def measure_iou_matting() -> list[dict] | None:
     if not MATTING_DIR.is_dir():
         return None
     import numpy as np
-    from photo3d_bgremoval.cutout import NoSubjectFound, assess_mask, check_subject
-    from photo3d_bgremoval.remover import BackgroundRemover
     from PIL import Image
 
+    from photo3d_bgremoval.cutout import NoSubjectFound, assess_mask, check_subject
+    from photo3d_bgremoval.remover import BackgroundRemover
     from tests.support.photos import iou
 
     remover = BackgroundRemover(_settings())

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import trimesh
+
 from photo3d_generation import meshio
 
 REPO = Path(__file__).resolve().parents[2]

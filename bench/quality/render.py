@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyrender
 import trimesh
-from photo3d_generation.meshio import VIEW_DIRECTIONS
 from PIL import Image, ImageDraw, ImageFilter
+
+from photo3d_generation.meshio import VIEW_DIRECTIONS
 
 VIEWS = ("front", "left", "right", "back")
 

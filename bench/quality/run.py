@@ -28,9 +28,10 @@ sys.path.insert(0, str(HERE))
 import numpy as np
 from catalogue import CATALOGUE, SHARED_MESHES, load_scene, truth_mesh
 from metrics import colour_error, mask_iou, shape_scores
+from PIL import Image
+
 from photo3d_common.errors import Photo3DError
 from photo3d_generation.local import ReconstructionError, ReconstructionSettings, reconstruct
-from PIL import Image
 
 RESULTS = HERE.parent / "results"
 VIEWS = ("front", "left", "right", "back")

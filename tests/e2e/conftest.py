@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +50,15 @@ class User:
         assert response.status_code == 201, response.text
         return response.json()
 
-    async def upload(self, model_id: str, view: str, data: bytes, *, filename: str = "photo.jpg",
-                     content_type: str = "image/jpeg") -> httpx.Response:
+    async def upload(
+        self,
+        model_id: str,
+        view: str,
+        data: bytes,
+        *,
+        filename: str = "photo.jpg",
+        content_type: str = "image/jpeg",
+    ) -> httpx.Response:
         return await self.http.post(
             f"{self.system.upload_url}/api/upload-photo",
             data={"model_id": model_id, "view": view},
@@ -62,8 +70,14 @@ class User:
         assert response.status_code == 200, response.text
         return response.json()
 
-    async def wait_for(self, model_id: str, statuses: set[str], *, timeout: float = 240,
-                       newer_than: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def wait_for(
+        self,
+        model_id: str,
+        statuses: set[str],
+        *,
+        timeout: float = 240,
+        newer_than: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Poll until the model is in one of ``statuses``; with ``newer_than`` (an earlier read of the
         model), states not updated since that read don't count (e.g. the old ``failed`` before a re-run)."""
         deadline = time.monotonic() + timeout
@@ -86,19 +100,28 @@ class User:
 
     async def rerun(self, stage: str, model_id: str, **body: Any) -> httpx.Response:
         endpoint = {"background_removal": "remove-background", "generation": "generate-model"}[stage]
-        return await self.http.post(f"{self.system.upload_url}/api/{endpoint}", json={"model_id": model_id, **body})
+        return await self.http.post(
+            f"{self.system.upload_url}/api/{endpoint}", json={"model_id": model_id, **body}
+        )
 
 
 @pytest.fixture(scope="module")
-def running_system(request: pytest.FixtureRequest, infra_env: dict[str, str]) -> Iterator[System]:
+def running_system(
+    request: pytest.FixtureRequest, infra_env: dict[str, str], make_database, kafka_topic_prefix: str
+) -> Iterator[System]:
     model_dir = ROOT / "var" / "models" / "u2net"
     model_files.install(model_dir)
     status_port, upload_port = free_port(), free_port()
     status_url, upload_url = f"http://127.0.0.1:{status_port}", f"http://127.0.0.1:{upload_port}"
     frontend = ROOT / "frontend" / "dist"
     with FakeTencentAi3d() as fake_tencent:
+        # Its own database and topics: new consumer groups read from the start, and must not replay the
+        # events other tests left on the session's topics.
+        run = uuid.uuid4().hex[:6]
         env = {
             **infra_env,
+            "DATABASE_URL": make_database(f"e2e_{run}"),
+            "KAFKA_TOPIC_PREFIX": f"{kafka_topic_prefix}e2e{run}.",
             "STATUS_PORT": str(status_port),
             "STATUS_PUBLIC_UPLOAD_URL": upload_url,
             "UPLOAD_PORT": str(upload_port),

@@ -55,7 +55,9 @@ async def test_four_photos_become_cutouts_and_a_downloadable_glb(alice, mallory)
     assert done["vertex_count"] == len(mesh.vertices)
     # the owner's files are nobody else's
     assert (await mallory.file(model["id"], "assets/model.glb")).status_code == 404
-    assert (await mallory.http.get(f"{mallory.system.status_url}/api/models/{model['id']}")).status_code == 404
+    assert (
+        await mallory.http.get(f"{mallory.system.status_url}/api/models/{model['id']}")
+    ).status_code == 404
 
 
 async def test_photo_without_an_object_fails_then_a_replaced_photo_and_rerun_complete(alice):
@@ -79,7 +81,9 @@ async def test_photo_without_an_object_fails_then_a_replaced_photo_and_rerun_com
 
 async def test_generation_failure_reports_its_reason_and_a_rerun_completes(alice, running_system):
     running_system.fake_tencent.script_job(
-        ScriptedJob(outcome="FAIL", error_code="FailedOperation", error_message="the model could not be built"),
+        ScriptedJob(
+            outcome="FAIL", error_code="FailedOperation", error_message="the model could not be built"
+        ),
         ScriptedJob(run_polls=2),
     )
     model = await alice.create_model(name="cloud", provider="tencent")

@@ -1,7 +1,6 @@
 """The worker services as FastStream apps (composition root, subscribers, lifespan): the same tests on
 FastStream's in-memory TestKafkaBroker and on the real Kafka-protocol broker (Tansu)."""
 
-
 import asyncio
 import io
 import uuid
@@ -39,17 +38,20 @@ def kafka_settings(request, kafka_topic_prefix) -> KafkaSettings:
     if request.param == "memory":
         return KafkaSettings(topic_prefix=prefix, create_topics=False)
     bootstrap = request.getfixturevalue("kafka_bootstrap")
-    return KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix, session_timeout_ms=6000,
-                         partitions=1)
+    return KafkaSettings(
+        bootstrap_servers=bootstrap, topic_prefix=prefix, session_timeout_ms=6000, partitions=1
+    )
 
 
 def _capture(app, kafka: KafkaSettings, *events) -> list:
     received: list = []
     options = subscriber_options(kafka, group_id=f"capture-{uuid.uuid4().hex[:6]}")
     for event in events:
+
         @app.broker.subscriber(kafka.topic(event.topic), **options)
         async def capture(message: event) -> None:  # type: ignore[valid-type]
             received.append(message)
+
     return received
 
 
@@ -61,8 +63,15 @@ async def _until(received: list, kind: type, timeout: float = 120) -> object:
 
 
 async def _run(app, kafka: KafkaSettings, trigger, until: type) -> list:
-    received = _capture(app, kafka, BackgroundRemovalStarted, BackgroundRemoved, GenerationStarted,
-                        ModelGenerated, ModelFailed)
+    received = _capture(
+        app,
+        kafka,
+        BackgroundRemovalStarted,
+        BackgroundRemoved,
+        GenerationStarted,
+        ModelGenerated,
+        ModelFailed,
+    )
     if kafka.bootstrap_servers == KafkaSettings().bootstrap_servers and not kafka.create_topics:
         async with TestKafkaBroker(app.broker), TestApp(app):
             await EventPublisher(app.broker, kafka)(trigger)
@@ -82,15 +91,19 @@ def _box(colour) -> bytes:
     return buffer.getvalue()
 
 
-async def test_generation_worker_turns_background_removed_into_model_generated(kafka_settings,
-                                                                              common_s3_settings):
+async def test_generation_worker_turns_background_removed_into_model_generated(
+    kafka_settings, common_s3_settings
+):
     model_id = uuid.uuid4()
     async with ObjectStorage(common_s3_settings) as storage:
         keys = {view: cutout_key(model_id, view) for view in VIEWS}
         for view in VIEWS:
             await storage.put_bytes(keys[view], _box((200, 60, 60)), content_type="image/png")
-    settings = GenerationServiceSettings(kafka=kafka_settings, s3=common_s3_settings,
-                                         local=LocalSettings(voxel_resolution=32, target_faces=500))
+    settings = GenerationServiceSettings(
+        kafka=kafka_settings,
+        s3=common_s3_settings,
+        local=LocalSettings(voxel_resolution=32, target_faces=500),
+    )
     app = create_generation(settings)
     trigger = BackgroundRemoved(model_id=model_id, producer="test", cutout_keys=keys, source_fingerprint="f")
 
@@ -101,8 +114,9 @@ async def test_generation_worker_turns_background_removed_into_model_generated(k
     assert done.model_id == model_id and done.asset_keys["glb"].endswith("/assets/model.glb")
 
 
-async def test_bgremoval_worker_turns_a_complete_upload_into_background_removed(kafka_settings,
-                                                                               common_s3_settings):
+async def test_bgremoval_worker_turns_a_complete_upload_into_background_removed(
+    kafka_settings, common_s3_settings
+):
     from photo3d_bgremoval import model_files
 
     model_dir = ROOT / "var" / "models" / "u2net"
@@ -111,15 +125,29 @@ async def test_bgremoval_worker_turns_a_complete_upload_into_background_removed(
     async with ObjectStorage(common_s3_settings) as storage:
         keys = {view: original_key(model_id, view) for view in VIEWS}
         for i, view in enumerate(VIEWS):
-            await storage.put_bytes(keys[view], make_photo("vase", size=(480, 360), seed=i).jpeg(),
-                                    content_type="image/jpeg")
+            await storage.put_bytes(
+                keys[view], make_photo("vase", size=(480, 360), seed=i).jpeg(), content_type="image/jpeg"
+            )
     settings = BgRemovalServiceSettings(
-        kafka=kafka_settings, s3=common_s3_settings,
-        removal=BackgroundRemovalSettings(model_dir=model_dir, max_side_px=480))
+        kafka=kafka_settings,
+        s3=common_s3_settings,
+        removal=BackgroundRemovalSettings(model_dir=model_dir, max_side_px=480),
+    )
     app = create_bgremoval(settings)
-    trigger = PhotoUploaded(model_id=model_id, producer="test", view="back", object_key=keys["back"],
-                            content_type="image/jpeg", width=480, height=360, size_bytes=1, sha256="x",
-                            original_keys=keys, all_views_uploaded=True, start_processing=True)
+    trigger = PhotoUploaded(
+        model_id=model_id,
+        producer="test",
+        view="back",
+        object_key=keys["back"],
+        content_type="image/jpeg",
+        width=480,
+        height=360,
+        size_bytes=1,
+        sha256="x",
+        original_keys=keys,
+        all_views_uploaded=True,
+        start_processing=True,
+    )
 
     received = await _run(app, kafka_settings, trigger, BackgroundRemoved)
 

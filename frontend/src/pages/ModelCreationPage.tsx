@@ -311,6 +311,7 @@ export function ModelCreationPage({ modelId: initialId = null }: ModelCreationPa
         <div className="model-page__intro">
           <p className="muted">
             Take four photos of one object — front, left, right and back — on a plain background with even light.
+            Left and right are the object's own sides: facing its front, step to your right for its left side.
             Processing starts by itself once all four are uploaded.
           </p>
           <label className="field field--inline">

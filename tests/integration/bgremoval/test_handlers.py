@@ -7,6 +7,7 @@ handler (so no consumer crashes) and every trigger produces a final event (so no
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -63,9 +64,20 @@ def _photos() -> dict[str, bytes]:
 
 
 def _uploaded(model_id, keys, *, start=True) -> PhotoUploaded:
-    return PhotoUploaded(model_id=model_id, producer="test", view="back", object_key=keys["back"],
-                         content_type="image/jpeg", width=640, height=480, size_bytes=1, sha256="x",
-                         original_keys=keys, all_views_uploaded=True, start_processing=start)
+    return PhotoUploaded(
+        model_id=model_id,
+        producer="test",
+        view="back",
+        object_key=keys["back"],
+        content_type="image/jpeg",
+        width=640,
+        height=480,
+        size_bytes=1,
+        sha256="x",
+        original_keys=keys,
+        all_views_uploaded=True,
+        start_processing=start,
+    )
 
 
 async def test_four_cutouts_stored_and_announced(object_storage, remover):
@@ -73,8 +85,9 @@ async def test_four_cutouts_stored_and_announced(object_storage, remover):
     keys = await _store_originals(object_storage, model_id, _photos())
     published = Recorder()
 
-    await handlers.on_photo_uploaded(_uploaded(model_id, keys), storage=object_storage, remover=remover,
-                                     publish=published)
+    await handlers.on_photo_uploaded(
+        _uploaded(model_id, keys), storage=object_storage, remover=remover, publish=published
+    )
 
     assert isinstance(published[0], BackgroundRemovalStarted)
     progress = published.of(StageProgressed)
@@ -96,8 +109,9 @@ async def test_incomplete_set_does_not_start(object_storage, remover):
     model_id = uuid.uuid4()
     keys = await _store_originals(object_storage, model_id, _photos())
     published = Recorder()
-    await handlers.on_photo_uploaded(_uploaded(model_id, keys, start=False), storage=object_storage,
-                                     remover=remover, publish=published)
+    await handlers.on_photo_uploaded(
+        _uploaded(model_id, keys, start=False), storage=object_storage, remover=remover, publish=published
+    )
     assert published == []
 
 
@@ -121,12 +135,15 @@ async def test_replaced_photo_is_cut_out_again(object_storage, remover):
     photos = _photos()
     keys = await _store_originals(object_storage, model_id, photos)
     first, second = Recorder(), Recorder()
-    await handlers.on_photo_uploaded(_uploaded(model_id, keys), storage=object_storage, remover=remover,
-                                     publish=first)
-    await object_storage.put_bytes(keys["left"], make_photo("box", size=(640, 480), seed=9).jpeg(),
-                                   content_type="image/jpeg")
-    request = BackgroundRemovalRequested(model_id=model_id, producer="test", original_keys=keys,
-                                         requested_by="alice")
+    await handlers.on_photo_uploaded(
+        _uploaded(model_id, keys), storage=object_storage, remover=remover, publish=first
+    )
+    await object_storage.put_bytes(
+        keys["left"], make_photo("box", size=(640, 480), seed=9).jpeg(), content_type="image/jpeg"
+    )
+    request = BackgroundRemovalRequested(
+        model_id=model_id, producer="test", original_keys=keys, requested_by="alice"
+    )
     await handlers.on_removal_requested(request, storage=object_storage, remover=remover, publish=second)
     assert len(second.of(StageProgressed)) == 4
     assert second[-1].source_fingerprint != first[-1].source_fingerprint
@@ -135,11 +152,14 @@ async def test_replaced_photo_is_cut_out_again(object_storage, remover):
 async def test_missing_photo_fails_with_its_view(object_storage, remover):
     model_id = uuid.uuid4()
     photos = _photos()
-    keys = await _store_originals(object_storage, model_id, {v: photos[v] for v in ("front", "right", "back")})
+    keys = await _store_originals(
+        object_storage, model_id, {v: photos[v] for v in ("front", "right", "back")}
+    )
     keys["left"] = original_key(model_id, "left")
     published = Recorder()
-    await handlers.on_photo_uploaded(_uploaded(model_id, keys), storage=object_storage, remover=remover,
-                                     publish=published)
+    await handlers.on_photo_uploaded(
+        _uploaded(model_id, keys), storage=object_storage, remover=remover, publish=published
+    )
     (failed,) = published.of(ModelFailed)
     assert failed.stage is Stage.BACKGROUND_REMOVAL and failed.error_code == "photo_missing"
     assert "left photo is missing" in failed.reason and not failed.retryable
@@ -151,8 +171,9 @@ async def test_corrupt_image_that_passed_the_header_check_fails_with_a_reason(ob
     photos["right"] = photos["right"][: len(photos["right"]) // 3]  # a real JPEG header, truncated body
     keys = await _store_originals(object_storage, model_id, photos)
     published = Recorder()
-    await handlers.on_photo_uploaded(_uploaded(model_id, keys), storage=object_storage, remover=remover,
-                                     publish=published)
+    await handlers.on_photo_uploaded(
+        _uploaded(model_id, keys), storage=object_storage, remover=remover, publish=published
+    )
     (failed,) = published.of(ModelFailed)
     assert "right" in failed.reason
     assert not published.of(BackgroundRemoved)
@@ -168,8 +189,9 @@ async def test_empty_photo_says_no_object_found(object_storage, remover):
     photos["left"] = buffer.getvalue()
     keys = await _store_originals(object_storage, model_id, photos)
     published = Recorder()
-    await handlers.on_photo_uploaded(_uploaded(model_id, keys), storage=object_storage, remover=remover,
-                                     publish=published)
+    await handlers.on_photo_uploaded(
+        _uploaded(model_id, keys), storage=object_storage, remover=remover, publish=published
+    )
     (failed,) = published.of(ModelFailed)
     assert "no object found in the left photo" in failed.reason.lower()
 
@@ -179,8 +201,9 @@ async def test_missing_model_file_fails_retryably(object_storage, tmp_path):
     keys = await _store_originals(object_storage, model_id, _photos())
     remover = BackgroundRemover(BackgroundRemovalSettings(model_dir=tmp_path / "empty"))
     published = Recorder()
-    await handlers.on_photo_uploaded(_uploaded(model_id, keys), storage=object_storage, remover=remover,
-                                     publish=published)
+    await handlers.on_photo_uploaded(
+        _uploaded(model_id, keys), storage=object_storage, remover=remover, publish=published
+    )
     (failed,) = published.of(ModelFailed)
     assert failed.error_code == "model_file_missing" and failed.retryable
     assert "u2netp" in failed.reason
@@ -191,14 +214,14 @@ async def test_exception_inside_rembg_fails_with_a_reason(object_storage, tmp_pa
     broken = tmp_path / "broken"
     broken.mkdir()
     shutil.copy(MODEL_DIR / "u2netp.onnx", broken / "u2netp.onnx")
-    with open(broken / "u2netp.onnx", "r+b") as handle:
-        handle.truncate(4096)
+    os.truncate(broken / "u2netp.onnx", 4096)
     model_id = uuid.uuid4()
     keys = await _store_originals(object_storage, model_id, _photos())
     remover = BackgroundRemover(BackgroundRemovalSettings(model_dir=broken))
     published = Recorder()
-    await handlers.on_photo_uploaded(_uploaded(model_id, keys), storage=object_storage, remover=remover,
-                                     publish=published)
+    await handlers.on_photo_uploaded(
+        _uploaded(model_id, keys), storage=object_storage, remover=remover, publish=published
+    )
     (failed,) = published.of(ModelFailed)
     assert failed.stage is Stage.BACKGROUND_REMOVAL and failed.retryable
     assert failed.error_code in {"model_load_failed", "background_removal_failed"}

@@ -63,7 +63,9 @@ async def test_checksum_when_required_mode_still_uploads(common_s3_settings: S3S
 
 
 async def test_wrong_credentials_are_refused(common_s3_settings: S3Settings):
-    settings = common_s3_settings.model_copy(update={"secret_access_key": SecretStr("wrong"), "create_bucket": False})
+    settings = common_s3_settings.model_copy(
+        update={"secret_access_key": SecretStr("wrong"), "create_bucket": False}
+    )
     async with ObjectStorage(settings) as storage:
         with pytest.raises(Exception, match="(?i)signature|denied|forbidden|403"):
             await storage.put_bytes("x", b"y", content_type="text/plain")

@@ -14,6 +14,7 @@ from pathlib import Path
 import jwt
 import psutil
 import pytest
+
 from photo3d_devstack import cli, config
 from photo3d_devstack.config import ServiceSpec
 from photo3d_devstack.infra._util import free_port, free_ports, port_open

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
 from photo3d_devstack.infra import S3Storage, SeaweedFS, SeaweedPorts, TansuBroker
 from photo3d_devstack.infra._util import free_port
 

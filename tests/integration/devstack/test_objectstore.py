@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
+
 from photo3d_devstack.infra import SeaweedFS, SeaweedPorts, s3_client
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from photo3d_devstack.infra import EmbeddedPostgres
 from photo3d_devstack.infra._util import free_port, port_open
 

@@ -12,11 +12,18 @@ import pytest
 import trimesh
 from PIL import Image, ImageDraw
 
-from photo3d_common.events import VIEWS, GenerationStarted, ModelFailed, ModelGenerated, Stage, StageProgressed
+from photo3d_common.events import (
+    VIEWS,
+    GenerationStarted,
+    ModelFailed,
+    ModelGenerated,
+    Stage,
+    StageProgressed,
+)
 from photo3d_common.storage import ObjectStorage, cutout_key
 from photo3d_generation import handlers, meshio
 from photo3d_generation.handlers import Dependencies
-from photo3d_generation.jobs import JobRecord, JobStore, job_key
+from photo3d_generation.jobs import JobRecord, JobStore
 from photo3d_generation.providers.base import GenerationInputs
 from photo3d_generation.providers.tencent import TencentHunyuanProvider, TencentSettings
 from photo3d_generation.settings import GenerationServiceSettings, LocalSettings
@@ -62,16 +69,30 @@ def fake_tencent():
 
 
 def _tencent(fake: FakeTencentAi3d, **overrides) -> TencentHunyuanProvider:
-    values = dict(endpoint=fake.url, secret_id=fake.secret_id, secret_key=fake.secret_key,
-                  poll_interval_s=0.02, max_poll_interval_s=0.05, deadline_s=5.0, request_timeout_s=5.0,
-                  max_attempts=3, initial_backoff_s=0.01, max_backoff_s=0.02)
+    values = {
+        "endpoint": fake.url,
+        "secret_id": fake.secret_id,
+        "secret_key": fake.secret_key,
+        "poll_interval_s": 0.02,
+        "max_poll_interval_s": 0.05,
+        "deadline_s": 5.0,
+        "request_timeout_s": 5.0,
+        "max_attempts": 3,
+        "initial_backoff_s": 0.01,
+        "max_backoff_s": 0.02,
+    }
     values.update(overrides)
     return TencentHunyuanProvider(TencentSettings(**values))
 
 
 def _deps(storage, publish, providers=None, **settings) -> Dependencies:
-    return Dependencies(storage=storage, jobs=JobStore(storage), providers=providers or {}, publish=publish,
-                        settings=_settings(**settings))
+    return Dependencies(
+        storage=storage,
+        jobs=JobStore(storage),
+        providers=providers or {},
+        publish=publish,
+        settings=_settings(**settings),
+    )
 
 
 async def test_local_provider_stores_a_coloured_watertight_glb(object_storage):
@@ -126,8 +147,9 @@ async def test_tencent_job_result_is_stored_and_never_paid_twice(object_storage,
     await handlers.generate(model_id, keys, "tencent", deps)
     (done,) = deps.publish.of(ModelGenerated)
     assert done.provider == "tencent" and done.job_id
-    mesh = trimesh.load(io.BytesIO(await object_storage.get_bytes(done.asset_keys["glb"])), file_type="glb",
-                        force="mesh")
+    mesh = trimesh.load(
+        io.BytesIO(await object_storage.get_bytes(done.asset_keys["glb"])), file_type="glb", force="mesh"
+    )
     assert mesh.bounds[0][1] == pytest.approx(0.0, abs=1e-6)
 
     # The same event again (a redelivery): the finished job is republished, not submitted again.
@@ -161,9 +183,12 @@ async def test_restarted_worker_resumes_the_submitted_job(object_storage, fake_t
 async def test_failed_job_fails_the_model_and_a_rerun_submits_again(object_storage, fake_tencent):
     model_id = uuid.uuid4()
     keys = await _store_cutouts(object_storage, model_id)
-    fake_tencent.script_job(ScriptedJob(outcome="FAIL", error_code="FailedOperation.GenerateFailed",
-                                        error_message="no object recognised"),
-                            ScriptedJob())
+    fake_tencent.script_job(
+        ScriptedJob(
+            outcome="FAIL", error_code="FailedOperation.GenerateFailed", error_message="no object recognised"
+        ),
+        ScriptedJob(),
+    )
     deps = _deps(object_storage, Recorder(), {"tencent": _tencent(fake_tencent)})
     await handlers.generate(model_id, keys, "tencent", deps)
     (failed,) = deps.publish.of(ModelFailed)

@@ -16,6 +16,9 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
+from photo3d_tests_infra import TEST_JWT_SECRET, ServiceProcesses, free_port
+from PIL import Image
+
 from photo3d_common.auth import mint_dev_token
 from photo3d_common.events import (
     ALL_TOPICS,
@@ -27,8 +30,6 @@ from photo3d_common.events import (
     Stage,
 )
 from photo3d_common.settings import AuthSettings
-from photo3d_tests_infra import TEST_JWT_SECRET, ServiceProcesses, free_port
-from PIL import Image
 
 UPLOAD_MAX_BYTES = 2 * 1024 * 1024
 
@@ -554,6 +555,10 @@ async def test_after_a_failure_photos_can_be_replaced_and_stages_rerun(stack: St
 
         replaced = await upload(client, model_id, "right", jpeg(seed=7))
         assert replaced.status_code == 201 and replaced.json()["all_views_uploaded"] is True
+        # the replaced photo's cut-out is gone with it: generation must wait for background removal
+        stale = await client.post("/api/generate-model", json={"model_id": model_id})
+        assert stale.status_code == 409 and error_of(stale)["code"] == "cutouts_missing"
+        assert "right" in error_of(stale)["message"]
         removal = await client.post("/api/remove-background", json={"model_id": model_id})
         assert removal.status_code == 202
 
@@ -613,6 +618,7 @@ async def test_health_openapi_asyncapi_and_cors(stack: Stack):
 async def test_broker_failure_is_503_and_takes_the_new_photo_back(stack: Stack, s3_settings):
     """The app in this process (same infrastructure and status service), its publisher made to fail."""
     from litestar.testing import AsyncTestClient
+
     from photo3d_common.settings import KafkaSettings, S3Settings
     from photo3d_upload.app import create_app
     from photo3d_upload.settings import UploadSettings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+
 from photo3d_bgremoval.assets import ensure_assets
 from photo3d_bgremoval.model_files import is_installed
 from photo3d_bgremoval.remover import ModelFileMissing

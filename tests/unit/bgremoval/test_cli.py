@@ -6,9 +6,9 @@ import io
 
 import numpy as np
 import pytest
-from photo3d_bgremoval.cli import main
 from PIL import Image
 
+from photo3d_bgremoval.cli import main
 from tests.support.photos import blank_photo, make_photo
 
 

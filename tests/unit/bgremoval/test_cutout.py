@@ -6,6 +6,8 @@ import io
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from photo3d_bgremoval.cutout import (
     InvalidPhoto,
     NoSubjectFound,
@@ -19,8 +21,6 @@ from photo3d_bgremoval.cutout import (
     encode_png,
     make_cutout,
 )
-from PIL import Image
-
 from tests.support.photos import make_photo, make_views
 
 

@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from photo3d_bgremoval import model_files
 from photo3d_bgremoval.model_files import KNOWN_SOURCES, ModelFileInstallError, install, is_installed, md5_of
 

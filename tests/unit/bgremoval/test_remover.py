@@ -17,6 +17,8 @@ import threading
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from photo3d_bgremoval.cutout import NoSubjectFound, alpha_bbox
 from photo3d_bgremoval.remover import (
     BackgroundRemovalFailed,
@@ -27,8 +29,6 @@ from photo3d_bgremoval.remover import (
     UnsupportedModel,
     load_session,
 )
-from PIL import Image
-
 from tests.support.photos import OBJECT_KINDS, blank_photo, iou, make_photo
 
 IOU_MIN = {"plain": 0.97, "busy": 0.90}

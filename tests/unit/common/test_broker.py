@@ -16,7 +16,9 @@ def _wire(handler):
     broker = create_broker(SETTINGS, service="test")
     received, parked = [], []
 
-    @broker.subscriber(SETTINGS.topic(BackgroundRemovalStarted.topic), **subscriber_options(SETTINGS, group_id="g"))
+    @broker.subscriber(
+        SETTINGS.topic(BackgroundRemovalStarted.topic), **subscriber_options(SETTINGS, group_id="g")
+    )
     async def on_background_removal_started(event: BackgroundRemovalStarted) -> None:
         await handler(event, received)
 
@@ -63,7 +65,7 @@ async def test_failing_handler_is_retried_then_parked():
         calls.append(event)
         raise RuntimeError("storage is down")
 
-    broker, received, parked = _wire(explode)
+    broker, _, parked = _wire(explode)
     event = BackgroundRemovalStarted(model_id=uuid.uuid4(), producer="test")
     async with TestKafkaBroker(broker) as test_broker:
         await EventPublisher(test_broker, SETTINGS)(event)

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 import trimesh
+from PIL import Image, ImageDraw
+
 from photo3d_generation import meshio
 from photo3d_generation.cli import main
-from PIL import Image, ImageDraw
 
 COLOURS = {"front": (220, 30, 30), "back": (30, 30, 220), "left": (30, 200, 30), "right": (230, 220, 20)}
 

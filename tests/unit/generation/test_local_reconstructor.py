@@ -11,13 +11,14 @@ import io
 import numpy as np
 import pytest
 import trimesh
+from PIL import Image, ImageDraw
+from scipy import ndimage
+from scipy.spatial import ConvexHull
+
 from photo3d_generation import meshio
 from photo3d_generation.local import ReconstructionError, ReconstructionSettings, reconstruct
 from photo3d_generation.local.carving import carve
 from photo3d_generation.local.views import load_views
-from PIL import Image, ImageDraw
-from scipy import ndimage
-from scipy.spatial import ConvexHull
 
 COLOURS = {
     "front": (220, 30, 30),

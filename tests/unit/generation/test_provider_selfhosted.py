@@ -6,6 +6,7 @@ import base64
 import time
 
 import pytest
+
 from photo3d_generation.providers import (
     GenerationInputs,
     GenerationProvider,
@@ -20,7 +21,6 @@ from photo3d_generation.providers import (
     SelfHostedSettings,
     run_job,
 )
-
 from tests.fakes.assets import box_glb, cutout_png
 from tests.fakes.selfhosted import FakeHunyuanServer, Fault, ScriptedJob
 

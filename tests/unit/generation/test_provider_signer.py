@@ -6,13 +6,14 @@ import hashlib
 import json
 
 import pytest
-from photo3d_generation.providers import tc3
 from tencentcloud.common import abstract_client
 from tencentcloud.common.common_client import CommonClient
 from tencentcloud.common.credential import Credential
 from tencentcloud.common.http.request import RequestInternal
 from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
+
+from photo3d_generation.providers import tc3
 
 # "Signature v3" in Tencent Cloud's API docs: a DescribeInstances call, step by step.
 DOC_SECRET_ID = "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE"

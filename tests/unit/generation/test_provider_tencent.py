@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from photo3d_generation.providers import (
     GenerationInputs,
     JobHandle,
@@ -28,8 +30,6 @@ from photo3d_generation.providers import (
 )
 from photo3d_generation.providers.base import TransientError
 from photo3d_generation.providers.tencent import classify_api_error, prepare_images
-from PIL import Image
-
 from tests.fakes.assets import box_glb, box_obj_zip, cutout_png, preview_png
 from tests.fakes.tencent import QUERY, SUBMIT, FakeTencentAi3d, Fault, ResultFile, ScriptedJob
 

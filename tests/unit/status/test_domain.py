@@ -245,6 +245,14 @@ def test_photo_replaced_after_failure_keeps_the_error_until_a_rerun():
     assert rerun.progress == 0.0
 
 
+def test_replaced_photo_drops_its_stale_cutout_only():
+    model = state(S.FAILED, photos={"left": "old"}, cutouts=cutouts())
+    decision = decide(model, photo("left"))
+    assert isinstance(decision, Applied)
+    assert "left" not in decision.new.cutouts
+    assert set(decision.new.cutouts) == {"front", "right", "back"}
+
+
 def test_progress_updates_detail_and_fraction():
     running = state(S.REMOVING_BACKGROUND, progress=0.1, stage_detail="removing backgrounds")
     after = decide(running, EVENTS[K.BACKGROUND_PROGRESSED]()).new

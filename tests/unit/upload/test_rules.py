@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from photo3d_common.errors import Conflict
 from photo3d_common.events import VIEWS, ModelStatus
 from photo3d_upload.handlers import parse_model_id, parse_view

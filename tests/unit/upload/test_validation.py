@@ -11,10 +11,11 @@ import zlib
 
 import pillow_heif
 import pytest
+from PIL import Image
+
 from photo3d_common.errors import InvalidInput, PayloadTooLarge, Photo3DError, UnsupportedMediaType
 from photo3d_upload.settings import PhotoLimits
 from photo3d_upload.validation import check_photo
-from PIL import Image
 
 LIMITS = PhotoLimits(max_bytes=2 * 1024 * 1024, min_side_px=256, max_side_px=12_000, max_pixels=64_000_000)
 RED, BLUE = (220, 20, 20), (20, 20, 220)

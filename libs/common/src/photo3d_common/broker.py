@@ -100,7 +100,9 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str] = ALL_TOPI
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(name=full, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
+            NewTopic(
+                name=full, num_partitions=settings.partitions, replication_factor=settings.replication_factor
+            )
             for full in (settings.topic(name) for name in names)
             if full not in existing
         ]
@@ -169,17 +171,21 @@ def _parking_middleware(broker: KafkaBroker, settings: KafkaSettings, service: s
                     return None
                 except asyncio.CancelledError:
                     raise
-                except Exception as error:  # noqa: BLE001 - anything else may be transient
+                except Exception as error:
                     if attempt == attempts:
                         log.exception("handler failed, giving up", attempt=attempt)
                         await park(msg, error, attempt)
                         return None
                     delay = min(10.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
-                    log.warning("handler failed, retrying", attempt=attempt, delay_s=round(delay, 2), error=str(error))
+                    log.warning(
+                        "handler failed, retrying", attempt=attempt, delay_s=round(delay, 2), error=str(error)
+                    )
                     await asyncio.sleep(delay)
             return None
 
-        async def after_processed(self, exc_type: Any = None, exc_val: Any = None, exc_tb: Any = None) -> bool:
+        async def after_processed(
+            self, exc_type: Any = None, exc_val: Any = None, exc_tb: Any = None
+        ) -> bool:
             try:
                 if exc_val is not None and isinstance(
                     exc_val, (ValidationError, json.JSONDecodeError, UnicodeDecodeError, ValueError)

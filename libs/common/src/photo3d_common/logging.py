@@ -53,7 +53,9 @@ def configure_logging(service: str, settings: LogSettings | None = None) -> None
     structlog.contextvars.bind_contextvars(service=service)
 
 
-def _identity(_logger: object, _name: str, event_dict: structlog.types.EventDict) -> structlog.types.EventDict:
+def _identity(
+    _logger: object, _name: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
     return event_dict
 
 

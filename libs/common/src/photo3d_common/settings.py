@@ -16,10 +16,14 @@ class KafkaSettings(BaseSettings):
     topic_prefix: str = Field("", description="prepended to every topic name; tests isolate runs with it")
     partitions: int = Field(3, ge=1, description="partition count for topics created at start")
     replication_factor: int = Field(1, ge=1)
-    create_topics: bool = Field(True, description="create missing topics at start (off where ops manage topics)")
+    create_topics: bool = Field(
+        True, description="create missing topics at start (off where ops manage topics)"
+    )
     session_timeout_ms: int = Field(10_000, description="group joins take about half of this")
     heartbeat_interval_ms: int = 1_000
-    handler_attempts: int = Field(3, ge=1, description="tries of a failing handler before the message is parked")
+    handler_attempts: int = Field(
+        3, ge=1, description="tries of a failing handler before the message is parked"
+    )
     enable_idempotence: bool = Field(
         False,
         description="idempotent producer (InitProducerId): Apache Kafka supports it, Tansu 0.6 answers "
@@ -72,13 +76,17 @@ class AuthSettings(BaseSettings):
     audience: str | None = None
     issuer: str | None = None
     leeway_s: int = 30
-    dev_tokens_enabled: bool = Field(False, description="lets POST /api/dev/token mint tokens: local runs only")
+    dev_tokens_enabled: bool = Field(
+        False, description="lets POST /api/dev/token mint tokens: local runs only"
+    )
     dev_token_ttl_s: int = 12 * 3600
 
     @model_validator(mode="after")
     def _one_key_source(self) -> AuthSettings:
         if self.jwt_secret is None and self.jwks_url is None:
-            raise ValueError("set AUTH_JWT_SECRET (HS256) or AUTH_JWKS_URL: every API call needs a verified token")
+            raise ValueError(
+                "set AUTH_JWT_SECRET (HS256) or AUTH_JWKS_URL: every API call needs a verified token"
+            )
         if self.dev_tokens_enabled and self.jwt_secret is None:
             raise ValueError("AUTH_DEV_TOKENS_ENABLED needs AUTH_JWT_SECRET to sign the dev tokens")
         return self

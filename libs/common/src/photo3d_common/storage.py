@@ -142,7 +142,9 @@ class ObjectStorage:
         async with response["Body"] as body:
             return await body.read()
 
-    async def stream(self, key: str, *, chunk_bytes: int = 256 * 1024) -> tuple[ObjectInfo, AsyncIterator[bytes]]:
+    async def stream(
+        self, key: str, *, chunk_bytes: int = 256 * 1024
+    ) -> tuple[ObjectInfo, AsyncIterator[bytes]]:
         """The object's info and an iterator over its bytes, for proxying downloads without buffering."""
         try:
             response = await self.client.get_object(Bucket=self.bucket, Key=key)

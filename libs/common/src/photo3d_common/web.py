@@ -63,9 +63,12 @@ def photo3d_error_handler(_: Request[Any, Any, Any], exc: Photo3DError) -> Respo
 
 
 def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    code = {401: "unauthenticated", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-        exc.status_code, "validation_error" if isinstance(exc, ValidationException) else "http_error"
-    )
+    code = {
+        401: "unauthenticated",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "payload_too_large",
+    }.get(exc.status_code, "validation_error" if isinstance(exc, ValidationException) else "http_error")
     detail = exc.extra if isinstance(exc, ValidationException) else None
     return _error(exc.status_code, code, exc.detail, detail)
 

@@ -32,10 +32,14 @@ def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
     settings = settings or BgRemovalServiceSettings()
     configure_logging(SERVICE, settings.log)
     broker = create_broker(settings.kafka, service=SERVICE)
-    document_publishers(broker, settings.kafka,
-                        (BackgroundRemovalStarted, StageProgressed, BackgroundRemoved, ModelFailed))
-    resources = Resources(settings=settings, remover=BackgroundRemover(settings.removal),
-                          publish=EventPublisher(broker, settings.kafka))
+    document_publishers(
+        broker, settings.kafka, (BackgroundRemovalStarted, StageProgressed, BackgroundRemoved, ModelFailed)
+    )
+    resources = Resources(
+        settings=settings,
+        remover=BackgroundRemover(settings.removal),
+        publish=EventPublisher(broker, settings.kafka),
+    )
     register_subscribers(broker, resources)
 
     @asynccontextmanager
@@ -52,5 +56,6 @@ def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
                 resources.storage = None
                 resources.remover.close()
 
-    return FastStream(broker, lifespan=lifespan,
-                      specification=AsyncAPI(title="photo3d background removal", version="1.0.0"))
+    return FastStream(
+        broker, lifespan=lifespan, specification=AsyncAPI(title="photo3d background removal", version="1.0.0")
+    )

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from photo3d_common.errors import Photo3DError
 from PIL import Image, ImageOps
+
+from photo3d_common.errors import Photo3DError
 
 Side = Literal["top", "bottom", "left", "right"]
 

@@ -43,22 +43,33 @@ def manifest_key(model_id: uuid.UUID) -> str:
     return f"models/{model_id}/cutouts/manifest.json"
 
 
-async def on_photo_uploaded(event: PhotoUploaded, *, storage: ObjectStorage, remover: BackgroundRemover,
-                            publish: Publish) -> None:
+async def on_photo_uploaded(
+    event: PhotoUploaded, *, storage: ObjectStorage, remover: BackgroundRemover, publish: Publish
+) -> None:
     if not event.start_processing:
         return  # a view of a set still being collected, or a replacement waiting for an explicit re-run
-    await remove_backgrounds(event.model_id, event.original_keys, event.provider,
-                             storage=storage, remover=remover, publish=publish)
+    await remove_backgrounds(
+        event.model_id, event.original_keys, event.provider, storage=storage, remover=remover, publish=publish
+    )
 
 
-async def on_removal_requested(event: BackgroundRemovalRequested, *, storage: ObjectStorage,
-                               remover: BackgroundRemover, publish: Publish) -> None:
-    await remove_backgrounds(event.model_id, event.original_keys, event.provider,
-                             storage=storage, remover=remover, publish=publish)
+async def on_removal_requested(
+    event: BackgroundRemovalRequested, *, storage: ObjectStorage, remover: BackgroundRemover, publish: Publish
+) -> None:
+    await remove_backgrounds(
+        event.model_id, event.original_keys, event.provider, storage=storage, remover=remover, publish=publish
+    )
 
 
-async def remove_backgrounds(model_id: uuid.UUID, original_keys: dict[View, str], provider: str | None, *,
-                             storage: ObjectStorage, remover: BackgroundRemover, publish: Publish) -> None:
+async def remove_backgrounds(
+    model_id: uuid.UUID,
+    original_keys: dict[View, str],
+    provider: str | None,
+    *,
+    storage: ObjectStorage,
+    remover: BackgroundRemover,
+    publish: Publish,
+) -> None:
     with bound_model(model_id):
         started = time.perf_counter()
         await publish(BackgroundRemovalStarted(model_id=model_id, producer=PRODUCER))
@@ -66,12 +77,18 @@ async def remove_backgrounds(model_id: uuid.UUID, original_keys: dict[View, str]
             fingerprint = await _source_fingerprint(model_id, original_keys, storage)
             cutout_keys = await _reuse_previous(model_id, fingerprint, remover.model_name, storage)
             if cutout_keys is None:
-                cutout_keys = await _cut_out_all(model_id, original_keys, storage=storage, remover=remover,
-                                                 publish=publish)
+                cutout_keys = await _cut_out_all(
+                    model_id, original_keys, storage=storage, remover=remover, publish=publish
+                )
                 await storage.put_bytes(
                     manifest_key(model_id),
-                    json.dumps({"source_fingerprint": fingerprint, "model": remover.model_name,
-                                "cutout_keys": cutout_keys}).encode(),
+                    json.dumps(
+                        {
+                            "source_fingerprint": fingerprint,
+                            "model": remover.model_name,
+                            "cutout_keys": cutout_keys,
+                        }
+                    ).encode(),
                     content_type="application/json",
                 )
             else:
@@ -81,26 +98,37 @@ async def remove_backgrounds(model_id: uuid.UUID, original_keys: dict[View, str]
             return
         duration = time.perf_counter() - started
         log.info("backgrounds removed", duration_s=round(duration, 3))
-        await publish(BackgroundRemoved(model_id=model_id, producer=PRODUCER, cutout_keys=cutout_keys,
-                                        source_fingerprint=fingerprint, provider=provider,
-                                        duration_s=duration))
+        await publish(
+            BackgroundRemoved(
+                model_id=model_id,
+                producer=PRODUCER,
+                cutout_keys=cutout_keys,
+                source_fingerprint=fingerprint,
+                provider=provider,
+                duration_s=duration,
+            )
+        )
 
 
-async def _source_fingerprint(model_id: uuid.UUID, original_keys: dict[View, str],
-                              storage: ObjectStorage) -> str:
+async def _source_fingerprint(
+    model_id: uuid.UUID, original_keys: dict[View, str], storage: ObjectStorage
+) -> str:
     digest = hashlib.sha256()
     for view in VIEWS:
         key = original_keys.get(view)
         info = await storage.head(key) if key else None
         if info is None:
-            raise PhotoMissing(f"the {view} photo is missing: upload it, then run background removal again",
-                               detail={"view": view})
+            raise PhotoMissing(
+                f"the {view} photo is missing: upload it, then run background removal again",
+                detail={"view": view},
+            )
         digest.update(f"{view}={key}@{info.etag}\n".encode())
     return digest.hexdigest()
 
 
-async def _reuse_previous(model_id: uuid.UUID, fingerprint: str, model_name: str,
-                          storage: ObjectStorage) -> dict[View, str] | None:
+async def _reuse_previous(
+    model_id: uuid.UUID, fingerprint: str, model_name: str, storage: ObjectStorage
+) -> dict[View, str] | None:
     try:
         manifest = json.loads(await storage.get_bytes(manifest_key(model_id)))
     except ObjectNotFound:
@@ -114,24 +142,45 @@ async def _reuse_previous(model_id: uuid.UUID, fingerprint: str, model_name: str
     return keys
 
 
-async def _cut_out_all(model_id: uuid.UUID, original_keys: dict[View, str], *, storage: ObjectStorage,
-                       remover: BackgroundRemover, publish: Publish) -> dict[View, str]:
+async def _cut_out_all(
+    model_id: uuid.UUID,
+    original_keys: dict[View, str],
+    *,
+    storage: ObjectStorage,
+    remover: BackgroundRemover,
+    publish: Publish,
+) -> dict[View, str]:
     keys: dict[View, str] = {}
     for done, view in enumerate(VIEWS, start=1):
         try:
             photo = await storage.get_bytes(original_keys[view])
         except ObjectNotFound as error:
-            raise PhotoMissing(f"the {view} photo is missing: upload it, then run background removal again",
-                               detail={"view": view}) from error
+            raise PhotoMissing(
+                f"the {view} photo is missing: upload it, then run background removal again",
+                detail={"view": view},
+            ) from error
         result = await remover.process_async(photo, view=view)
         key = cutout_key(model_id, view)
-        await storage.put_bytes(key, result.png, content_type="image/png",
-                                metadata={"source-key": original_keys[view]})
+        await storage.put_bytes(
+            key, result.png, content_type="image/png", metadata={"source-key": original_keys[view]}
+        )
         keys[view] = key
-        log.info("cut-out stored", view=view, width=result.width, height=result.height,
-                 coverage=round(result.quality.coverage, 4))
-        await publish(StageProgressed(model_id=model_id, producer=PRODUCER, stage=Stage.BACKGROUND_REMOVAL,
-                                      progress=done / len(VIEWS), detail=f"{view} photo done"))
+        log.info(
+            "cut-out stored",
+            view=view,
+            width=result.width,
+            height=result.height,
+            coverage=round(result.quality.coverage, 4),
+        )
+        await publish(
+            StageProgressed(
+                model_id=model_id,
+                producer=PRODUCER,
+                stage=Stage.BACKGROUND_REMOVAL,
+                progress=done / len(VIEWS),
+                detail=f"{view} photo done",
+            )
+        )
     return keys
 
 
@@ -139,11 +188,22 @@ def _failure(model_id: uuid.UUID, error: BaseException) -> ModelFailed:
     if isinstance(error, Photo3DError):
         log.warning("background removal failed", code=error.code, reason=error.message)
         detail: Any = error.detail
-        return ModelFailed(model_id=model_id, producer=PRODUCER, stage=Stage.BACKGROUND_REMOVAL,
-                           reason=error.message, error_code=error.code,
-                           retryable=bool(getattr(error, "retryable", False)),
-                           detail=json.dumps(detail, default=str) if detail is not None else None)
+        return ModelFailed(
+            model_id=model_id,
+            producer=PRODUCER,
+            stage=Stage.BACKGROUND_REMOVAL,
+            reason=error.message,
+            error_code=error.code,
+            retryable=bool(getattr(error, "retryable", False)),
+            detail=json.dumps(detail, default=str) if detail is not None else None,
+        )
     log.exception("background removal failed unexpectedly")
-    return ModelFailed(model_id=model_id, producer=PRODUCER, stage=Stage.BACKGROUND_REMOVAL,
-                       reason="background removal failed unexpectedly; try again in a moment",
-                       error_code="internal_error", retryable=True, detail=f"{type(error).__name__}: {error}")
+    return ModelFailed(
+        model_id=model_id,
+        producer=PRODUCER,
+        stage=Stage.BACKGROUND_REMOVAL,
+        reason="background removal failed unexpectedly; try again in a moment",
+        error_code="internal_error",
+        retryable=True,
+        detail=f"{type(error).__name__}: {error}",
+    )

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from photo3d_common.errors import Photo3DError
 from PIL import Image
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from photo3d_common.errors import Photo3DError
 
 from .cutout import (
     Cutout,

@@ -29,7 +29,9 @@ def create_app(settings: GenerationServiceSettings | None = None) -> FastStream:
     configure_logging(SERVICE, settings.log)
     providers = build_providers(settings)  # a missing credential stops the start here, with its reason
     broker = create_broker(settings.kafka, service=SERVICE)
-    document_publishers(broker, settings.kafka, (GenerationStarted, StageProgressed, ModelGenerated, ModelFailed))
+    document_publishers(
+        broker, settings.kafka, (GenerationStarted, StageProgressed, ModelGenerated, ModelFailed)
+    )
     publish = EventPublisher(broker, settings.kafka)
     opened: dict[str, Dependencies] = {}
 
@@ -44,10 +46,18 @@ def create_app(settings: GenerationServiceSettings | None = None) -> FastStream:
     async def lifespan() -> AsyncIterator[None]:
         await ensure_topics(settings.kafka)
         async with ObjectStorage(settings.s3) as storage:
-            opened["deps"] = Dependencies(storage=storage, jobs=JobStore(storage), providers=providers,
-                                          publish=publish, settings=settings)
-            log.info("generation worker ready", default_provider=settings.default_provider,
-                     providers=settings.providers)
+            opened["deps"] = Dependencies(
+                storage=storage,
+                jobs=JobStore(storage),
+                providers=providers,
+                publish=publish,
+                settings=settings,
+            )
+            log.info(
+                "generation worker ready",
+                default_provider=settings.default_provider,
+                providers=settings.providers,
+            )
             try:
                 yield
             finally:
@@ -55,5 +65,6 @@ def create_app(settings: GenerationServiceSettings | None = None) -> FastStream:
                 for provider in providers.values():
                     await provider.aclose()
 
-    return FastStream(broker, lifespan=lifespan,
-                      specification=AsyncAPI(title="photo3d generation", version="1.0.0"))
+    return FastStream(
+        broker, lifespan=lifespan, specification=AsyncAPI(title="photo3d generation", version="1.0.0")
+    )

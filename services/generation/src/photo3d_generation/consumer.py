@@ -13,8 +13,11 @@ from . import handlers
 from .settings import GenerationServiceSettings
 
 
-def register_subscribers(broker: KafkaBroker, settings: GenerationServiceSettings,
-                         dependencies: Callable[[], handlers.Dependencies]) -> None:
+def register_subscribers(
+    broker: KafkaBroker,
+    settings: GenerationServiceSettings,
+    dependencies: Callable[[], handlers.Dependencies],
+) -> None:
     options = subscriber_options(settings.kafka, group_id=settings.group_id)
 
     @broker.subscriber(settings.kafka.topic(BackgroundRemoved.topic), **options)

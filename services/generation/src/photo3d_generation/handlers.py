@@ -59,8 +59,9 @@ async def on_generation_requested(event: GenerationRequested, deps: Dependencies
     await generate(event.model_id, event.cutout_keys, event.provider, deps)
 
 
-async def generate(model_id: uuid.UUID, cutout_keys: dict[View, str], provider_name: str | None,
-                   deps: Dependencies) -> None:
+async def generate(
+    model_id: uuid.UUID, cutout_keys: dict[View, str], provider_name: str | None, deps: Dependencies
+) -> None:
     name = provider_name or deps.settings.default_provider
     with bound_model(model_id):
         started = time.perf_counter()
@@ -75,7 +76,9 @@ async def generate(model_id: uuid.UUID, cutout_keys: dict[View, str], provider_n
                 if provider is None:
                     raise GenerationFailure(
                         f"the {name!r} generator is not enabled on this server: choose another one or ask "
-                        "an administrator", code="provider_not_enabled")
+                        "an administrator",
+                        code="provider_not_enabled",
+                    )
                 outcome = await _run_provider_job(model_id, provider, cutouts, deps)
                 if isinstance(outcome, ModelGenerated):  # finished earlier: republish, never pay twice
                     await deps.publish(outcome)
@@ -84,14 +87,24 @@ async def generate(model_id: uuid.UUID, cutout_keys: dict[View, str], provider_n
                 job_id = handle.job_id
             generated = await _store_assets(model_id, mesh, name, job_id, started, deps)
             if fingerprint is not None:
-                await deps.jobs.save(model_id, fingerprint, JobRecord(
-                    handle=handle, completed=True,
-                    result=generated.model_dump(mode="json", include=_RESULT_FIELDS)))
+                await deps.jobs.save(
+                    model_id,
+                    fingerprint,
+                    JobRecord(
+                        handle=handle,
+                        completed=True,
+                        result=generated.model_dump(mode="json", include=_RESULT_FIELDS),
+                    ),
+                )
         except Exception as error:  # noqa: BLE001 - every failure ends the stage with a reason
             await deps.publish(_failure(model_id, error, deps.settings))
             return
-        log.info("model generated", provider=name, faces=generated.face_count,
-                 seconds=round(time.perf_counter() - started, 2))
+        log.info(
+            "model generated",
+            provider=name,
+            faces=generated.face_count,
+            seconds=round(time.perf_counter() - started, 2),
+        )
         await deps.publish(generated)
 
 
@@ -107,19 +120,28 @@ async def _load_cutouts(cutout_keys: dict[View, str], storage: ObjectStorage) ->
                 raise ObjectNotFound(f"<{view}>")
             cutouts[view] = await storage.get_bytes(key)
         except ObjectNotFound as error:
-            raise GenerationFailure(f"the {view} cut-out is missing: run background removal again",
-                                    code="cutout_missing", detail={"view": view}) from error
+            raise GenerationFailure(
+                f"the {view} cut-out is missing: run background removal again",
+                code="cutout_missing",
+                detail={"view": view},
+            ) from error
     return cutouts
 
 
-async def _reconstruct_locally(model_id: uuid.UUID, cutouts: dict[View, bytes],
-                               deps: Dependencies) -> trimesh.Trimesh:
+async def _reconstruct_locally(
+    model_id: uuid.UUID, cutouts: dict[View, bytes], deps: Dependencies
+) -> trimesh.Trimesh:
     loop = asyncio.get_running_loop()
     local = deps.settings.local
 
     def progress(fraction: float, detail: str) -> None:  # called from the worker thread
-        event = StageProgressed(model_id=model_id, producer=PRODUCER, stage=Stage.GENERATION,
-                                progress=round(0.9 * fraction, 3), detail=detail)
+        event = StageProgressed(
+            model_id=model_id,
+            producer=PRODUCER,
+            stage=Stage.GENERATION,
+            progress=round(0.9 * fraction, 3),
+            detail=detail,
+        )
         asyncio.run_coroutine_threadsafe(deps.publish(event), loop)
 
     def work() -> trimesh.Trimesh:
@@ -130,12 +152,14 @@ async def _reconstruct_locally(model_id: uuid.UUID, cutouts: dict[View, bytes],
         async with asyncio.timeout(local.deadline_s):
             return await asyncio.to_thread(work)
     except TimeoutError:
-        raise GenerationFailure(f"generation timed out after {local.deadline_s / 60:.0f} min",
-                                code="generation_timeout") from None
+        raise GenerationFailure(
+            f"generation timed out after {local.deadline_s / 60:.0f} min", code="generation_timeout"
+        ) from None
 
 
-async def _run_provider_job(model_id: uuid.UUID, provider: GenerationProvider, cutouts: dict[View, bytes],
-                            deps: Dependencies) -> ModelGenerated | tuple[trimesh.Trimesh, JobHandle, str]:
+async def _run_provider_job(
+    model_id: uuid.UUID, provider: GenerationProvider, cutouts: dict[View, bytes], deps: Dependencies
+) -> ModelGenerated | tuple[trimesh.Trimesh, JobHandle, str]:
     inputs = GenerationInputs(images=cutouts)
     fingerprint = provider.fingerprint(inputs)
     record = await deps.jobs.load(model_id, fingerprint)
@@ -143,9 +167,15 @@ async def _run_provider_job(model_id: uuid.UUID, provider: GenerationProvider, c
         log.info("job already finished for these inputs: republishing", job_id=record.handle.job_id)
         return ModelGenerated(model_id=model_id, producer=PRODUCER, **record.result)
     existing = record.handle if record is not None else None
-    await deps.publish(GenerationStarted(model_id=model_id, producer=PRODUCER, provider=provider.name,
-                                         job_id=existing.job_id if existing else None,
-                                         resumed=existing is not None))
+    await deps.publish(
+        GenerationStarted(
+            model_id=model_id,
+            producer=PRODUCER,
+            provider=provider.name,
+            job_id=existing.job_id if existing else None,
+            resumed=existing is not None,
+        )
+    )
 
     submitted: list[JobHandle] = []
 
@@ -154,12 +184,16 @@ async def _run_provider_job(model_id: uuid.UUID, provider: GenerationProvider, c
         await deps.jobs.save(model_id, fingerprint, JobRecord(handle=handle))
 
     async def progress(fraction: float, detail: str) -> None:
-        await deps.publish(StageProgressed(model_id=model_id, producer=PRODUCER, stage=Stage.GENERATION,
-                                           progress=fraction, detail=detail))
+        await deps.publish(
+            StageProgressed(
+                model_id=model_id, producer=PRODUCER, stage=Stage.GENERATION, progress=fraction, detail=detail
+            )
+        )
 
     try:
-        assets = await run_job(provider, inputs, existing_handle=existing, on_submitted=remember,
-                               on_progress=progress)
+        assets = await run_job(
+            provider, inputs, existing_handle=existing, on_submitted=remember, on_progress=progress
+        )
     except ProviderError as error:
         if error.discard_job:  # the job is dead or its results are gone: a re-run must submit anew
             await deps.jobs.discard(model_id, fingerprint)
@@ -173,8 +207,11 @@ def _mesh_from(assets: GeneratedAssets) -> trimesh.Trimesh:
         if found is not None:
             # Providers already face +Z with +Y up (glTF convention); normalising centres and grounds it.
             return meshio.normalize_mesh(meshio.load_mesh(found.data, fmt))
-    raise GenerationFailure("the 3D generation service returned no model file we can read; try again",
-                            code="provider_no_model", detail={"formats": [f.format for f in assets.files]})
+    raise GenerationFailure(
+        "the 3D generation service returned no model file we can read; try again",
+        code="provider_no_model",
+        detail={"formats": [f.format for f in assets.files]},
+    )
 
 
 def _asset_name(filename: str) -> str:
@@ -182,8 +219,14 @@ def _asset_name(filename: str) -> str:
     return ext if stem == "model" else stem
 
 
-async def _store_assets(model_id: uuid.UUID, mesh: trimesh.Trimesh, provider: str, job_id: str | None,
-                        started: float, deps: Dependencies) -> ModelGenerated:
+async def _store_assets(
+    model_id: uuid.UUID,
+    mesh: trimesh.Trimesh,
+    provider: str,
+    job_id: str | None,
+    started: float,
+    deps: Dependencies,
+) -> ModelGenerated:
     export_started = time.perf_counter()
     files = await asyncio.to_thread(meshio.export_assets, mesh, preview_size=deps.settings.preview_size)
     exported = time.perf_counter()
@@ -193,18 +236,30 @@ async def _store_assets(model_id: uuid.UUID, mesh: trimesh.Trimesh, provider: st
         await deps.storage.put_bytes(key, data, content_type=_content_type(filename))
         asset_keys[_asset_name(filename)] = key
     return ModelGenerated(
-        model_id=model_id, producer=PRODUCER, provider=provider, asset_keys=asset_keys,
-        vertex_count=len(mesh.vertices), face_count=len(mesh.faces),
+        model_id=model_id,
+        producer=PRODUCER,
+        provider=provider,
+        asset_keys=asset_keys,
+        vertex_count=len(mesh.vertices),
+        face_count=len(mesh.faces),
         file_sizes={_asset_name(name): len(data) for name, data in files.items()},
-        timings={"generate_s": round(export_started - started, 3),
-                 "export_s": round(exported - export_started, 3),
-                 "store_s": round(time.perf_counter() - exported, 3)},
+        timings={
+            "generate_s": round(export_started - started, 3),
+            "export_s": round(exported - export_started, 3),
+            "store_s": round(time.perf_counter() - exported, 3),
+        },
         job_id=job_id,
     )
 
 
-_CONTENT_TYPES = {"glb": "model/gltf-binary", "obj": "model/obj", "mtl": "model/mtl", "stl": "model/stl",
-                  "png": "image/png", "jpg": "image/jpeg"}
+_CONTENT_TYPES = {
+    "glb": "model/gltf-binary",
+    "obj": "model/obj",
+    "mtl": "model/mtl",
+    "stl": "model/stl",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+}
 
 
 def _content_type(filename: str) -> str:
@@ -215,13 +270,27 @@ def _failure(model_id: uuid.UUID, error: BaseException, settings: GenerationServ
     common = {"model_id": model_id, "producer": PRODUCER, "stage": Stage.GENERATION}
     if isinstance(error, ProviderError):
         log.warning("generation failed", code=error.code, error=str(error))
-        return ModelFailed(**common, reason=error.user_message, error_code=error.code,
-                           retryable=error.retryable, detail=str(error)[:2000])
+        return ModelFailed(
+            **common,
+            reason=error.user_message,
+            error_code=error.code,
+            retryable=error.retryable,
+            detail=str(error)[:2000],
+        )
     if isinstance(error, Photo3DError):
         log.warning("generation failed", code=error.code, reason=error.message)
-        return ModelFailed(**common, reason=error.message, error_code=error.code,
-                           retryable=bool(getattr(error, "retryable", False)),
-                           detail=str(error.detail) if error.detail is not None else None)
+        return ModelFailed(
+            **common,
+            reason=error.message,
+            error_code=error.code,
+            retryable=bool(getattr(error, "retryable", False)),
+            detail=str(error.detail) if error.detail is not None else None,
+        )
     log.exception("generation failed unexpectedly")
-    return ModelFailed(**common, reason="3D generation failed unexpectedly; try again in a moment",
-                       error_code="internal_error", retryable=True, detail=f"{type(error).__name__}: {error}")
+    return ModelFailed(
+        **common,
+        reason="3D generation failed unexpectedly; try again in a moment",
+        error_code="internal_error",
+        retryable=True,
+        detail=f"{type(error).__name__}: {error}",
+    )

@@ -40,8 +40,9 @@ class JobStore:
         return JobRecord.model_validate(json.loads(raw))
 
     async def save(self, model_id: uuid.UUID, fingerprint: str, record: JobRecord) -> None:
-        await self.storage.put_bytes(job_key(model_id, fingerprint), record.model_dump_json().encode(),
-                                     content_type="application/json")
+        await self.storage.put_bytes(
+            job_key(model_id, fingerprint), record.model_dump_json().encode(), content_type="application/json"
+        )
 
     async def discard(self, model_id: uuid.UUID, fingerprint: str) -> None:
         await self.storage.delete_keys([job_key(model_id, fingerprint)])

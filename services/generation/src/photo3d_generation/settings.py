@@ -31,7 +31,9 @@ class LocalSettings(BaseSettings):
     max_photo_side: int = Field(1024, ge=64)
     texture_size: int = Field(2048, ge=0, le=8192, description="texture atlas side; 0 = vertex colours only")
     height: float = Field(1.0, gt=0, description="model height in glTF units (metres); photos carry no scale")
-    deadline_s: float = Field(600.0, gt=0, description="a local reconstruction takes seconds; this is a guard")
+    deadline_s: float = Field(
+        600.0, gt=0, description="a local reconstruction takes seconds; this is a guard"
+    )
 
     def reconstruction(self) -> ReconstructionSettings:
         return ReconstructionSettings(

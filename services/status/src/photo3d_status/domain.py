@@ -293,6 +293,8 @@ def _apply(model: ModelState, event: Event, to: ModelStatus) -> ModelState:
         case PhotoUploaded():
             photos = _photo_keys(model, event)
             changes["photos"] = photos
+            if event.view in model.cutouts:  # a replaced photo's old cut-out no longer applies
+                changes["cutouts"] = {v: k for v, k in model.cutouts.items() if v != event.view}
             if to != S.FAILED:
                 stored = sum(1 for view in VIEWS if photos.get(view))
                 changes["progress"] = stored / len(VIEWS)

@@ -20,13 +20,13 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+
 from photo3d_common.auth import TokenVerifier
 from photo3d_common.broker import EventPublisher, create_broker, document_publishers, ensure_topics
 from photo3d_common.events import BackgroundRemovalRequested, GenerationRequested, PhotoUploaded
 from photo3d_common.logging import configure_logging, get_logger
 from photo3d_common.storage import ObjectStorage
 from photo3d_common.web import EXCEPTION_HANDLERS, bearer_auth
-
 from photo3d_upload.api.deps import Runtime, provide_caller, provide_runtime
 from photo3d_upload.api.photos import PhotoController
 from photo3d_upload.api.schemas import Health

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import anyio.to_thread
 from anyio import CapacityLimiter
+
 from photo3d_common.broker import Publish
 from photo3d_common.errors import InvalidInput, Photo3DError, ServiceUnavailable
 from photo3d_common.events import (
@@ -26,7 +27,6 @@ from photo3d_common.events import (
 )
 from photo3d_common.logging import bound_model, get_logger
 from photo3d_common.storage import ObjectStorage, cutout_key, original_key
-
 from photo3d_upload.rules import (
     ModelSnapshot,
     ensure_background_removal_allowed,
@@ -228,6 +228,10 @@ async def _store_and_announce(
     async with locks.hold(model_id):
         before = await stored_originals(storage, model_id)
         await storage.upload_stream(key, photo.fileobj, content_type=photo.content_type, metadata=metadata)
+        if view in before:
+            # The replaced photo's cut-out no longer shows what is stored: remove it, so a re-run of
+            # generation cannot use it (it asks for background removal first).
+            await storage.delete_keys([cutout_key(model_id, view)])
         published = False
         try:
             after = await stored_originals(storage, model_id)

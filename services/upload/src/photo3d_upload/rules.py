@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from photo3d_common.errors import Conflict
 from photo3d_common.events import VIEWS, ModelStatus, View
-from pydantic import BaseModel, ConfigDict, Field
 
 S = ModelStatus
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from photo3d_common.settings import AuthSettings, KafkaSettings, LogSettings, S3Settings
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from photo3d_common.settings import AuthSettings, KafkaSettings, LogSettings, S3Settings
 
 MEGABYTE = 1024 * 1024
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 
 import httpx
-from photo3d_common.errors import NotFound, ServiceUnavailable, Unauthenticated
-from photo3d_common.logging import get_logger
 from pydantic import ValidationError
 
+from photo3d_common.errors import NotFound, ServiceUnavailable, Unauthenticated
+from photo3d_common.logging import get_logger
 from photo3d_upload.rules import ModelSnapshot
 
 log = get_logger(__name__)

@@ -25,9 +25,9 @@ import tempfile
 from dataclasses import dataclass
 from typing import IO
 
-from photo3d_common.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from photo3d_common.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from photo3d_upload.settings import PhotoLimits
 
 #: Pillow format name -> MIME type of what is accepted.

@@ -34,8 +34,14 @@ class LocalServer:
                 f"Stop it, or set {alternative}."
             )
 
-    def _launch(self, process: ManagedProcess, *, started: float, timeout: float,
-                when_ready: Callable[[], Any] | None = None) -> None:
+    def _launch(
+        self,
+        process: ManagedProcess,
+        *,
+        started: float,
+        timeout: float,
+        when_ready: Callable[[], Any] | None = None,
+    ) -> None:
         """Start ``process`` and wait until the server answers (then ``when_ready``); stop it on failure."""
         self.process = process.start()
         try:

@@ -67,8 +67,12 @@ class TansuBroker(LocalServer):
 
     def start(self, timeout: float = 60.0) -> TansuBroker:
         started = time.monotonic()
-        self._refuse_busy_port(self.host, self.port, occupant="Kafka",
-                               alternative="KAFKA_BOOTSTRAP_SERVERS to use an existing broker")
+        self._refuse_busy_port(
+            self.host,
+            self.port,
+            occupant="Kafka",
+            alternative="KAFKA_BOOTSTRAP_SERVERS to use an existing broker",
+        )
         listener = f"tcp://{self.host}:{self.port}"
         argv = [
             str(tansu_binary()),

@@ -144,8 +144,12 @@ class SeaweedFS(LocalServer):
     def start(self, timeout: float = 90.0) -> SeaweedFS:
         started = time.monotonic()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._refuse_busy_port(self.host, self.ports.s3, occupant="S3 server",
-                               alternative="S3_ENDPOINT_URL to use an existing store")
+        self._refuse_busy_port(
+            self.host,
+            self.ports.s3,
+            occupant="S3 server",
+            alternative="S3_ENDPOINT_URL to use an existing store",
+        )
         argv = [
             str(weed_binary()),
             "mini",
@@ -174,8 +178,9 @@ class SeaweedFS(LocalServer):
             "seaweedfs", argv, env=env, cwd=self.data_dir, stop_signal=signal.SIGTERM, stop_timeout=30,
             output=self.output,
         )  # fmt: skip
-        self._launch(process, started=started, timeout=timeout,
-                     when_ready=lambda: self.ensure_buckets(*self.buckets))
+        self._launch(
+            process, started=started, timeout=timeout, when_ready=lambda: self.ensure_buckets(*self.buckets)
+        )
         return self
 
     def stop(self) -> None:
@@ -190,7 +195,6 @@ class SeaweedFS(LocalServer):
         for sock in Path(tempfile.gettempdir()).glob("seaweedfs-*.sock"):
             if sock.stem.rsplit("-", 1)[-1] in ports:
                 sock.unlink(missing_ok=True)
-
 
     def ensure_buckets(self, *names: str) -> None:
         ensure_buckets(self.client(), *names)

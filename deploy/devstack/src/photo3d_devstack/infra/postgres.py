@@ -92,8 +92,9 @@ class EmbeddedPostgres(LocalServer):
         bin_path = postgres_bin_path()
         self._prepare_permissions(bin_path)
         self._stop_leftover_server(bin_path)
-        self._refuse_busy_port(self.host, self.port, occupant="Postgres",
-                               alternative="DATABASE_URL to use an existing server")
+        self._refuse_busy_port(
+            self.host, self.port, occupant="Postgres", alternative="DATABASE_URL to use an existing server"
+        )
         self._initdb_if_needed()
 
         argv = [
@@ -115,8 +116,12 @@ class EmbeddedPostgres(LocalServer):
             stop_timeout=60,
             output=self.output,
         )
-        self._launch(process, started=started, timeout=timeout,
-                     when_ready=lambda: run_coroutine(self._ensure_database(self.database)))
+        self._launch(
+            process,
+            started=started,
+            timeout=timeout,
+            when_ready=lambda: run_coroutine(self._ensure_database(self.database)),
+        )
         return self
 
     # database helpers ----------------------------------------------------------------------------

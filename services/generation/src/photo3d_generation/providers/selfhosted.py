@@ -125,7 +125,6 @@ class SelfHostedHunyuanProvider(HttpProvider):
             "multiview": s.send_multiview,
         }
 
-
     def _payload(self, inputs: GenerationInputs) -> dict[str, Any]:
         s = self.settings
         payload: dict[str, Any] = {

@@ -335,7 +335,6 @@ class TencentHunyuanProvider(HttpProvider):
             "multiview": s.send_multiview,
         }
 
-
     # --- API calls ---
 
     async def _api(self, action: str, params: Mapping[str, Any], *, region: str, may_resend: bool) -> dict:

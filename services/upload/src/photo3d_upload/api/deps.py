@@ -8,10 +8,10 @@ from typing import Any
 from anyio import CapacityLimiter
 from litestar import Request
 from litestar.datastructures import State, UploadFile
+
 from photo3d_common.auth import Principal
 from photo3d_common.broker import Publish
 from photo3d_common.storage import ObjectStorage
-
 from photo3d_upload.handlers import Caller, ModelLocks
 from photo3d_upload.settings import UploadSettings
 from photo3d_upload.status_client import StatusClient

@@ -1,0 +1,399 @@
+"""Background removal through the service path against plain in-process rembg, at 1024 and 2048 px.
+
+    uv run python bench/bgremoval/service_path.py [--quick]
+
+- ``service``: photo in object storage -> cut-out in object storage, i.e. what the bgremoval worker does for
+  one model: ``photo3d_bgremoval.handlers.remove_backgrounds(...)`` on a real S3 store (SeaweedFS, started
+  here in a temp dir; no Kafka: events go to a collecting publish function). Per model: head the four
+  originals, get each, ``BackgroundRemover.process`` (decode, cap, remove, quality check, crop/pad, PNG),
+  put each cut-out, put the manifest. Service default settings (``BGREMOVAL_*``).
+- ``rembg``: plain ``rembg.remove(image, session=new_session("u2netp"))`` on the same photos, decoded into
+  PIL images in memory beforehand.
+
+Each variant and size runs in a fresh subprocess, so its peak RSS is its own; one warm-up model / image
+first (not timed). Photos are generated (tests/support/photos.py), 4:3, longer side 1024 or 2048 px.
+Results: bench/results/bgremoval-service-path.md and .json. Benchmarks report; they never fail on speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.common import (
+    MODEL_DIR,
+    NUMBA_CACHE_DIR,
+    REPO_ROOT,
+    LocalInfra,
+    machine,
+    now_utc,
+    peak_rss_mib_self,
+    rss_mib_self,
+    write_results,
+)
+
+VIEWS = ("front", "left", "right", "back")
+VARIANTS = ("rembg", "service")
+SIZES = {1024: (1024, 768), 2048: (2048, 1536)}
+
+
+def write_photos(folder: Path, side: int, count: int) -> None:
+    """``count`` generated JPEGs (in the parent: generating them in a child would inflate its peak)."""
+    try:  # the same photos as bench/bgremoval/run.py
+        from bench.bgremoval.run import write_photos as shared
+
+        shared(folder, side, count)
+        return
+    except ImportError:
+        pass
+    from tests.support.photos import BACKGROUNDS, OBJECT_KINDS, make_photo
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        photo = make_photo(
+            OBJECT_KINDS[i % 3], background=BACKGROUNDS[(i // 3) % 2], size=SIZES[side], seed=i
+        )
+        (folder / f"{i:03d}.jpg").write_bytes(photo.jpeg())
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process (all threads): less swayed by other work than wall time."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {
+        **os.environ,
+        "U2NET_HOME": str(MODEL_DIR),
+        "ORT_DISABLE_TELEMETRY": "1",
+        "NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
+        "BGREMOVAL_MODEL_DIR": str(MODEL_DIR),
+        "BGREMOVAL_NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
+        **(extra or {}),
+    }
+
+
+# --- children -----------------------------------------------------------------------------------------
+def run_rembg(photo_dir: Path, side: int) -> dict[str, Any]:
+    from PIL import Image
+
+    paths = sorted(photo_dir.glob("*.jpg"))
+    images = [Image.open(p).convert("RGB") for p in paths]  # in memory before timing
+    from rembg import new_session, remove  # env (U2NET_HOME, NUMBA_CACHE_DIR, ...) set by the parent
+
+    session = new_session("u2netp")
+    remove(images[0], session=session)  # warm-up
+    rss_warm = rss_mib_self()
+    times = []
+    cpu_started = cpu_seconds()
+    for image in images:
+        started = time.perf_counter()
+        out = remove(image, session=session)
+        times.append(time.perf_counter() - started)
+        assert out.size == image.size
+    cpu = cpu_seconds() - cpu_started
+    return {
+        "variant": "rembg",
+        "cpu_s_per_image": cpu / len(images),
+        "side": side,
+        "images": len(images),
+        "images_per_s": len(images) / sum(times),
+        "median_s_per_image": statistics.median(times),
+        "rss_after_warmup_mib": rss_warm,
+        "peak_rss_mib": peak_rss_mib_self(),
+        "load_average_1min": os.getloadavg()[0],
+    }
+
+
+class TimedStorage:
+    """The real ObjectStorage, with the seconds spent in each call counted (where the service path's
+    extra time goes)."""
+
+    def __init__(self, storage: Any) -> None:
+        self._storage = storage
+        self.seconds: dict[str, float] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._storage, name)
+        if not callable(attr) or not asyncio.iscoroutinefunction(attr):
+            return attr
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await attr(*args, **kwargs)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+        return timed
+
+
+async def _service(model_ids: list[str], warmup_id: str, side: int) -> dict[str, Any]:
+    from photo3d_bgremoval import handlers
+    from photo3d_bgremoval.remover import BackgroundRemovalSettings, BackgroundRemover
+    from photo3d_common.events import BackgroundRemoved, ModelFailed
+    from photo3d_common.settings import S3Settings
+    from photo3d_common.storage import ObjectStorage, original_key
+
+    remover = BackgroundRemover(BackgroundRemovalSettings())  # the service's settings (BGREMOVAL_*)
+    published: list[Any] = []
+
+    async def publish(event: Any) -> None:
+        published.append(event)
+
+    async with ObjectStorage(S3Settings()) as real_storage:
+        storage = TimedStorage(real_storage)
+
+        async def one(model_id: str) -> float:
+            mid = uuid.UUID(model_id)
+            keys = {view: original_key(mid, view) for view in VIEWS}
+            before = len(published)
+            started = time.perf_counter()
+            await handlers.remove_backgrounds(
+                mid, keys, None, storage=storage, remover=remover, publish=publish
+            )
+            elapsed = time.perf_counter() - started
+            failures = [e for e in published[before:] if isinstance(e, ModelFailed)]
+            if failures or not any(isinstance(e, BackgroundRemoved) for e in published[before:]):
+                raise RuntimeError(f"background removal did not succeed: {failures or published[before:]!r}")
+            return elapsed
+
+        await one(warmup_id)  # loads the model, allocates onnxruntime's arenas
+        rss_warm = rss_mib_self()
+        storage.seconds.clear()
+        # time inside BackgroundRemover.process (in its worker thread) vs the rest
+        process_s: list[float] = []
+        original_process = remover.process
+
+        def counted_process(data: bytes, *, view: str | None = None) -> Any:
+            started = time.perf_counter()
+            try:
+                return original_process(data, view=view)
+            finally:
+                process_s.append(time.perf_counter() - started)
+
+        remover.process = counted_process  # type: ignore[method-assign]
+        cpu_started = cpu_seconds()
+        per_model = [await one(model_id) for model_id in model_ids]
+        cpu = cpu_seconds() - cpu_started
+    remover.close()
+    images = 4 * len(model_ids)
+    total = sum(per_model)
+    return {
+        "variant": "service",
+        "cpu_s_per_image": cpu / images,
+        "side": side,
+        "images": images,
+        "images_per_s": images / total,
+        "median_s_per_image": statistics.median(per_model) / 4,
+        "rss_after_warmup_mib": rss_warm,
+        "peak_rss_mib": peak_rss_mib_self(),
+        "load_average_1min": os.getloadavg()[0],
+        "breakdown_s_per_image": {
+            "BackgroundRemover.process": sum(process_s) / images,
+            **{f"storage.{name}": s / images for name, s in sorted(storage.seconds.items())},
+            "other (events, thread hand-off, manifest json)": (
+                total - sum(process_s) - sum(storage.seconds.values())
+            )
+            / images,
+        },
+    }
+
+
+def run_service(ids_file: Path, side: int) -> dict[str, Any]:
+    ids = json.loads(ids_file.read_text())
+    return asyncio.run(_service(ids["models"], ids["warmup"], side))
+
+
+# --- parent -------------------------------------------------------------------------------------------
+async def put_originals(s3: dict[str, str], photos: list[bytes]) -> dict[str, Any]:
+    """Store the photos as originals of models of four views each (+ one warm-up model)."""
+    from photo3d_common.settings import S3Settings
+    from photo3d_common.storage import ObjectStorage, original_key
+
+    settings = S3Settings(
+        endpoint_url=s3["endpoint_url"],
+        region=s3["region"],
+        bucket=s3["bucket"],
+        access_key_id=s3["access_key_id"],
+        secret_access_key=s3["secret_access_key"],
+    )
+    groups = [photos[i : i + 4] for i in range(0, len(photos), 4)]
+    async with ObjectStorage(settings) as storage:
+        ids = []
+        for group in [groups[0], *groups]:  # the first is the warm-up model (same photos, its own id)
+            model_id = uuid.uuid4()
+            for view, data in zip(VIEWS, group, strict=True):
+                await storage.put_bytes(original_key(model_id, view), data, content_type="image/jpeg")
+            ids.append(str(model_id))
+    return {"warmup": ids[0], "models": ids[1:]}
+
+
+def run_child(args: list[str], env: dict[str, str]) -> dict[str, Any] | None:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=REPO_ROOT,
+    )
+    if proc.returncode != 0:
+        print(proc.stderr[-4000:], file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "# Background removal: service path vs plain rembg",
+        "",
+        f"{report['machine']} · model u2netp · {report['date']}",
+        "",
+        (
+            "service = photo in S3 (SeaweedFS) → `handlers.remove_backgrounds` (head, get, "
+            "`BackgroundRemover.process`, put cut-out, manifest) → cut-out in S3, service default settings; "
+            'rembg = `rembg.remove(PIL image, session=new_session("u2netp"))` on the same photos already in '
+            "memory. Fresh process per run; warm-up not timed; runs in ABBA order, the best kept (the other runs "
+            "are listed); load avg = the machine's 1-min load at the end of the run (2 cores: above 2 means other "
+            "work competed for the CPU). CPU s/image = user + system seconds of the process (all threads) per "
+            "image: less swayed by other work than wall time. Peak RSS = VmHWM of the child (its own, from exec)."
+        ),
+        "",
+        (
+            "| variant | photo | images | images/s (best) | all runs images/s | median s/image | CPU s/image | "
+            "RSS after warm-up MiB | peak RSS MiB | load avg |"
+        ),
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["rows"]:
+        size = "x".join(map(str, SIZES[r["side"]]))
+        runs = ", ".join(f"{x:.2f}" for x in r.get("images_per_s_all", [r["images_per_s"]]))
+        lines.append(
+            f"| {r['variant']} | {size} | {r['images']} | {r['images_per_s']:.2f} | {runs} | "
+            f"{r['median_s_per_image']:.3f} | {r['cpu_s_per_image']:.3f} | {r['rss_after_warmup_mib']:.0f} | "
+            f"{r['peak_rss_mib']:.0f} | {r['load_average_1min']:.1f} |"
+        )
+    for side in SIZES:
+        by = {r["variant"]: r for r in report["rows"] if r["side"] == side}
+        if "service" in by and "rembg" in by:
+            s, p = by["service"], by["rembg"]
+            lines.append(
+                f"\nAt {side} px the service path runs at {s['images_per_s'] / p['images_per_s']:.2f}× plain "
+                f"rembg's images/s, {s['cpu_s_per_image'] / p['cpu_s_per_image']:.2f}× its CPU seconds per image "
+                f"and {s['peak_rss_mib'] - p['peak_rss_mib']:+.0f} MiB peak RSS. "
+                "Per image: "
+                + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in s["breakdown_s_per_image"].items())
+                + "."
+            )
+    lines += [
+        "",
+        (
+            "BackgroundRemover.process includes more than rembg.remove: decode + EXIF, mask quality "
+            "check, crop/pad to a centred square and PNG encoding (level 1)."
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Images/s and peak memory of background removal through the service path (photo in "
+        "storage -> cut-out in storage) against plain in-process rembg.remove, at 1024 and 2048 px."
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer photos (a smoke run)")
+    parser.add_argument(
+        "--models",
+        type=int,
+        default=None,
+        help="models (4 photos each) per size; default 3 at 1024 px and 2 at 2048 px",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs per variant and size, in ABBA order; the table shows the best (default 3)",
+    )
+    parser.add_argument("--child", nargs=3, metavar=("VARIANT", "SIDE", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        variant, side, path = args.child[0], int(args.child[1]), Path(args.child[2])
+        row = run_rembg(path, side) if variant == "rembg" else run_service(path, side)
+        print(json.dumps(row))
+        return 0
+
+    from photo3d_bgremoval import model_files
+
+    model_files.install(MODEL_DIR)
+    NUMBA_CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    models = {1024: 1, 2048: 1} if args.quick else {1024: 3, 2048: 2}
+    if args.models:
+        models = dict.fromkeys(SIZES, args.models)
+    rows: list[dict[str, Any]] = []
+    work = Path(tempfile.mkdtemp(prefix="photo3d-bench-service-path-"))
+    try:
+        print("-- starting SeaweedFS ...", flush=True)
+        with LocalInfra(name="bgremoval-service-path", postgres=False, kafka=False) as infra:
+            s3_env = {k: v for k, v in infra.env.items() if k.startswith("S3_")}
+            for side in SIZES:
+                folder = work / str(side)
+                write_photos(folder, side, 4 * models[side])
+                photos = [p.read_bytes() for p in sorted(folder.glob("*.jpg"))][: 4 * models[side]]
+                # ABBA order, best of the repeats: other work on the machine skews single runs
+                order = [v for i in range(args.repeats) for v in (VARIANTS if i % 2 == 0 else VARIANTS[::-1])]
+                runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+                for variant in order:
+                    print(f"-- {variant} at {side} px ({len(photos)} photos) ...", flush=True)
+                    if variant == "service":
+                        ids_file = work / f"ids-{side}.json"  # fresh models: a re-run would reuse cut-outs
+                        ids_file.write_text(json.dumps(asyncio.run(put_originals(infra.s3, photos))))
+                        row = run_child([variant, str(side), str(ids_file)], child_env(s3_env))
+                    else:
+                        row = run_child([variant, str(side), str(folder)], child_env())
+                    if row is None:
+                        return 1
+                    print(
+                        f"   {row['images_per_s']:.2f} images/s, peak RSS {row['peak_rss_mib']:.0f} MiB, "
+                        f"load {row['load_average_1min']:.1f}",
+                        flush=True,
+                    )
+                    runs[variant].append(row)
+                for variant in VARIANTS:
+                    best = max(runs[variant], key=lambda r: r["images_per_s"])
+                    rows.append(
+                        {
+                            **best,
+                            "runs": len(runs[variant]),
+                            "images_per_s_all": [round(r["images_per_s"], 3) for r in runs[variant]],
+                            "peak_rss_mib_all": [round(r["peak_rss_mib"]) for r in runs[variant]],
+                        }
+                    )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report = {"date": now_utc(), "machine": machine(), "model": "u2netp", "rows": rows}
+    text = markdown(report)
+    json_path, md_path = write_results("bgremoval-service-path", report, text)
+    print(text)
+    print(f"results: {md_path.relative_to(REPO_ROOT)}, {json_path.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

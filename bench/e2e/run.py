@@ -1,0 +1,697 @@
+"""End-to-end benchmark on the live local system: N models of four photos each, submitted at once.
+
+    uv run python bench/e2e/run.py [--models 10] [--quick] [--set KEY=VALUE ...]
+
+Starts the real infrastructure (Postgres: ``DATABASE_URL``'s server with a database of this run, or an
+embedded one; Kafka: Tansu in memory, or ``KAFKA_BOOTSTRAP_SERVERS``; S3: SeaweedFS) in temp dirs on free
+ports, then the four services as processes (status, upload, bgremoval, generation) with their default
+settings (override any with ``--set``). Then, all at once: each model is created and its four photos
+(1600x1200 JPEGs from tests/support/photos.py) uploaded concurrently, and the models are followed until
+they are ``completed`` or ``failed``.
+
+Stage timings come from the events themselves: after the run every topic of the run's prefix is read back
+with aiokafka, and the ``occurred_at`` of
+    PhotoUploaded (start_processing) -> BackgroundRemovalStarted   bgremoval: waiting in the topic
+    BackgroundRemovalStarted -> BackgroundRemoved                  bgremoval: working
+    BackgroundRemoved -> GenerationStarted                         generation: waiting (+ reading cut-outs)
+    GenerationStarted -> ModelGenerated                            generation: working (+ storing assets)
+give each stage's queue wait and work; ModelStatusChanged vs the event that caused it gives the status
+service's apply lag. Peak memory per service is the RSS of each service's process tree, sampled every
+0.2 s with psutil.
+
+Then the same work in one process with no broker, database or object store (``BackgroundRemover.process``
+on each photo, ``local.reconstruct``, ``meshio.export_assets``; same settings), so the orchestration's
+share of the time is visible.
+
+Results: bench/results/e2e.md and bench/results/e2e.json (printed too). Service logs: test-artifacts/bench/.
+Benchmarks report; they never fail on speed (a non-zero exit means the system did not run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.common import (
+    MODEL_DIR,
+    NUMBA_CACHE_DIR,
+    REPO_ROOT,
+    LocalInfra,
+    ServiceProcesses,
+    TreeMemorySampler,
+    fmt,
+    machine,
+    now_utc,
+    peak_rss_mib_self,
+    rss_mib_self,
+    summary,
+    wait_healthy,
+    write_results,
+)
+
+VIEWS = ("front", "left", "right", "back")
+PHOTO_CACHE = REPO_ROOT / "var" / "cache" / "bench" / "e2e-photos"
+TERMINAL = {"completed", "failed"}
+READY_LINE = "FastStream app started successfully"
+
+
+# --- photos -------------------------------------------------------------------------------------------
+def photo_set(count: int, size: tuple[int, int]) -> Path:
+    """Folder with ``{i:03d}-{view}.jpg`` for ``count`` models (generated once, cached under var/cache)."""
+    from tests.support.photos import OBJECT_KINDS, make_views
+
+    folder = PHOTO_CACHE / f"{size[0]}x{size[1]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        if all((folder / f"{i:03d}-{view}.jpg").is_file() for view in VIEWS):
+            continue
+        print(f"   generating photos of model {i + 1}/{count} ...", flush=True)
+        for view, photo in make_views(OBJECT_KINDS[i % len(OBJECT_KINDS)], size=size, seed=i).items():
+            (folder / f"{i:03d}-{view}.jpg").write_bytes(photo.jpeg())
+    return folder
+
+
+def load_photos(folder: Path, count: int) -> list[dict[str, bytes]]:
+    return [{view: (folder / f"{i:03d}-{view}.jpg").read_bytes() for view in VIEWS} for i in range(count)]
+
+
+# --- driving the system like users do -----------------------------------------------------------------
+async def submit_and_follow(
+    status_url: str, upload_url: str, photos: list[dict[str, bytes]], timeout_s: float
+) -> dict[str, Any]:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=120) as http:
+        token = (await http.post(f"{status_url}/api/dev/token", json={"user": "bench"})).json()["token"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        submitted_at = time.time()
+
+        async def one(index: int, views: dict[str, bytes]) -> dict[str, Any]:
+            t0 = time.time()
+            response = await http.post(f"{status_url}/api/models", json={"name": f"bench-{index}"})
+            response.raise_for_status()
+            model_id = response.json()["id"]
+            t_created = time.time()
+
+            async def upload(view: str, data: bytes) -> float:
+                started = time.time()
+                answer = await http.post(
+                    f"{upload_url}/api/upload-photo",
+                    data={"model_id": model_id, "view": view},
+                    files={"file": (f"{view}.jpg", data, "image/jpeg")},
+                )
+                if answer.status_code != 201:
+                    raise RuntimeError(
+                        f"upload of {view} for model {index} answered {answer.status_code}: {answer.text}"
+                    )
+                return time.time() - started
+
+            upload_s = await asyncio.gather(*(upload(v, d) for v, d in views.items()))
+            return {
+                "index": index,
+                "model_id": model_id,
+                "requested_at": t0,
+                "create_s": t_created - t0,
+                "upload_request_s": list(upload_s),
+                "uploads_done_at": time.time(),
+            }
+
+        submitted = await asyncio.gather(*(one(i, views) for i, views in enumerate(photos)))
+        print(
+            f"   {len(submitted)} models created and {4 * len(submitted)} photos uploaded in "
+            f"{time.time() - submitted_at:.1f} s; waiting for the pipeline ...",
+            flush=True,
+        )
+
+        deadline = time.monotonic() + timeout_s
+        pending = {s["model_id"]: s for s in submitted}
+        final: dict[str, dict[str, Any]] = {}
+        last_report = 0.0
+        while pending and time.monotonic() < deadline:
+            for model_id in list(pending):
+                model = (await http.get(f"{status_url}/api/models/{model_id}")).json()
+                if model["status"] in TERMINAL:
+                    pending.pop(model_id)["seen_terminal_at"] = time.time()
+                    final[model_id] = model
+            if time.monotonic() - last_report > 10:
+                last_report = time.monotonic()
+                print(f"   {len(final)}/{len(submitted)} finished", flush=True)
+            await asyncio.sleep(0.25)
+        for model_id in pending:  # timed out: record where they were
+            final[model_id] = (await http.get(f"{status_url}/api/models/{model_id}")).json()
+        return {
+            "submitted_at": submitted_at,
+            "models": submitted,
+            "final": final,
+            "timed_out": sorted(pending),
+        }
+
+
+async def read_all_events(bootstrap: str, prefix: str) -> list[dict[str, Any]]:
+    """Every message of the run's topics, from the beginning to the current end (no consumer group)."""
+    from aiokafka import AIOKafkaConsumer
+
+    from photo3d_common.events import ALL_TOPICS
+
+    topics = [prefix + t for t in ALL_TOPICS]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        existing = await consumer.topics()
+        partitions = []
+        from aiokafka import TopicPartition
+
+        for topic in topics:
+            if topic in existing:
+                partitions += [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        events: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            remaining = [tp for tp in partitions if await consumer.position(tp) < end[tp]]
+            if not remaining:
+                break
+            batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batches.items():
+                for record in records:
+                    try:
+                        value = json.loads(record.value)
+                    except (TypeError, ValueError):
+                        continue
+                    value["_topic"] = tp.topic.removeprefix(prefix)
+                    events.append(value)
+        return events
+    finally:
+        await consumer.stop()
+
+
+# --- analysis -----------------------------------------------------------------------------------------
+def _ts(value: str) -> float:
+    return datetime.fromisoformat(value).timestamp()
+
+
+STAGES = (
+    ("upload_span", "uploads: first photo stored → fourth photo stored"),
+    ("bgremoval_wait", "bgremoval waiting in topic (photos.uploaded → started)"),
+    ("bgremoval_work", "bgremoval working (started → background.removed)"),
+    ("generation_wait", "generation waiting in topic (background.removed → started)"),
+    ("generation_work", "generation working (started → model.generated)"),
+    ("pipeline_total", "total: fourth photo stored → model.generated"),
+    ("client_total", "client: create request → model.generated"),
+)
+
+
+def analyse(events: list[dict[str, Any]], run: dict[str, Any]) -> dict[str, Any]:
+    ours = {s["model_id"]: s for s in run["models"]}
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    by_id: dict[str, dict[str, Any]] = {}
+    for event in events:
+        by_id[event.get("event_id", "")] = event
+        if event.get("model_id") in ours:
+            by_model.setdefault(event["model_id"], []).append(event)
+
+    per_model = []
+    for model_id, submitted in ours.items():
+        evs = sorted(by_model.get(model_id, []), key=lambda e: _ts(e["occurred_at"]))
+
+        def first(topic: str, evs: list[dict[str, Any]] = evs, **match: Any) -> float | None:
+            for e in evs:
+                if e["_topic"] == topic and all(e.get(k) == v for k, v in match.items()):
+                    return _ts(e["occurred_at"])
+            return None
+
+        uploads = [_ts(e["occurred_at"]) for e in evs if e["_topic"] == "photos.uploaded"]
+        complete = first("photos.uploaded", start_processing=True)
+        bg_started = first("background.removal_started")
+        bg_done = first("background.removed")
+        gen_started = first("generation.started")
+        gen_done = first("model.generated")
+        failed = next((e for e in evs if e["_topic"] == "model.failed"), None)
+
+        def span(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else b - a
+
+        generated = next((e for e in evs if e["_topic"] == "model.generated"), None)
+        per_model.append(
+            {
+                "model_id": model_id,
+                "index": submitted["index"],
+                "status": run["final"].get(model_id, {}).get("status"),
+                "failed": failed and {k: failed.get(k) for k in ("stage", "error_code", "reason")},
+                "upload_span": span(min(uploads) if uploads else None, complete),
+                "bgremoval_wait": span(complete, bg_started),
+                "bgremoval_work": span(bg_started, bg_done),
+                "generation_wait": span(bg_done, gen_started),
+                "generation_work": span(gen_started, gen_done),
+                "pipeline_total": span(complete, gen_done),
+                "client_total": span(submitted["requested_at"], gen_done),
+                "generation_timings": (generated or {}).get("timings", {}),
+                "faces": (generated or {}).get("face_count"),
+                "generated_at": gen_done,
+                "create_request_s": submitted["create_s"],
+                "upload_request_s": submitted["upload_request_s"],
+            }
+        )
+
+    stages = {key: summary([m[key] for m in per_model if m[key] is not None]) for key, _ in STAGES}
+    timing_keys = sorted({k for m in per_model for k in m["generation_timings"]})
+    generation_timings = {
+        k: summary([m["generation_timings"][k] for m in per_model if k in m["generation_timings"]])
+        for k in timing_keys
+    }
+
+    # status service: ModelStatusChanged.occurred_at minus the occurred_at of the event that caused it
+    lag_all: list[float] = []
+    lag_by_cause: dict[str, list[float]] = {}
+    for event in events:
+        if event["_topic"] != "model.status_changed" or event.get("model_id") not in ours:
+            continue
+        cause = by_id.get(event.get("cause_event_id") or "")
+        if cause is None:
+            continue
+        lag = _ts(event["occurred_at"]) - _ts(cause["occurred_at"])
+        lag_all.append(lag)
+        lag_by_cause.setdefault(cause["_topic"], []).append(lag)
+    status_lag = {"all": summary(lag_all), **{t: summary(v) for t, v in sorted(lag_by_cause.items())}}
+
+    done_times = [m["generated_at"] for m in per_model if m["generated_at"] is not None]
+    wall = (max(done_times) - run["submitted_at"]) if done_times else None
+    upload_requests = [s for m in per_model for s in m["upload_request_s"]]
+    return {
+        "per_model": per_model,
+        "stages": stages,
+        "generation_timings": generation_timings,
+        "status_apply_lag": status_lag,
+        "completed": sum(1 for m in per_model if m["status"] == "completed"),
+        "failed": [m for m in per_model if m["status"] != "completed"],
+        "wall_s": wall,
+        "models_per_minute": (len(done_times) / wall * 60) if wall else None,
+        "http": {
+            "create_model": summary([m["create_request_s"] for m in per_model]),
+            "upload_photo": summary(upload_requests),
+        },
+        "events_read": len(events),
+    }
+
+
+# --- the same work in one process ---------------------------------------------------------------------
+def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
+    """Background removal + reconstruction + export of every model in this process, one after another."""
+    import io
+
+    from PIL import Image
+
+    from photo3d_bgremoval.remover import BackgroundRemovalSettings, BackgroundRemover, prepare_runtime
+    from photo3d_generation import meshio
+    from photo3d_generation.local import reconstruct
+    from photo3d_generation.settings import GenerationServiceSettings
+
+    bg_settings = BackgroundRemovalSettings()  # BGREMOVAL_* from the environment, like the service
+    gen_settings = GenerationServiceSettings()
+    prepare_runtime(bg_settings)
+    photos = load_photos(photo_dir, count)
+    remover = BackgroundRemover(bg_settings)
+    started = time.perf_counter()
+    remover.load()
+    load_s = time.perf_counter() - started
+    rss_loaded = rss_mib_self()
+
+    import resource
+
+    def cpu_now() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    rows = []
+    cpu_started = cpu_now()
+    run_started = time.perf_counter()
+    for views in photos:
+        t0 = time.perf_counter()
+        cutouts = {view: remover.process(data, view=view).png for view, data in views.items()}
+        t1 = time.perf_counter()
+        images = {view: Image.open(io.BytesIO(png)) for view, png in cutouts.items()}
+        mesh = reconstruct(images, gen_settings.local.reconstruction())
+        t2 = time.perf_counter()
+        meshio.export_assets(mesh, preview_size=gen_settings.preview_size)
+        t3 = time.perf_counter()
+        rows.append(
+            {
+                "bgremoval_s": t1 - t0,
+                "reconstruct_s": t2 - t1,
+                "export_s": t3 - t2,
+                "total_s": t3 - t0,
+                "faces": len(mesh.faces),
+            }
+        )
+    wall = time.perf_counter() - run_started
+    cpu = cpu_now() - cpu_started
+    return {
+        "models": count,
+        "cpu_s": cpu,
+        "cpu_s_per_model": cpu / count,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "model_load_s": load_s,
+        "rss_after_load_mib": rss_loaded,
+        "peak_rss_mib": peak_rss_mib_self(),
+        "wall_s": wall,
+        "models_per_minute": count / wall * 60,
+        "stages": {
+            k: summary([r[k] for r in rows]) for k in ("bgremoval_s", "reconstruct_s", "export_s", "total_s")
+        },
+        "per_model": rows,
+    }
+
+
+def run_in_process(photo_dir: Path, count: int, env: dict[str, str]) -> dict[str, Any] | None:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--in-process-child", str(photo_dir), str(count)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+        cwd=REPO_ROOT,
+    )
+    if proc.returncode != 0:
+        print(proc.stderr[-4000:], file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --- report -------------------------------------------------------------------------------------------
+def markdown(report: dict[str, Any]) -> str:
+    r = report["system"]
+    lines = [
+        "# End-to-end benchmark (live local system)",
+        "",
+        (
+            f"{report['machine']} · {report['date']} · load average (1, 5, 15 min) before the run "
+            f"{report['load_before']}, at its end {report['load_after']} (2 cores: above 2, other work on the "
+            "machine competed for the CPU)"
+        ),
+        "",
+        (
+            f"{report['models']} models × 4 photos {report['photo_size']} submitted at once (create + 4 uploads "
+            f"each, concurrently); services with {report['settings_note']}."
+        ),
+        "",
+        (
+            f"**{r['completed']}/{report['models']} completed** in {fmt(r['wall_s'], 1)} s from the first "
+            f"request to the last model.generated: **{fmt(r['models_per_minute'])} models/min**."
+        ),
+        "",
+        "## Time per stage (s, from the events' occurred_at)",
+        "",
+        "| stage | p50 | p95 | mean | max | n |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for key, label in STAGES:
+        s = r["stages"][key]
+        lines.append(
+            f"| {label} | {fmt(s['p50'])} | {fmt(s['p95'])} | {fmt(s['mean'])} | {fmt(s['max'])} | {s['n']} |"
+        )
+    if r["generation_timings"]:
+        parts = ", ".join(f"{k} p50 {fmt(v['p50'])} s" for k, v in r["generation_timings"].items())
+        lines += ["", f"Inside generation's work (ModelGenerated.timings): {parts}."]
+    lines += [
+        "",
+        "## Status service apply lag (ModelStatusChanged.occurred_at − cause.occurred_at, s)",
+        "",
+        "| cause | p50 | p95 | max | n |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for cause, s in r["status_apply_lag"].items():
+        lines.append(f"| {cause} | {fmt(s['p50'], 3)} | {fmt(s['p95'], 3)} | {fmt(s['max'], 3)} | {s['n']} |")
+    http = r["http"]
+    lines += [
+        "",
+        (
+            f"HTTP under the burst: create model p50 {fmt(http['create_model']['p50'], 3)} s / p95 "
+            f"{fmt(http['create_model']['p95'], 3)} s; upload photo p50 {fmt(http['upload_photo']['p50'], 3)} s / "
+            f"p95 {fmt(http['upload_photo']['p95'], 3)} s."
+        ),
+        "",
+        "## Peak memory and CPU per process (RSS of each process tree, sampled every 0.2 s)",
+        "",
+        "| process | idle after start MiB | peak MiB | CPU s during the run | CPU s per model |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    mem = report["memory"]
+    for name, peak in mem["peak_mib"].items():
+        cpu = mem["cpu_s"].get(name)
+        per_model = None if cpu is None else cpu / report["models"]
+        lines.append(
+            f"| {name} | {mem['idle_mib'].get(name, 0):.0f} | {peak:.0f} | {fmt(cpu, 1)} | {fmt(per_model)} |"
+        )
+    total_cpu = sum(mem["cpu_s"].values())
+    lines.append(f"| **all** | | | {fmt(total_cpu, 1)} | {fmt(total_cpu / report['models'])} |")
+    ip = report.get("in_process")
+    lines += ["", "## The same work in one process (no broker, database or object store)", ""]
+    if ip is None:
+        lines.append("not run (--no-in-process) or failed")
+    else:
+        s = ip["stages"]
+        lines += [
+            "| step per model | p50 s | p95 s |",
+            "|---|---:|---:|",
+            (
+                f"| background removal (4 photos, BackgroundRemover.process) | {fmt(s['bgremoval_s']['p50'])} | "
+                f"{fmt(s['bgremoval_s']['p95'])} |"
+            ),
+            f"| reconstruct (local) | {fmt(s['reconstruct_s']['p50'])} | {fmt(s['reconstruct_s']['p95'])} |",
+            f"| export_assets | {fmt(s['export_s']['p50'])} | {fmt(s['export_s']['p95'])} |",
+            f"| total | {fmt(s['total_s']['p50'])} | {fmt(s['total_s']['p95'])} |",
+            "",
+            (
+                f"{ip['models']} models one after another in {fmt(ip['wall_s'], 1)} s: "
+                f"**{fmt(ip['models_per_minute'])} models/min**; {fmt(ip['cpu_s_per_model'])} CPU s per model; "
+                f"model load {fmt(ip['model_load_s'])} s; peak RSS {ip['peak_rss_mib']:.0f} MiB; load average "
+                f"at its end {tuple(ip['load_average_at_end'])}."
+            ),
+        ]
+        cmp = report["comparison"]
+        lines += [
+            "",
+            "## Orchestration's share",
+            "",
+            "| per model (p50, s) | system | one process | difference |",
+            "|---|---:|---:|---:|",
+            (
+                f"| background removal | {fmt(cmp['bgremoval_work_p50'])} | {fmt(cmp['inproc_bgremoval_p50'])} | "
+                f"{fmt(cmp['bgremoval_overhead_p50'])} |"
+            ),
+            (
+                f"| generation (reconstruct + export + storage) | {fmt(cmp['generation_work_p50'])} | "
+                f"{fmt(cmp['inproc_generation_p50'])} | {fmt(cmp['generation_overhead_p50'])} |"
+            ),
+            (
+                f"| queue waits (bgremoval + generation) | {fmt(cmp['queue_wait_p50'])} | 0 | "
+                f"{fmt(cmp['queue_wait_p50'])} |"
+            ),
+            "",
+            (
+                f"Throughput: system {fmt(cmp['system_models_per_minute'])} models/min vs one process "
+                f"{fmt(cmp['inproc_models_per_minute'])} models/min (ratio {fmt(cmp['throughput_ratio'])}). "
+                f"CPU per model: the four services {fmt(cmp['services_cpu_s_per_model'])} s (+ servers "
+                f"{fmt(cmp['infra_cpu_s_per_model'])} s) vs one process {fmt(ip['cpu_s_per_model'])} s. "
+                f"Summed peak RSS of the four services {cmp['services_peak_rss_sum_mib']:.0f} MiB vs one process "
+                f"{ip['peak_rss_mib']:.0f} MiB."
+            ),
+        ]
+    lines += [
+        "",
+        (
+            "Waiting in a topic includes the time a worker is busy with earlier models (one model at a time per "
+            "worker, so with N models submitted at once the queue wait grows with N); generation's wait also "
+            "includes reading the four cut-outs from S3 (GenerationStarted is published after they are read). "
+            "In the system both workers run at the same time on 2 cores (bgremoval of model k+1 next to generation "
+            "of model k), so each stage's work takes longer than alone; CPU seconds per model do not depend on "
+            "that, nor on other work on the machine, and are the fairer comparison of the orchestration's cost."
+        ),
+    ]
+    if r["failed"]:
+        lines += ["", "## Models that did not complete", ""]
+        for m in r["failed"]:
+            lines.append(f"- model {m['index']} ({m['model_id']}): {m['status']} {m['failed'] or ''}")
+    return "\n".join(lines) + "\n"
+
+
+def comparison(
+    system: dict[str, Any], in_process: dict[str, Any], memory: dict[str, Any], services: list[str]
+) -> dict[str, Any]:
+    st, ip = system["stages"], in_process["stages"]
+    gen_inproc = [r["reconstruct_s"] + r["export_s"] for r in in_process["per_model"]]
+    gen_inproc_p50 = summary(gen_inproc)["p50"]
+    waits = [
+        (m["bgremoval_wait"] or 0) + (m["generation_wait"] or 0)
+        for m in system["per_model"]
+        if m["bgremoval_wait"] is not None
+    ]
+
+    def diff(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else a - b
+
+    return {
+        "bgremoval_work_p50": st["bgremoval_work"]["p50"],
+        "inproc_bgremoval_p50": ip["bgremoval_s"]["p50"],
+        "bgremoval_overhead_p50": diff(st["bgremoval_work"]["p50"], ip["bgremoval_s"]["p50"]),
+        "generation_work_p50": st["generation_work"]["p50"],
+        "inproc_generation_p50": gen_inproc_p50,
+        "generation_overhead_p50": diff(st["generation_work"]["p50"], gen_inproc_p50),
+        "queue_wait_p50": summary(waits)["p50"],
+        "system_models_per_minute": system["models_per_minute"],
+        "inproc_models_per_minute": in_process["models_per_minute"],
+        "throughput_ratio": (
+            system["models_per_minute"] / in_process["models_per_minute"]
+            if system["models_per_minute"]
+            else None
+        ),
+        "services_peak_rss_sum_mib": sum(memory["peak_mib"].get(s, 0.0) for s in services),
+        "services_cpu_s_per_model": sum(memory["cpu_s"].get(s, 0.0) for s in services) / in_process["models"],
+        "infra_cpu_s_per_model": sum(v for k, v in memory["cpu_s"].items() if k not in services)
+        / in_process["models"],
+    }
+
+
+# --- main ---------------------------------------------------------------------------------------------
+def parse_size(text: str) -> tuple[int, int]:
+    w, _, h = text.lower().partition("x")
+    return int(w), int(h)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="End-to-end benchmark on the live local system (all four services on real "
+        "Postgres, Kafka and S3), against the same work in one process."
+    )
+    parser.add_argument("--models", type=int, default=10, help="models submitted at once (default 10)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 models")
+    parser.add_argument("--size", type=parse_size, default=(1600, 1200), help="photo size WxH (1600x1200)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the services and the one-process run, e.g. "
+        "--set GENERATION_LOCAL_VOXEL_RESOLUTION=96 (repeatable)",
+    )
+    parser.add_argument("--timeout", type=float, default=900, help="give up waiting after this many s")
+    parser.add_argument("--no-in-process", action="store_true", help="skip the one-process comparison")
+    parser.add_argument("--in-process-child", nargs=2, metavar=("PHOTO_DIR", "COUNT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.in_process_child:
+        print(json.dumps(in_process_child(Path(args.in_process_child[0]), int(args.in_process_child[1]))))
+        return 0
+
+    count = 2 if args.quick else args.models
+    overrides = dict(item.split("=", 1) for item in args.overrides)
+    from photo3d_bgremoval import model_files
+    from photo3d_devstack.infra._util import free_port
+
+    model_files.install(MODEL_DIR)
+    print(f"-- photos: {count} models × 4 views at {args.size[0]}x{args.size[1]}", flush=True)
+    photo_dir = photo_set(count, args.size)
+    photos = load_photos(photo_dir, count)
+    load_before = tuple(round(x, 2) for x in os.getloadavg())
+
+    print("-- starting Postgres, Kafka (Tansu), S3 (SeaweedFS) and the four services ...", flush=True)
+    services = ServiceProcesses("e2e")
+    with LocalInfra(name="e2e") as infra:
+        status_port, upload_port = free_port(), free_port()
+        status_url, upload_url = f"http://127.0.0.1:{status_port}", f"http://127.0.0.1:{upload_port}"
+        env = {
+            **infra.env,
+            "STATUS_PORT": str(status_port),
+            "STATUS_PUBLIC_UPLOAD_URL": upload_url,
+            "UPLOAD_PORT": str(upload_port),
+            "UPLOAD_STATUS_URL": status_url,
+            "UPLOAD_CORS_ORIGINS": f'["{status_url}"]',
+            "BGREMOVAL_MODEL_DIR": str(MODEL_DIR),
+            "BGREMOVAL_NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
+            **overrides,
+        }
+        try:
+            services.start("photo3d_status", env, port=status_port)
+            services.start("photo3d_upload", env, port=upload_port)
+            services.start("photo3d_bgremoval", env, ready_line=READY_LINE)
+            services.start("photo3d_generation", env, ready_line=READY_LINE)
+            wait_healthy(status_url, upload_url)
+            pids = {**services.pids(), **infra.pids}
+            print(f"-- running: submitting {count} models at once", flush=True)
+            with TreeMemorySampler(pids, interval=0.2) as sampler:
+                run = asyncio.run(submit_and_follow(status_url, upload_url, photos, args.timeout))
+                time.sleep(1.0)  # the last ModelStatusChanged is published right after the status changes
+                load_after = tuple(round(x, 2) for x in os.getloadavg())
+            print("-- reading every event of the run back from Kafka ...", flush=True)
+            events = asyncio.run(
+                read_all_events(infra.env["KAFKA_BOOTSTRAP_SERVERS"], infra.env["KAFKA_TOPIC_PREFIX"])
+            )
+        finally:
+            services.stop_all()
+    memory = {
+        "idle_mib": sampler.first,
+        "peak_mib": sampler.peak,
+        "samples": sampler.samples,
+        "cpu_s": sampler.cpu_seconds(),
+    }
+    system = analyse(events, run)
+    print(f"   {system['completed']}/{count} completed; {system['events_read']} events read", flush=True)
+
+    in_process = None
+    if not args.no_in_process:
+        print(f"-- the same work in one process ({count} models) ...", flush=True)
+        child_env = {
+            "BGREMOVAL_MODEL_DIR": str(MODEL_DIR),
+            "BGREMOVAL_NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
+            "NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
+            "ORT_DISABLE_TELEMETRY": "1",
+            **overrides,
+        }
+        in_process = run_in_process(photo_dir, count, child_env)
+
+    report: dict[str, Any] = {
+        "date": now_utc(),
+        "machine": machine(),
+        "load_before": load_before,
+        "load_after": load_after,
+        "models": count,
+        "photo_size": f"{args.size[0]}x{args.size[1]}",
+        "overrides": overrides,
+        "settings_note": (
+            "default settings"
+            if not overrides
+            else "default settings except " + ", ".join(f"{k}={v}" for k, v in overrides.items())
+        ),
+        "system": system,
+        "memory": memory,
+        "in_process": in_process,
+    }
+    if in_process is not None:
+        report["comparison"] = comparison(
+            system, in_process, memory, ["status", "upload", "bgremoval", "generation"]
+        )
+    text = markdown(report)
+    json_path, md_path = write_results("e2e", report, text)
+    print(text)
+    print(f"results: {md_path.relative_to(REPO_ROOT)}, {json_path.relative_to(REPO_ROOT)}")
+    ran = system["completed"] == count and (in_process is not None or args.no_in_process)
+    return 0 if ran else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -72,3 +72,30 @@ class ThreadedServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class FakeService:
+    """A local protocol server for tests: a subclass builds its aiohttp app and hands it to ``_serve``;
+    this runs it (``with Fake() as fake: fake.url``)."""
+
+    _server: ThreadedServer
+
+    def _serve(self, app: web.Application) -> None:
+        self._server = ThreadedServer(app)
+
+    def start(self) -> Self:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.url

@@ -18,12 +18,12 @@ import threading
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 from PIL import Image
 
-from ._server import ThreadedServer
+from ._server import FakeService
 from .assets import box_glb
 
 SERVER_ERROR_TEXT = "**NETWORK ERROR DUE TO HIGH TRAFFIC. PLEASE REGENERATE OR REFRESH THIS PAGE.**"
@@ -58,7 +58,7 @@ class _Job:
     polls: int = 0
 
 
-class FakeHunyuanServer:
+class FakeHunyuanServer(FakeService):
     def __init__(self) -> None:
         self.jobs: dict[str, _Job] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path)
@@ -72,24 +72,7 @@ class FakeHunyuanServer:
         app.router.add_post("/send", self._send)
         app.router.add_get("/status/{uid}", self._status)
         app.router.add_post("/generate", self._generate)
-        self._server = ThreadedServer(app)
-
-    def start(self) -> FakeHunyuanServer:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
+        self._serve(app)
 
     def script_job(self, *jobs: ScriptedJob) -> None:
         with self._lock:

@@ -29,12 +29,12 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from aiohttp import web
 from PIL import Image
 
-from ._server import ThreadedServer
+from ._server import FakeService
 from .assets import box_glb, box_obj_zip, preview_png
 
 API_VERSION = "2025-05-13"
@@ -111,7 +111,7 @@ class _Job:
     polls: int = 0
 
 
-class FakeTencentAi3d:
+class FakeTencentAi3d(FakeService):
     def __init__(
         self,
         *,
@@ -135,26 +135,7 @@ class FakeTencentAi3d:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/", self._api)
         app.router.add_get("/files/{name}", self._file)
-        self._server = ThreadedServer(app)
-
-    # --- lifecycle ---
-
-    def start(self) -> FakeTencentAi3d:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
+        self._serve(app)
 
     # --- scripting ---
 

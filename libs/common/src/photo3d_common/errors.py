@@ -36,11 +36,6 @@ class Unauthenticated(Photo3DError):
     code = "unauthenticated"
 
 
-class Forbidden(Photo3DError):
-    status_code = 403
-    code = "forbidden"
-
-
 class NotFound(Photo3DError):
     status_code = 404
     code = "not_found"

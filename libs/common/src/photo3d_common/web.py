@@ -12,7 +12,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Validatio
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from photo3d_common.auth import Principal, TokenVerifier
+from photo3d_common.auth import TokenVerifier
 from photo3d_common.errors import Photo3DError, Unauthenticated
 from photo3d_common.logging import get_logger
 
@@ -45,10 +45,6 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
 
 def bearer_auth(verifier: TokenVerifier, *, exclude: tuple[str, ...] = PUBLIC_PATHS) -> DefineMiddleware:
     return DefineMiddleware(BearerAuthMiddleware, verifier=verifier, exclude=list(exclude))
-
-
-def current_principal(request: Request[Principal, Any, Any]) -> Principal:
-    return request.user
 
 
 def _error(status_code: int, code: str, message: str, detail: Any = None) -> Response[dict[str, Any]]:

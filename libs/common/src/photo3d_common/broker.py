@@ -68,6 +68,18 @@ def subscriber_options(settings: KafkaSettings, *, group_id: str) -> dict[str, A
     }
 
 
+def event_subscriber(broker: KafkaBroker, settings: KafkaSettings, event: type[Event], *, group: str) -> Any:
+    """Decorator: the subscriber of one event type's topic, in a consumer group of its own,
+    ``<group>.<topic>`` (every instance of a service shares it, so the partitions are split among them).
+
+    Why a group per topic: members of one group that subscribe to different topics rebalance each other
+    on every join, and the Kafka-protocol broker used locally (Tansu 0.6) was seen leaving a later
+    subscriber of such a group waiting for its assignment forever. One topic per group avoids both."""
+    return broker.subscriber(
+        settings.topic(event.topic), **subscriber_options(settings, group_id=f"{group}.{event.topic}")
+    )
+
+
 class EventPublisher:
     """Publishes events keyed by model id to their topic (with the run's topic prefix)."""
 

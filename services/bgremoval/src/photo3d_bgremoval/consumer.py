@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faststream.kafka import KafkaBroker
 
-from photo3d_common.broker import subscriber_options
+from photo3d_common.broker import event_subscriber
 from photo3d_common.events import BackgroundRemovalRequested, PhotoUploaded
 
 from . import handlers
@@ -12,13 +12,12 @@ from .resources import Resources
 
 
 def register_subscribers(broker: KafkaBroker, resources: Resources) -> None:
-    kafka = resources.settings.kafka
-    options = subscriber_options(kafka, group_id=resources.settings.group_id)
+    kafka, group = resources.settings.kafka, resources.settings.group_id
 
-    @broker.subscriber(kafka.topic(PhotoUploaded.topic), **options)
+    @event_subscriber(broker, kafka, PhotoUploaded, group=group)
     async def on_photos_uploaded(event: PhotoUploaded) -> None:
         await handlers.on_photo_uploaded(event, **resources.handler_dependencies())
 
-    @broker.subscriber(kafka.topic(BackgroundRemovalRequested.topic), **options)
+    @event_subscriber(broker, kafka, BackgroundRemovalRequested, group=group)
     async def on_background_removal_requested(event: BackgroundRemovalRequested) -> None:
         await handlers.on_removal_requested(event, **resources.handler_dependencies())

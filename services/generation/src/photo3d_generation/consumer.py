@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from faststream.kafka import KafkaBroker
 
-from photo3d_common.broker import subscriber_options
+from photo3d_common.broker import event_subscriber
 from photo3d_common.events import BackgroundRemoved, GenerationRequested
 
 from . import handlers
@@ -18,12 +18,12 @@ def register_subscribers(
     settings: GenerationServiceSettings,
     dependencies: Callable[[], handlers.Dependencies],
 ) -> None:
-    options = subscriber_options(settings.kafka, group_id=settings.group_id)
+    kafka, group = settings.kafka, settings.group_id
 
-    @broker.subscriber(settings.kafka.topic(BackgroundRemoved.topic), **options)
+    @event_subscriber(broker, kafka, BackgroundRemoved, group=group)
     async def on_background_removed(event: BackgroundRemoved) -> None:
         await handlers.on_background_removed(event, dependencies())
 
-    @broker.subscriber(settings.kafka.topic(GenerationRequested.topic), **options)
+    @event_subscriber(broker, kafka, GenerationRequested, group=group)
     async def on_generation_requested(event: GenerationRequested) -> None:
         await handlers.on_generation_requested(event, dependencies())

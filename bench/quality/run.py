@@ -237,7 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resolution", type=int, default=ReconstructionSettings().voxel_resolution)
     parser.add_argument("--size", type=int, default=512, help="photo size in pixels")
     parser.add_argument("--images", action="store_true", help="save contact sheets to bench/results/quality/")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: two meshes, 256 px photos, 64 voxels"
+    )
     options = parser.parse_args(argv)
+    if options.quick:
+        options.meshes, options.size, options.resolution = ["spot", "water_bottle"], 256, 64
     if not SHARED_MESHES.is_dir():
         print(
             f"no benchmark meshes at {SHARED_MESHES} (the shared/ folder beside the checkout): nothing to do"

@@ -225,7 +225,8 @@ def _dispatch_plugin(name: str, argv: Sequence[str]) -> int:
 def _print_banner(started: Sequence[config.ServiceSpec], env: dict[str, str]) -> None:
     lines = ["photo3d is running:"]
     for spec in started:
-        lines.append(f"  {spec.name:<11} {spec.url or '(worker)'}")
+        note = "  (the web page, the status API; /schema/swagger)" if spec.name == "status" else ""
+        lines.append(f"  {spec.name:<11} {spec.url or '(worker)'}{note}")
     missing = [spec.name for spec in config.SERVICES if spec not in started and spec.available() is False]
     if missing:
         lines.append(f"  not runnable yet: {', '.join(missing)}")

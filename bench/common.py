@@ -13,6 +13,7 @@ import platform
 import secrets
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -81,6 +82,18 @@ def write_results(name: str, report: dict[str, Any], markdown: str) -> tuple[Pat
     json_path.write_text(json.dumps(report, indent=2, default=str))
     md_path.write_text(markdown)
     return json_path, md_path
+
+
+def run_child(script: str, args: list[str], env: dict[str, str]) -> dict[str, Any] | None:
+    """Run ``python script *args`` in a fresh process (clean peak memory) and return the JSON it prints
+    last; None (with its stderr shown) when it failed."""
+    proc = subprocess.run(
+        [sys.executable, script, *args], capture_output=True, text=True, env=env, check=False, cwd=REPO_ROOT
+    )
+    if proc.returncode != 0:
+        print(proc.stderr[-4000:], file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def peak_rss_mib_self() -> float:
@@ -291,8 +304,7 @@ class ServiceProcesses:
         ready_line: str | None = None,
         timeout: float = 180.0,
     ) -> Any:
-        from photo3d_devstack.infra._util import port_open
-        from photo3d_devstack.process import ManagedProcess, wait_until
+        from photo3d_devstack.process import ManagedProcess
 
         name = module.removeprefix("photo3d_")
         LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -303,15 +315,7 @@ class ServiceProcesses:
         )
         self.started[name] = process
         process.start()
-        if port is not None:
-            wait_until(
-                lambda: port_open("127.0.0.1", port),
-                timeout=timeout,
-                what=f"{name} on :{port}",
-                process=process,
-            )
-        if ready_line is not None:
-            process.wait_for_line(ready_line, timeout)
+        process.wait_ready(port=port, ready_line=ready_line, timeout=timeout)
         return process
 
     def pids(self) -> dict[str, int]:

@@ -30,10 +30,10 @@ from typing import IO, Any
 import pytest
 
 from photo3d_devstack.infra import EmbeddedPostgres, SeaweedFS, SeaweedPorts, TansuBroker, s3_client
-from photo3d_devstack.infra._util import free_port, port_open, run_coroutine
+from photo3d_devstack.infra._util import free_port, run_coroutine
 from photo3d_devstack.infra.objectstore import delete_bucket, ensure_buckets
 from photo3d_devstack.infra.postgres import create_database, drop_database, with_database
-from photo3d_devstack.process import ManagedProcess, wait_until
+from photo3d_devstack.process import ManagedProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -263,15 +263,7 @@ class ServiceProcesses:
         )
         self.started.append((process, log))
         process.start()
-        if port is not None:
-            wait_until(
-                lambda: port_open("127.0.0.1", port),
-                timeout=timeout,
-                what=f"{name} on :{port}",
-                process=process,
-            )
-        if ready_line is not None:
-            process.wait_for_line(ready_line, timeout)
+        process.wait_ready(port=port, ready_line=ready_line, timeout=timeout)
         return process
 
     def stop_all(self) -> None:

@@ -25,7 +25,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ SIZES = {1024: (1024, 768), 2048: (2048, 1536)}
 
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.common import peak_rss_mib_self, rss_mib_self
+from bench.common import peak_rss_mib_self, rss_mib_self, run_child
 
 
 def _settings(**overrides):
@@ -241,20 +240,6 @@ def _markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _run_child(variant: str, side: int, photo_dir: Path, env: dict[str, str]) -> dict | None:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", variant, str(side), str(photo_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if proc.returncode != 0:
-        print(proc.stderr, file=sys.stderr)
-        return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer images (a smoke run)")
@@ -281,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             write_photos(photo_root / str(side), side, counts[side])
             for variant in VARIANTS:
                 print(f"-- {variant} at {side} px ...", flush=True)
-                row = _run_child(variant, side, photo_root / str(side), env)
+                row = run_child(__file__, ["--child", variant, str(side), str(photo_root / str(side))], env)
                 if row is None:
                     return 1
                 print(

@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +41,7 @@ from bench.common import (
     now_utc,
     peak_rss_mib_self,
     rss_mib_self,
+    run_child,
     write_results,
 )
 
@@ -245,21 +245,6 @@ async def put_originals(s3: dict[str, str], photos: list[bytes]) -> dict[str, An
     return {"warmup": ids[0], "models": ids[1:]}
 
 
-def run_child(args: list[str], env: dict[str, str]) -> dict[str, Any] | None:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        cwd=REPO_ROOT,
-    )
-    if proc.returncode != 0:
-        print(proc.stderr[-4000:], file=sys.stderr)
-        return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Background removal: service path vs plain rembg",
@@ -364,9 +349,11 @@ def main(argv: list[str] | None = None) -> int:
                     if variant == "service":
                         ids_file = work / f"ids-{side}.json"  # fresh models: a re-run would reuse cut-outs
                         ids_file.write_text(json.dumps(asyncio.run(put_originals(infra.s3, photos))))
-                        row = run_child([variant, str(side), str(ids_file)], child_env(s3_env))
+                        row = run_child(
+                            __file__, ["--child", variant, str(side), str(ids_file)], child_env(s3_env)
+                        )
                     else:
-                        row = run_child([variant, str(side), str(folder)], child_env())
+                        row = run_child(__file__, ["--child", variant, str(side), str(folder)], child_env())
                     if row is None:
                         return 1
                     print(

@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 from datetime import datetime
@@ -54,6 +53,7 @@ from bench.common import (
     now_utc,
     peak_rss_mib_self,
     rss_mib_self,
+    run_child,
     summary,
     wait_healthy,
     write_results,
@@ -377,18 +377,7 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
 
 
 def run_in_process(photo_dir: Path, count: int, env: dict[str, str]) -> dict[str, Any] | None:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--in-process-child", str(photo_dir), str(count)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        check=False,
-        cwd=REPO_ROOT,
-    )
-    if proc.returncode != 0:
-        print(proc.stderr[-4000:], file=sys.stderr)
-        return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child(__file__, ["--in-process-child", str(photo_dir), str(count)], {**os.environ, **env})
 
 
 # --- report -------------------------------------------------------------------------------------------

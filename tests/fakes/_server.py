@@ -74,6 +74,18 @@ class ThreadedServer:
         self.stop()
 
 
+#: Provider settings for tests: poll and back off in milliseconds, so scenarios run in a fraction of a second.
+FAST_POLLING: dict[str, float] = {
+    "poll_interval_s": 0.02,
+    "max_poll_interval_s": 0.05,
+    "deadline_s": 10.0,
+    "request_timeout_s": 5.0,
+    "max_attempts": 4,
+    "initial_backoff_s": 0.01,
+    "max_backoff_s": 0.05,
+}
+
+
 class FakeService:
     """A local protocol server for tests: a subclass builds its aiohttp app and hands it to ``_serve``;
     this runs it (``with Fake() as fake: fake.url``)."""

@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image
 
-from ._server import FakeService
+from ._server import FAST_POLLING, FakeService
 from .assets import box_glb
 
 SERVER_ERROR_TEXT = "**NETWORK ERROR DUE TO HIGH TRAFFIC. PLEASE REGENERATE OR REFRESH THIS PAGE.**"
@@ -73,6 +73,14 @@ class FakeHunyuanServer(FakeService):
         app.router.add_get("/status/{uid}", self._status)
         app.router.add_post("/generate", self._generate)
         self._serve(app)
+
+    def provider(self, **overrides: Any) -> Any:
+        """A SelfHostedHunyuanProvider pointed at this server, with fast polling."""
+        from photo3d_generation.providers.selfhosted import SelfHostedHunyuanProvider, SelfHostedSettings
+
+        return SelfHostedHunyuanProvider(
+            SelfHostedSettings(**{"base_url": self.url, **FAST_POLLING, **overrides})
+        )
 
     def script_job(self, *jobs: ScriptedJob) -> None:
         with self._lock:

@@ -34,7 +34,7 @@ from typing import Any, Literal
 from aiohttp import web
 from PIL import Image
 
-from ._server import FakeService
+from ._server import FAST_POLLING, FakeService
 from .assets import box_glb, box_obj_zip, preview_png
 
 API_VERSION = "2025-05-13"
@@ -136,6 +136,13 @@ class FakeTencentAi3d(FakeService):
         app.router.add_post("/", self._api)
         app.router.add_get("/files/{name}", self._file)
         self._serve(app)
+
+    def provider(self, **overrides: Any) -> Any:
+        """A TencentHunyuanProvider pointed at this server, with its credentials and fast polling."""
+        from photo3d_generation.providers.tencent import TencentHunyuanProvider, TencentSettings
+
+        values = {"endpoint": self.url, "secret_id": self.secret_id, "secret_key": self.secret_key}
+        return TencentHunyuanProvider(TencentSettings(**{**values, **FAST_POLLING, **overrides}))
 
     # --- scripting ---
 

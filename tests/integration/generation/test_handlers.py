@@ -25,7 +25,7 @@ from photo3d_generation import handlers, meshio
 from photo3d_generation.handlers import Dependencies
 from photo3d_generation.jobs import JobRecord, JobStore
 from photo3d_generation.providers.base import GenerationInputs
-from photo3d_generation.providers.tencent import TencentHunyuanProvider, TencentSettings
+from photo3d_generation.providers.tencent import TencentHunyuanProvider
 from photo3d_generation.settings import GenerationServiceSettings, LocalSettings
 from tests.fakes.tencent import FakeTencentAi3d, ScriptedJob
 
@@ -69,20 +69,7 @@ def fake_tencent():
 
 
 def _tencent(fake: FakeTencentAi3d, **overrides) -> TencentHunyuanProvider:
-    values = {
-        "endpoint": fake.url,
-        "secret_id": fake.secret_id,
-        "secret_key": fake.secret_key,
-        "poll_interval_s": 0.02,
-        "max_poll_interval_s": 0.05,
-        "deadline_s": 5.0,
-        "request_timeout_s": 5.0,
-        "max_attempts": 3,
-        "initial_backoff_s": 0.01,
-        "max_backoff_s": 0.02,
-    }
-    values.update(overrides)
-    return TencentHunyuanProvider(TencentSettings(**values))
+    return fake.provider(**{"deadline_s": 5.0, "max_attempts": 3, "max_backoff_s": 0.02, **overrides})
 
 
 def _deps(storage, publish, providers=None, **settings) -> Dependencies:

@@ -41,18 +41,7 @@ def fake():
 
 
 def make_provider(fake: FakeHunyuanServer, **overrides) -> SelfHostedHunyuanProvider:
-    values = {
-        "base_url": fake.url,
-        "poll_interval_s": 0.02,
-        "max_poll_interval_s": 0.05,
-        "deadline_s": 10.0,
-        "request_timeout_s": 5.0,
-        "max_attempts": 4,
-        "initial_backoff_s": 0.01,
-        "max_backoff_s": 0.05,
-    }
-    values.update(overrides)
-    return SelfHostedHunyuanProvider(SelfHostedSettings(**values))
+    return fake.provider(**overrides)
 
 
 async def test_send_then_status_until_completed(fake) -> None:

@@ -55,20 +55,7 @@ def fake():
 
 
 def make_provider(fake: FakeTencentAi3d, **overrides) -> TencentHunyuanProvider:
-    values = {
-        "endpoint": fake.url,
-        "secret_id": fake.secret_id,
-        "secret_key": fake.secret_key,
-        "poll_interval_s": 0.02,
-        "max_poll_interval_s": 0.05,
-        "deadline_s": 10.0,
-        "request_timeout_s": 5.0,
-        "max_attempts": 4,
-        "initial_backoff_s": 0.01,
-        "max_backoff_s": 0.05,
-    }
-    values.update(overrides)
-    return TencentHunyuanProvider(TencentSettings(**values))
+    return fake.provider(**overrides)
 
 
 async def test_success_after_polls_downloads_every_result_file(fake) -> None:

@@ -195,6 +195,20 @@ class ManagedProcess:
                     )
                 self._lines_seen.wait(min(remaining, 0.2))
 
+    def wait_ready(self, *, port: int | None = None, ready_line: str | None = None, timeout: float) -> None:
+        """Block until ``port`` on 127.0.0.1 accepts connections and/or ``ready_line`` was printed."""
+        if port is not None:
+            from .infra._util import port_open  # the infra package imports this module
+
+            wait_until(
+                lambda: port_open("127.0.0.1", port),
+                timeout=timeout,
+                what=f"{self.name} on :{port}",
+                process=self,
+            )
+        if ready_line is not None:
+            self.wait_for_line(ready_line, timeout)
+
 
 def wait_until(
     check: Callable[[], bool],

@@ -3,10 +3,21 @@ with its own env prefix (``STATUS_``, ``UPLOAD_``, ``BGREMOVAL_``, ``GENERATION_
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def list_from_env(value: Any) -> Any:
+    """For list settings: accept a JSON list or a comma-separated string (``local,tencent``)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
 
 
 class KafkaSettings(BaseSettings):

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from photo3d_common.settings import AuthSettings, KafkaSettings, LogSettings, S3Settings
-
-
-def _list_from_env(value: Any) -> Any:
-    """Accept a JSON list or a comma-separated string (``local,tencent``)."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            import json
-
-            return json.loads(text)
-        return [part.strip() for part in text.split(",") if part.strip()]
-    return value
+from photo3d_common.settings import AuthSettings, KafkaSettings, LogSettings, S3Settings, list_from_env
 
 
 class DatabaseSettings(BaseSettings):
@@ -61,4 +49,4 @@ class StatusSettings(DatabaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
-    _split_lists = field_validator("providers", "cors_origins", mode="before")(_list_from_env)
+    _split_lists = field_validator("providers", "cors_origins", mode="before")(list_from_env)

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from photo3d_common.settings import AuthSettings, KafkaSettings, LogSettings, S3Settings
+from photo3d_common.settings import AuthSettings, KafkaSettings, LogSettings, S3Settings, list_from_env
 
 MEGABYTE = 1024 * 1024
-
-
-def _list_from_env(value: Any) -> Any:
-    """Accept a JSON list or a comma-separated string (``http://a,http://b``)."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            return json.loads(text)
-        return [part.strip() for part in text.split(",") if part.strip()]
-    return value
 
 
 class PhotoLimits(BaseSettings):
@@ -78,7 +67,7 @@ class UploadSettings(PhotoLimits):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
-    _split_lists = field_validator("cors_origins", "providers", mode="before")(_list_from_env)
+    _split_lists = field_validator("cors_origins", "providers", mode="before")(list_from_env)
 
     @property
     def limits(self) -> PhotoLimits:

@@ -1,9 +1,11 @@
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { ApiClient, loadConfig } from "./api/client";
 import { errorMessage } from "./api/errors";
 import type { AppConfig } from "./api/types";
-import { ApiProvider } from "./apiContext";
-import { AuthProvider, displayName, useAuth } from "./auth";
+import { ApiProvider } from "./ApiProvider";
+import { AuthProvider } from "./auth/AuthProvider";
+import { useAuth } from "./auth/context";
+import { displayName } from "./auth/tokens";
 import { SignIn } from "./components/SignIn";
 import { hrefFor, useHashRoute } from "./hooks/useHashRoute";
 import { ModelCreationPage } from "./pages/ModelCreationPage";
@@ -11,19 +13,16 @@ import { MyModelsPage } from "./pages/MyModelsPage";
 
 function Shell({ config }: { config: AppConfig }) {
   const auth = useAuth();
-  const tokenRef = useRef(auth.token);
-  tokenRef.current = auth.token;
-  const signOutRef = useRef(auth.signOut);
-  signOutRef.current = auth.signOut;
+  const { getToken, signOut } = auth;
 
   const api = useMemo(
     () =>
       new ApiClient({
         config,
-        getToken: () => tokenRef.current,
-        onUnauthorized: () => signOutRef.current("Your sign-in has expired or is not accepted. Please sign in again."),
+        getToken,
+        onUnauthorized: () => signOut("Your sign-in has expired or is not accepted. Please sign in again."),
       }),
-    [config],
+    [config, getToken, signOut],
   );
   const { route, visit } = useHashRoute();
 

@@ -2,6 +2,7 @@ import { useState } from "react";
 import { useApi } from "../apiContext";
 import { errorMessage } from "../api/errors";
 import type { Model } from "../api/types";
+import { safeFileName, saveBlob } from "../downloads";
 import { useModelFile } from "../hooks/useModelFile";
 import { ModelViewer } from "./ModelViewer";
 
@@ -10,22 +11,6 @@ const DOWNLOAD_FORMATS: { format: string; label: string; extension: string }[] =
   { format: "obj", label: "OBJ", extension: "obj" },
   { format: "stl", label: "STL (3D printing)", extension: "stl" },
 ];
-
-export function safeFileName(name: string | null | undefined, fallback: string): string {
-  const cleaned = (name ?? "").trim().replace(/[^\p{L}\p{N}._ -]+/gu, "").replace(/\s+/g, "-");
-  return cleaned || fallback;
-}
-
-function saveBlob(blob: Blob, fileName: string) {
-  const url = URL.createObjectURL(blob);
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = fileName;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 30_000);
-}
 
 /** The finished model: the interactive viewer and the downloads. */
 export function ModelResult({ model }: { model: Model }) {

@@ -4,15 +4,11 @@ import { errorMessage } from "../api/errors";
 import type { Model } from "../api/types";
 import { hrefFor } from "../hooks/useHashRoute";
 import { useModelFile } from "../hooks/useModelFile";
+import { previewKey } from "../modelPreview";
 import { STATUS_LABELS } from "../status";
 
 const PAGE_SIZE = 20;
 const REFRESH_MS = 5000;
-
-/** The best picture of a model so far: its rendered preview, else the front cut-out, else the front photo. */
-export function previewKey(model: Model): string | null {
-  return model.assets?.preview ?? model.cutouts?.front ?? model.photos?.front ?? null;
-}
 
 function isSettled(model: Model): boolean {
   return model.status === "completed" || model.status === "failed" || model.status === "draft";

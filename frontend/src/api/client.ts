@@ -2,6 +2,7 @@
  * Every call the page makes to the upload and status services lives here.
  * Hosts come from /config.json; the token travels only in the Authorization header.
  */
+import { CreationSwitch } from "./creationSwitch";
 import { ApiError, NetworkError, apiErrorFromText, parseJsonBody } from "./errors";
 import type { AppConfig, CreateModelRequest, GenerationRequest, Model, ModelPage, UploadResult, View } from "./types";
 
@@ -57,12 +58,15 @@ export class ApiClient {
   private readonly onUnauthorized: () => void;
   /** The fetch used for every call (injectable for tests); the live stream uses it too. */
   readonly fetchImpl: typeof fetch;
+  /** Whether model creation is on (the operator's switch); see useCreation. */
+  readonly creation: CreationSwitch;
 
   constructor({ config, getToken, onUnauthorized, fetchImpl }: ApiClientOptions) {
     this.config = config;
     this.getToken = getToken;
     this.onUnauthorized = onUnauthorized ?? (() => undefined);
     this.fetchImpl = fetchImpl ?? ((input, init) => fetch(input, init));
+    this.creation = new CreationSwitch(config);
   }
 
   statusUrl(path: string): string {
@@ -78,9 +82,10 @@ export class ApiClient {
     return token ? { Authorization: `Bearer ${token}` } : {};
   }
 
-  /** Reports a 401 to the page, then hands the error back for throwing. */
-  private checkUnauthorized(error: ApiError): ApiError {
+  /** Reports a 401 (sign in again) or a creation switched off to the page, then hands the error back. */
+  private reportError(error: ApiError): ApiError {
     if (error.isUnauthorized) this.onUnauthorized();
+    this.creation.noteError(error);
     return error;
   }
 
@@ -97,7 +102,7 @@ export class ApiClient {
     }
     if (!response.ok) {
       const error = apiErrorFromText(response.status, await response.text().catch(() => ""));
-      throw authenticated ? this.checkUnauthorized(error) : error;
+      throw authenticated ? this.reportError(error) : error;
     }
     return response;
   }
@@ -182,7 +187,7 @@ export class ApiClient {
           onProgress(1);
           resolve(parseJsonBody(xhr.responseText) as UploadResult);
         } else {
-          reject(this.checkUnauthorized(apiErrorFromText(xhr.status, xhr.responseText)));
+          reject(this.reportError(apiErrorFromText(xhr.status, xhr.responseText)));
         }
       };
       xhr.onerror = () => reject(new NetworkError("The upload failed: the upload service did not answer."));

@@ -5,16 +5,19 @@ import { errorMessage } from "../api/errors";
 import { VIEWS, type View } from "../api/types";
 import { ModelResult } from "../components/ModelResult";
 import { StageProgress } from "../components/StageProgress";
+import { useCreation } from "../hooks/useCreation";
 import { hrefFor, replaceRoute } from "../hooks/useHashRoute";
 import { useLiveModel } from "../hooks/useLiveModel";
+import { checkOptions, DEFAULT_OPTIONS_FORM } from "../modelOptions";
 import { canReplacePhotos, type RetryAction } from "../status";
 import { checkPhoto, DEFAULT_ACCEPTED_TYPES, DEFAULT_MAX_UPLOAD_BYTES, type PhotoRules } from "../validation";
 import { DeleteModel } from "./modelCreation/DeleteModel";
 import { ModelHeader } from "./modelCreation/ModelHeader";
-import { ModelNotFound } from "./modelCreation/ModelNotFound";
+import { CreationOff, ModelNotFound } from "./modelCreation/PlaceholderPages";
 import { NewModelIntro } from "./modelCreation/NewModelIntro";
 import { PhotoSlot } from "./modelCreation/PhotoSlot";
 import { emptySlots, photoSlotsReducer } from "./modelCreation/photoSlots";
+import { ModelOptionsSummary } from "./modelCreation/ModelOptionsSummary";
 
 export interface ModelCreationPageProps {
   /** An existing model to show; without it, the page creates one when the first photo arrives. */
@@ -34,7 +37,10 @@ export function ModelCreationPage({ modelId: initialId = null }: ModelCreationPa
 
   const [modelId, setModelId] = useState<string | null>(initialId);
   const { model, liveMode, loadError, adopt } = useLiveModel(modelId);
+  const creation = useCreation();
   const [name, setName] = useState("");
+  const [optionsForm, setOptionsForm] = useState(DEFAULT_OPTIONS_FORM);
+  const options = useMemo(() => checkOptions(optionsForm), [optionsForm]);
   const [createError, setCreateError] = useState<string | null>(null);
   const [slots, dispatch] = useReducer(photoSlotsReducer, undefined, emptySlots);
   const [retrying, setRetrying] = useState(false);
@@ -66,8 +72,10 @@ export function ModelCreationPage({ modelId: initialId = null }: ModelCreationPa
 
   const ensureModel = useCallback((): Promise<string> => {
     if (modelId) return Promise.resolve(modelId);
+    const optionsProblem = options.errors.size ?? options.errors.faces;
+    if (optionsProblem) return Promise.reject(new Error(`check the advanced options (${optionsProblem})`));
     creating.current ??= api
-      .createModel(name.trim() ? { name: name.trim() } : {})
+      .createModel({ ...(name.trim() ? { name: name.trim() } : {}), ...options.input })
       .then((created) => {
         adopt(created);
         setModelId(created.id);
@@ -80,7 +88,7 @@ export function ModelCreationPage({ modelId: initialId = null }: ModelCreationPa
         throw error;
       });
     return creating.current;
-  }, [api, adopt, modelId, name]);
+  }, [api, adopt, modelId, name, options]);
 
   const onFile = useCallback(
     async (view: View, file: File) => {
@@ -143,6 +151,7 @@ export function ModelCreationPage({ modelId: initialId = null }: ModelCreationPa
   };
 
   if (loadError) return <ModelNotFound reason={loadError} />;
+  if (!modelId && !creation.enabled) return <CreationOff />;
 
   const photosLocked = model ? !canReplacePhotos(model.status) : false;
 
@@ -150,7 +159,16 @@ export function ModelCreationPage({ modelId: initialId = null }: ModelCreationPa
     <main id="main" tabIndex={-1} className="page model-page">
       <ModelHeader model={model} following={Boolean(modelId)} liveMode={liveMode} />
 
-      {!modelId ? <NewModelIntro name={name} onNameChange={setName} createError={createError} /> : null}
+      {!modelId ? (
+        <NewModelIntro
+          name={name}
+          onNameChange={setName}
+          options={optionsForm}
+          optionsErrors={options.errors}
+          onOptionsChange={setOptionsForm}
+          createError={createError}
+        />
+      ) : null}
 
       {model?.status === "completed" ? <ModelResult model={model} /> : null}
 
@@ -168,6 +186,7 @@ export function ModelCreationPage({ modelId: initialId = null }: ModelCreationPa
                 slot={slots[view]}
                 rules={rules}
                 disabled={photosLocked}
+                readOnly={!creation.enabled}
                 onFile={(v, file) => void onFile(v, file)}
                 onCancel={onCancel}
               />
@@ -182,6 +201,7 @@ export function ModelCreationPage({ modelId: initialId = null }: ModelCreationPa
               onRetry={(action) => void onRetry(action)}
               retrying={retrying}
               retryError={retryError}
+              canRetry={creation.enabled}
             />
           ) : (
             <section className="stages stages--placeholder" aria-label="Progress">
@@ -189,6 +209,7 @@ export function ModelCreationPage({ modelId: initialId = null }: ModelCreationPa
               <p className="muted">Add a photo to create the model and start uploading.</p>
             </section>
           )}
+          {model?.options ? <ModelOptionsSummary options={model.options} /> : null}
           {model ? <DeleteModel onDelete={onDelete} /> : null}
         </aside>
       </div>

@@ -3,6 +3,7 @@ import { useApi } from "../apiContext";
 import { errorMessage } from "../api/errors";
 import type { Model } from "../api/types";
 import { hrefFor } from "../hooks/useHashRoute";
+import { useCreation } from "../hooks/useCreation";
 import { useModelFile } from "../hooks/useModelFile";
 import { previewKey } from "../modelPreview";
 import { STATUS_LABELS } from "../status";
@@ -84,6 +85,7 @@ function ModelCard({ model, onDeleted }: { model: Model; onDeleted: (id: string)
 /** The signed-in user's models, newest first. */
 export function MyModelsPage() {
   const api = useApi();
+  const creation = useCreation();
   const [models, setModels] = useState<Model[] | null>(null);
   const [total, setTotal] = useState(0);
   const [error, setError] = useState<string | null>(null);
@@ -147,9 +149,11 @@ export function MyModelsPage() {
     <main id="main" tabIndex={-1} className="page">
       <div className="page__title-row">
         <h1 className="page-title">My models</h1>
-        <a className="button button--primary" href={hrefFor({ name: "new" })}>
-          New model
-        </a>
+        {creation.enabled ? (
+          <a className="button button--primary" href={hrefFor({ name: "new" })}>
+            New model
+          </a>
+        ) : null}
       </div>
       {error ? (
         <p className="notice" role="alert">
@@ -167,9 +171,11 @@ export function MyModelsPage() {
       {models?.length === 0 ? (
         <div className="empty-state">
           <p>You have no models yet.</p>
-          <a className="button button--primary" href={hrefFor({ name: "new" })}>
-            Create your first model
-          </a>
+          {creation.enabled ? (
+            <a className="button button--primary" href={hrefFor({ name: "new" })}>
+              Create your first model
+            </a>
+          ) : null}
         </div>
       ) : null}
       {models && models.length > 0 ? (

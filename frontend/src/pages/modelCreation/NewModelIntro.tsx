@@ -1,12 +1,25 @@
+import type { OptionsErrors, OptionsForm } from "../../modelOptions";
+import { AdvancedOptions } from "./AdvancedOptions";
+
 export interface NewModelIntroProps {
   name: string;
   onNameChange: (name: string) => void;
+  options: OptionsForm;
+  optionsErrors: OptionsErrors;
+  onOptionsChange: (options: OptionsForm) => void;
   /** Why the model could not be created, or null. */
   createError: string | null;
 }
 
-/** Before the first photo: how to take the photos, and the model's name. */
-export function NewModelIntro({ name, onNameChange, createError }: NewModelIntroProps) {
+/** Before the first photo: how to take the photos, the model's name and its advanced options. */
+export function NewModelIntro({
+  name,
+  onNameChange,
+  options,
+  optionsErrors,
+  onOptionsChange,
+  createError,
+}: NewModelIntroProps) {
   return (
     <div className="model-page__intro">
       <p className="muted">
@@ -24,6 +37,7 @@ export function NewModelIntro({ name, onNameChange, createError }: NewModelIntro
           placeholder="e.g. Blue teapot"
         />
       </label>
+      <AdvancedOptions form={options} errors={optionsErrors} onChange={onOptionsChange} />
       {createError ? (
         <p className="field__error" role="alert">
           {createError}

@@ -2,6 +2,7 @@ import type { Model, View } from "../../api/types";
 import { PhotoPreview } from "../../components/PhotoPreview";
 import { useModelFile } from "../../hooks/useModelFile";
 import type { PhotoRules } from "../../validation";
+import { PhotoWarnings } from "./PhotoWarnings";
 import type { SlotState } from "./photoSlots";
 import { VIEW_LABELS } from "./viewLabels";
 
@@ -11,12 +12,14 @@ export interface PhotoSlotProps {
   slot: SlotState;
   rules: PhotoRules;
   disabled: boolean;
+  /** Creation is switched off: the photo is shown, nothing can be uploaded. */
+  readOnly: boolean;
   onFile: (view: View, file: File) => void;
   onCancel: (view: View) => void;
 }
 
 /** One view's slot, wired to the server's stored photo and cut-out. */
-export function PhotoSlot({ model, view, slot, rules, disabled, onFile, onCancel }: PhotoSlotProps) {
+export function PhotoSlot({ model, view, slot, rules, disabled, readOnly, onFile, onCancel }: PhotoSlotProps) {
   const modelId = model?.id ?? null;
   const originalKey = slot.localUrl ? null : (model?.photos?.[view] ?? null);
   const removing = model?.status === "removing_background" && (model.progress ?? 0) < 1;
@@ -25,6 +28,8 @@ export function PhotoSlot({ model, view, slot, rules, disabled, onFile, onCancel
   const cutout = useModelFile(modelId, cutoutKey);
   const { label, hint } = VIEW_LABELS[view];
   const fileError = slot.error ?? original.error ?? cutout.error;
+  // the warnings concern the cut-out shown: none while it is being redone or after the photo was replaced
+  const warnings = cutoutKey ? (model?.photo_warnings?.[view] ?? []) : [];
 
   return (
     <PhotoPreview
@@ -37,6 +42,8 @@ export function PhotoSlot({ model, view, slot, rules, disabled, onFile, onCancel
       uploaded={slot.stored || Boolean(model?.photos?.[view])}
       removingBackground={Boolean(model?.photos?.[view]) && removing}
       disabled={disabled}
+      readOnly={readOnly}
+      notes={warnings.length > 0 ? <PhotoWarnings view={view} label={label} warnings={warnings} /> : null}
       accept={rules.acceptedTypes.join(",")}
       onFileSelected={(file) => onFile(view, file)}
       onCancelUpload={() => onCancel(view)}

@@ -16,3 +16,18 @@ export function ModelNotFound({ reason }: { reason: string }) {
     </main>
   );
 }
+
+/** `#/new` while the operator has switched creation off (the notice above says why). */
+export function CreationOff() {
+  return (
+    <main id="main" tabIndex={-1} className="page">
+      <h1 className="page-title">New model</h1>
+      <p>New models cannot be created at the moment.</p>
+      <p>
+        <a className="button" href={hrefFor({ name: "models" })}>
+          Back to my models
+        </a>
+      </p>
+    </main>
+  );
+}

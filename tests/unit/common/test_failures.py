@@ -218,9 +218,11 @@ async def test_probe_server_answers(path, status, unused_port):
         raise StorageUnavailable(message="the object store is unavailable")
 
     health = Health("test")
-    async with probe_server(health, unused_port, host="127.0.0.1", checks={"storage": storage_down}):
-        async with httpx.AsyncClient() as client:
-            response = await client.get(f"http://127.0.0.1:{unused_port}{path}")
+    async with (
+        probe_server(health, unused_port, host="127.0.0.1", checks={"storage": storage_down}),
+        httpx.AsyncClient() as client,
+    ):
+        response = await client.get(f"http://127.0.0.1:{unused_port}{path}")
     assert response.status_code == status
     if path == "/ready":
         assert response.json()["dependencies"]["storage"].startswith("error: StorageUnavailable")

@@ -159,7 +159,7 @@ async def _cut_out_all(
                 f"the {view} photo is missing: upload it, then run background removal again",
                 detail={"view": view},
             ) from error
-        result = await remover.process_async(photo, view=view)
+        result = await remover.remove(photo, view=view)
         key = cutout_key(model_id, view)
         await storage.put_bytes(
             key, result.png, content_type="image/png", metadata={"source-key": original_keys[view]}

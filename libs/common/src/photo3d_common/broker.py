@@ -41,11 +41,15 @@ def _security(settings: KafkaSettings) -> Any:
     return None
 
 
-def create_broker(settings: KafkaSettings, *, service: str) -> KafkaBroker:
-    """A broker for one service. Nothing connects until the app starts it."""
+def create_broker(
+    settings: KafkaSettings, *, service: str, request_timeout_ms: int | None = None
+) -> KafkaBroker:
+    """A broker for one service. Nothing connects until the app starts it. ``request_timeout_ms`` overrides
+    the setting for a service that only publishes (no group joins to wait for), so a publish fails fast."""
     broker = KafkaBroker(
         settings.bootstrap_servers,
         client_id=f"photo3d-{service}",
+        request_timeout_ms=request_timeout_ms or settings.request_timeout_ms,
         security=_security(settings),
         enable_idempotence=settings.enable_idempotence,
         acks="all",

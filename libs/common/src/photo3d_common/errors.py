@@ -19,12 +19,6 @@ class Photo3DError(Exception):
             self.code = code
         self.detail = detail
 
-    def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.detail is not None:
-            body["detail"] = self.detail
-        return {"error": body}
-
 
 class InvalidInput(Photo3DError):
     status_code = 422
@@ -59,3 +53,19 @@ class UnsupportedMediaType(Photo3DError):
 class ServiceUnavailable(Photo3DError):
     status_code = 503
     code = "service_unavailable"
+
+
+# --- a dependency is down: HTTP answers 503 with the dependency's code (photo3d_common.web maps the client
+# libraries' connection errors to these, so a request that needs a dead dependency fails fast and says which)
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+
+
+class StorageUnavailable(ServiceUnavailable):
+    code = "storage_unavailable"
+
+
+class BrokerUnavailable(ServiceUnavailable):
+    code = "broker_unavailable"

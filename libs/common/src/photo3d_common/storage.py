@@ -100,7 +100,7 @@ class ObjectStorage:
         return self._client
 
     async def ping(self) -> None:
-        """Raises unless the store answers for the bucket (readiness)."""
+        """Raises unless the store answers for the bucket (readiness checks)."""
         await self.client.head_bucket(Bucket=self.bucket)
 
     async def ensure_bucket(self) -> None:

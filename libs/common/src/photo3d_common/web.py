@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-import traceback
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 import anyio.to_thread
@@ -21,14 +20,7 @@ from litestar.types import Message, Scope
 from pydantic import BaseModel, Field
 
 from photo3d_common.auth import TokenVerifier
-from photo3d_common.errors import (
-    BrokerUnavailable,
-    DatabaseUnavailable,
-    Photo3DError,
-    ServiceUnavailable,
-    StorageUnavailable,
-    Unauthenticated,
-)
+from photo3d_common.errors import Photo3DError, Unauthenticated, dependency_failure
 from photo3d_common.logging import get_logger
 
 log = get_logger(__name__)
@@ -106,7 +98,7 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
 
 
 def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    unavailable = dependency_unavailable(exc)
+    unavailable = dependency_failure(exc)
     if unavailable is not None:
         log.warning(
             "dependency unavailable",
@@ -124,86 +116,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: http_error_handler,
     Exception: unexpected_error_handler,
 }
-
-
-# --- which dependency a failure came from ----------------------------------------------------------------
-_UNAVAILABLE_MESSAGES = {
-    DatabaseUnavailable: "the database cannot be reached right now: nothing was changed, try again in a moment",
-    StorageUnavailable: "the object store cannot be reached right now: nothing was stored, try again in a moment",
-    BrokerUnavailable: "the message broker cannot be reached right now: try again in a moment",
-}
-_LIBRARY_DEPENDENCY: dict[str, type[ServiceUnavailable]] = {
-    "asyncpg": DatabaseUnavailable,
-    "botocore": StorageUnavailable,
-    "aiobotocore": StorageUnavailable,
-    "aiokafka": BrokerUnavailable,
-}
-
-
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _raised_in(error: BaseException) -> str | None:
-    """The client library (asyncpg, botocore, aiokafka, ...) innermost in the traceback, if any."""
-    library = None
-    for frame, _ in traceback.walk_tb(error.__traceback__):
-        top = str(frame.f_globals.get("__name__", "")).partition(".")[0]
-        if top in _LIBRARY_DEPENDENCY:
-            library = top
-    return library
-
-
-def _is_dependency_failure(error: BaseException, library: str) -> bool:
-    """True for a connection-level failure of that library; False for a bug or a refused request."""
-    if library == "aiokafka":
-        return True  # every aiokafka error seen by an HTTP request is the broker failing to take a message
-    if library == "asyncpg":
-        import asyncpg
-
-        if isinstance(error, asyncpg.InterfaceError):
-            return "clos" in str(error)  # "pool is closing", "connection is closed"
-        return isinstance(
-            error,
-            (
-                asyncpg.PostgresConnectionError,
-                asyncpg.CannotConnectNowError,
-                asyncpg.TooManyConnectionsError,
-                asyncpg.exceptions.OperatorInterventionError,
-            ),
-        )
-    from botocore.exceptions import ClientError, HTTPClientError
-
-    if isinstance(error, ClientError):
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return int(status) >= 500 or error.response.get("Error", {}).get("Code") == "SlowDown"
-    return isinstance(error, HTTPClientError)
-
-
-def dependency_unavailable(error: BaseException) -> ServiceUnavailable | None:
-    """The 503 a failure means when it is a dependency being down (connection refused or reset, a client
-    timeout, the server's own 5xx), named after that dependency; None for anything else (a bug stays a
-    500). The dependency is the client library that raised the error: its own exception types, or an
-    ``OSError``/``TimeoutError`` raised inside it."""
-    for link in _chain(error):
-        if isinstance(link, ServiceUnavailable):
-            return link
-        library = type(link).__module__.partition(".")[0]
-        if library not in _LIBRARY_DEPENDENCY and isinstance(link, (OSError, TimeoutError)):
-            library = _raised_in(link) or library
-        if library in _LIBRARY_DEPENDENCY and (
-            isinstance(link, (OSError, TimeoutError)) or _is_dependency_failure(link, library)
-        ):
-            kind = _LIBRARY_DEPENDENCY[library]
-            return kind(
-                _UNAVAILABLE_MESSAGES[kind], detail={"reason": f"{type(link).__name__}: {link}"[:300]}
-            )
-    return None
 
 
 # --- OpenAPI: the real error responses -------------------------------------------------------------------

@@ -258,8 +258,9 @@ async def _store_and_announce(
                     "could not publish photos.uploaded", view=view, error=f"{type(error).__name__}: {error}"
                 )
                 raise BrokerUnavailable(
-                    "the photo could not be registered (the message broker is unavailable): nothing was "
-                    "stored, upload it again in a moment"
+                    error,
+                    message="the photo could not be registered (the message broker is unavailable): "
+                    "nothing was stored, upload it again in a moment",
                 ) from error
             published = True
         finally:
@@ -302,7 +303,8 @@ async def _publish_request(publish: Publish, event: BackgroundRemovalRequested |
     except Exception as error:
         log.warning("could not publish", topic=event.topic, error=f"{type(error).__name__}: {error}")
         raise BrokerUnavailable(
-            "the request could not be sent (the message broker is unavailable): try again in a moment"
+            error,
+            message="the request could not be sent (the message broker is unavailable): try again in a moment",
         ) from error
 
 

@@ -28,7 +28,7 @@ _PASSED_ON = {error.code: error for error in (DatabaseUnavailable, StorageUnavai
 def _unavailable(response: httpx.Response) -> ServiceUnavailable:
     try:
         error = response.json()["error"]
-        return _PASSED_ON[error["code"]](error["message"])
+        return _PASSED_ON[error["code"]](message=error["message"])
     except (ValueError, KeyError, TypeError):
         return ServiceUnavailable(
             f"the status service answered {response.status_code}: nothing was stored, try again in a moment",

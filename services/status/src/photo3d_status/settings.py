@@ -23,6 +23,10 @@ class DatabaseSettings(BaseSettings):
     )
     db_pool_min: int = Field(1, ge=1)
     db_pool_max: int = Field(10, ge=1)
+    db_connect_timeout_s: float = Field(2.0, gt=0, description="longest wait for a new database connection")
+    db_command_timeout_s: float = Field(
+        10.0, gt=0, description="longest wait for one statement: a hung database fails the request instead"
+    )
 
 
 class StatusSettings(DatabaseSettings):
@@ -56,6 +60,7 @@ class StatusSettings(DatabaseSettings):
     watchdog: bool = Field(True, description="run the stuck-model watchdog (with the consumers)")
     watchdog_interval_s: float = Field(15.0, gt=0, description="how often stuck models are looked for")
     consume: bool = Field(True, description="run the Kafka consumers in this process")
+    ready_timeout_s: float = Field(1.0, gt=0, description="longest wait of each readiness check (/ready)")
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
 

@@ -111,6 +111,15 @@ class StageProgressed(Event):
     detail: str = ""
 
 
+class ViewWarning(BaseModel):
+    """Something about one photo the user should know (the model could still be built from it)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    code: str = Field(description="stable machine-readable reason, e.g. cutout_corrected")
+    message: str = Field(description="written for the user: what was seen and what to do about it")
+
+
 class BackgroundRemoved(Event):
     """The four cut-outs are stored."""
 
@@ -120,6 +129,11 @@ class BackgroundRemoved(Event):
     source_fingerprint: str = Field(description="sha256 over the originals the cut-outs came from")
     provider: str | None = None
     duration_s: float = 0.0
+    view_warnings: dict[View, list[ViewWarning]] = Field(
+        default_factory=dict,
+        description="per photo: what the cross-view check of the cut-outs corrected or doubts "
+        "(views without warnings may be absent)",
+    )
 
 
 class GenerationRequested(Event):
@@ -179,6 +193,11 @@ class ModelStatusChanged(Event):
     progress: float
     cause_event_id: uuid.UUID | None = None
     cause_topic: str | None = None
+    inferred: bool = Field(
+        False,
+        description="the status service inferred this status: the cause (a later stage's event, consumed "
+        "before this stage's own) proves the model passed through it",
+    )
     error_stage: Stage | None = None
     error_message: str | None = None
 

@@ -155,6 +155,30 @@ for _kind in (K.UPLOAD_PROGRESSED, K.BACKGROUND_PROGRESSED, K.GENERATION_PROGRES
         TRANSITIONS.setdefault((_kind, _status), Ignore("progress of a stage that is not running"))
 
 
+#: The statuses a model passes through, in order, on its way to completion.
+SEQUENCE: tuple[ModelStatus, ...] = (
+    S.DRAFT,
+    S.UPLOADING_PHOTOS,
+    S.PHOTOS_UPLOADED,
+    S.REMOVING_BACKGROUND,
+    S.GENERATING_3D_MODEL,
+    S.COMPLETED,
+)
+
+
+def passed_through(from_status: ModelStatus | None, to: ModelStatus) -> list[ModelStatus]:
+    """The statuses a move from ``from_status`` to ``to`` passes through, ``to`` last. A *reorder* move
+    skips statuses whose events have not been consumed yet (topics are read independently); the model did
+    pass through them, so they are recorded too, as inferred. A re-run after a failure starts at its
+    stage; one that is seen completing before it was seen starting passed through generation."""
+    if from_status is None or to == from_status or to == S.FAILED:
+        return [to]
+    if from_status == S.FAILED:
+        return [S.GENERATING_3D_MODEL, to] if to == S.COMPLETED else [to]
+    start, end = SEQUENCE.index(from_status), SEQUENCE.index(to)
+    return list(SEQUENCE[start + 1 : end + 1]) if end > start else [to]
+
+
 @dataclass(frozen=True)
 class ModelState:
     """One row of ``models`` as the domain sees it."""
@@ -180,6 +204,8 @@ class ModelState:
     completed_at: datetime | None = None
     #: occurred_at of the event that set the current status (creation time for a draft)
     status_changed_at: datetime | None = None
+    #: view -> [{"code", "message"}]: what background removal's cross-view check found in each photo
+    photo_warnings: Mapping[str, list[dict[str, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -271,8 +297,19 @@ def _record_keys(model: ModelState, event: Event) -> ModelState:
         case PhotoUploaded():
             return dataclasses.replace(model, photos=_photo_keys(model, event))
         case BackgroundRemoved():
-            return dataclasses.replace(model, cutouts={**model.cutouts, **event.cutout_keys})
+            return dataclasses.replace(
+                model, cutouts={**model.cutouts, **event.cutout_keys}, photo_warnings=_warnings(event)
+            )
     return model  # pragma: no cover - only the two above have Late rows
+
+
+def _warnings(event: BackgroundRemoved) -> dict[str, list[dict[str, str]]]:
+    """The run's warnings replace the previous run's (a view without any has none left)."""
+    return {
+        view: [warning.model_dump() for warning in warnings]
+        for view, warnings in event.view_warnings.items()
+        if warnings
+    }
 
 
 def _photo_keys(model: ModelState, event: PhotoUploaded) -> dict[str, str]:
@@ -295,18 +332,22 @@ def _apply(model: ModelState, event: Event, to: ModelStatus) -> ModelState:
             changes["photos"] = photos
             if event.view in model.cutouts:  # a replaced photo's old cut-out no longer applies
                 changes["cutouts"] = {v: k for v, k in model.cutouts.items() if v != event.view}
+            if event.view in model.photo_warnings:  # nor do the warnings about the old photo
+                changes["photo_warnings"] = {v: w for v, w in model.photo_warnings.items() if v != event.view}
             if to != S.FAILED:
                 stored = sum(1 for view in VIEWS if photos.get(view))
                 changes["progress"] = stored / len(VIEWS)
                 changes["stage_detail"] = f"{stored} of {len(VIEWS)} photos uploaded"
         case BackgroundRemovalStarted():
             if entering:
-                changes.update(progress=0.0, stage_detail="removing backgrounds")
+                # a new run of background removal: the last run's warnings no longer hold
+                changes.update(progress=0.0, stage_detail="removing backgrounds", photo_warnings={})
         case StageProgressed():
             changes.update(progress=event.progress, stage_detail=event.detail or model.stage_detail)
         case BackgroundRemoved():
             changes.update(
                 cutouts={**model.cutouts, **event.cutout_keys},
+                photo_warnings=_warnings(event),
                 progress=1.0,
                 stage_detail="backgrounds removed",
             )

@@ -1,17 +1,8 @@
 /**
- * Fields agreed with the services (the cross-slice contracts: per-photo warnings, the UI switch,
- * per-model options) that are not yet in their OpenAPI documents, so not yet in src/api/generated/.
- * Every field is optional here and the page works without it. Delete each one once the service that
+ * Fields agreed with the services (the cross-slice contracts: the UI switch, per-model options) that
+ * are not yet in their OpenAPI documents, so not yet in src/api/generated/. Every field is optional here and the page works without it. Delete each one once the service that
  * sends it has landed and `make docs` has put it into the generated types.
  */
-import type { View } from "./views";
-
-// --- issue 8: per-photo warnings ----------------------------------------------------------------
-/** A problem background removal found with one photo that did not stop the model (`ViewWarning`). */
-export interface PhotoWarning {
-  code: string;
-  message: string;
-}
 
 // --- issue 12: per-model options ----------------------------------------------------------------
 /** The options a model is built with (defaults filled in by the status service). */
@@ -38,8 +29,6 @@ export interface ModelOptionsInput {
 }
 
 export interface ModelContractExtensions {
-  /** issue 8: every view key present once the service sends it; lists may be empty. */
-  photo_warnings?: Partial<Record<View, PhotoWarning[]>>;
   /** issue 12 */
   options?: ModelOptions;
   /** issue 12: null until the model is completed. */

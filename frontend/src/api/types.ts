@@ -35,6 +35,9 @@ export type ErrorStage = "upload" | "background_removal" | "generation";
 
 export type Model = StatusSchemas["Model"] & ModelContractExtensions;
 
+/** Something background removal's cross-view check corrected or doubts in one photo. */
+export type PhotoWarning = StatusSchemas["PhotoWarning"];
+
 export type ModelPage = Omit<StatusSchemas["ModelPage"], "items"> & { items: Model[] };
 
 export type CreateModelRequest = StatusSchemas["CreateModel"] & ModelOptionsInput;

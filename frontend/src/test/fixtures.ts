@@ -17,6 +17,7 @@ export function makeModel(overrides: Partial<Model> = {}): Model {
     error_retryable: null,
     photos: { front: null, left: null, right: null, back: null },
     cutouts: { front: null, left: null, right: null, back: null },
+    photo_warnings: { front: [], left: [], right: [], back: [] },
     assets: {},
     vertex_count: null,
     face_count: null,

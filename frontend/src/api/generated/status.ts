@@ -91,7 +91,7 @@ export interface paths {
         };
         /**
          * A stored file of the model (original, cut-out, asset)
-         * @description `download=1` asks the browser to save it (Content-Disposition: attachment).
+         * @description Sent with its stored content type, `X-Content-Type-Options: nosniff` and `Content-Disposition` (`inline`, or `attachment` with `download=true`).
          */
         get: operations["getModelFile"];
         put?: never;
@@ -143,8 +143,31 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness and database check */
+        /**
+         * Liveness: the process serves requests
+         * @description Checks nothing outside the process (a dead database must not get the service restarted); `/ready` checks the dependencies.
+         */
         get: operations["health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness: the database, the broker and the object store, each with its own status
+         * @description 200 when all three answer within STATUS_READY_TIMEOUT_S, else 503 naming what is down.
+         */
+        get: operations["ready"];
         put?: never;
         post?: never;
         delete?: never;
@@ -163,6 +186,15 @@ export interface components {
             /** @description generation provider; null for the default */
             provider?: string | null;
         };
+        /** DependencyStatus */
+        DependencyStatus: {
+            /** @description why it is unavailable */
+            error?: string | null;
+            /** @description how long the check took */
+            latency_ms: number;
+            /** @enum {string} */
+            status: "ok" | "unavailable";
+        };
         /** DevToken */
         DevToken: {
             expires_in: number;
@@ -174,15 +206,31 @@ export interface components {
         DevTokenRequest: {
             user: string;
         };
+        /** ErrorEnvelope */
+        ErrorEnvelope: {
+            error: components["schemas"]["ErrorInfo"];
+        };
+        /** ErrorInfo */
+        ErrorInfo: {
+            /** @description stable, for programs: e.g. model_not_found, storage_unavailable */
+            code: string;
+            /** @description optional structured facts (limits, allowed values, fields) */
+            detail?: unknown;
+            /** @description for people: what went wrong and what to do about it */
+            message: string;
+        };
         /** FrontendConfig */
         FrontendConfig: {
             statusBaseUrl: string;
             uploadBaseUrl: string;
         };
-        /** Health */
-        Health: {
-            database: string;
-            status: string;
+        /** Liveness */
+        Liveness: {
+            /**
+             * @description the process serves requests
+             * @constant
+             */
+            status: "ok";
         };
         /** Model */
         Model: {
@@ -207,6 +255,10 @@ export interface components {
             id: string;
             name: string;
             owner: string;
+            /** @description view -> what background removal's cross-view check corrected or doubts in that photo (every view present, lists may be empty; reset when background removal runs again) */
+            photo_warnings: {
+                [key: string]: components["schemas"]["PhotoWarning"][];
+            };
             /** @description view -> object key of the original, or null */
             photos: {
                 [key: string]: string | null;
@@ -233,6 +285,25 @@ export interface components {
          * @enum {string}
          */
         ModelStatus: "draft" | "uploading_photos" | "photos_uploaded" | "removing_background" | "generating_3d_model" | "completed" | "failed";
+        /** PhotoWarning */
+        PhotoWarning: {
+            /** @description stable machine-readable reason, e.g. cutout_corrected */
+            code: string;
+            /** @description written for the user, shown next to the photo */
+            message: string;
+        };
+        /** Readiness */
+        Readiness: {
+            /** @description each dependency by name, with its own status */
+            checks: {
+                [key: string]: components["schemas"]["DependencyStatus"];
+            };
+            /**
+             * @description ok when every dependency is ok
+             * @enum {string}
+             */
+            status: "ok" | "unavailable";
+        };
     };
     responses: never;
     parameters: never;
@@ -264,19 +335,13 @@ export interface operations {
                     "application/json": components["schemas"]["DevToken"];
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description the request is malformed: a parameter or field is missing, of the wrong type or out of range (`validation_error`, with the offending fields in `detail`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -302,19 +367,31 @@ export interface operations {
                     "application/json": components["schemas"]["ModelPage"];
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description the request is malformed: a parameter or field is missing, of the wrong type or out of range (`validation_error`, with the offending fields in `detail`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no valid bearer token (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description a dependency is down (`database_unavailable`, `storage_unavailable`, `broker_unavailable`, `status_unavailable`): nothing was changed; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -341,19 +418,40 @@ export interface operations {
                     "application/json": components["schemas"]["Model"];
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description the request is malformed: a parameter or field is missing, of the wrong type or out of range (`validation_error`, with the offending fields in `detail`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no valid bearer token (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description an unknown generation provider (`invalid_input`, the known ones in `detail`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description a dependency is down (`database_unavailable`, `storage_unavailable`, `broker_unavailable`, `status_unavailable`): nothing was changed; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -378,19 +476,40 @@ export interface operations {
                     "application/json": components["schemas"]["Model"];
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description the request is malformed: a parameter or field is missing, of the wrong type or out of range (`validation_error`, with the offending fields in `detail`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no valid bearer token (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no such model of yours, or no such file (`not_found`, `model_not_found`); another user's model answers 404 too */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description a dependency is down (`database_unavailable`, `storage_unavailable`, `broker_unavailable`, `status_unavailable`): nothing was changed; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -415,19 +534,49 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description the request is malformed: a parameter or field is missing, of the wrong type or out of range (`validation_error`, with the offending fields in `detail`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no valid bearer token (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no such model of yours, or no such file (`not_found`, `model_not_found`); another user's model answers 404 too */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description a worker is processing the model (`model_busy`): wait, or force=true */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description a dependency is down (`database_unavailable`, `storage_unavailable`, `broker_unavailable`, `status_unavailable`): nothing was changed; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -452,19 +601,40 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description the request is malformed: a parameter or field is missing, of the wrong type or out of range (`validation_error`, with the offending fields in `detail`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no valid bearer token (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no such model of yours, or no such file (`not_found`, `model_not_found`); another user's model answers 404 too */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description a dependency is down (`database_unavailable`, `storage_unavailable`, `broker_unavailable`, `status_unavailable`): nothing was changed; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -477,13 +647,14 @@ export interface operations {
             header?: never;
             path: {
                 model_id: string;
+                /** @description relative to the model, e.g. assets/model.glb */
                 path: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Stream Response */
+            /** @description the file's bytes */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -492,19 +663,49 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description the request is malformed: a parameter or field is missing, of the wrong type or out of range (`validation_error`, with the offending fields in `detail`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no valid bearer token (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no such model of yours, or no such file (`not_found`, `model_not_found`); another user's model answers 404 too */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the path is not a file path below the model (`invalid_file_path`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description a dependency is down (`database_unavailable`, `storage_unavailable`, `broker_unavailable`, `status_unavailable`): nothing was changed; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -566,7 +767,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Health"];
+                    "application/json": components["schemas"]["Liveness"];
+                };
+            };
+        };
+    };
+    ready: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /** @description a dependency is unavailable (its check says why) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
                 };
             };
         };

@@ -90,8 +90,31 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness */
+        /**
+         * Liveness: the process serves requests
+         * @description Checks nothing outside the process; `/ready` checks the dependencies.
+         */
         get: operations["health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness: the object store, the broker and the status service, each with its own status
+         * @description 200 when all answer within UPLOAD_READY_TIMEOUT_S, else 503 naming what is down. This service has no database of its own: the status service owns the models (its `/ready` checks Postgres).
+         */
+        get: operations["ready"];
         put?: never;
         post?: never;
         delete?: never;
@@ -109,6 +132,28 @@ export interface components {
             /** Format: uuid */
             model_id: string;
         };
+        /** DependencyStatus */
+        DependencyStatus: {
+            /** @description why it is unavailable */
+            error?: string | null;
+            /** @description how long the check took */
+            latency_ms: number;
+            /** @enum {string} */
+            status: "ok" | "unavailable";
+        };
+        /** ErrorEnvelope */
+        ErrorEnvelope: {
+            error: components["schemas"]["ErrorInfo"];
+        };
+        /** ErrorInfo */
+        ErrorInfo: {
+            /** @description stable, for programs: e.g. model_not_found, storage_unavailable */
+            code: string;
+            /** @description optional structured facts (limits, allowed values, fields) */
+            detail?: unknown;
+            /** @description for people: what went wrong and what to do about it */
+            message: string;
+        };
         /** GenerationRequest */
         GenerationRequest: {
             /** Format: uuid */
@@ -116,9 +161,13 @@ export interface components {
             /** @description generation provider; null keeps the model's choice */
             provider?: string | null;
         };
-        /** Health */
-        Health: {
-            status: string;
+        /** Liveness */
+        Liveness: {
+            /**
+             * @description the process serves requests
+             * @constant
+             */
+            status: "ok";
         };
         /** PhotoStoredResponse */
         PhotoStoredResponse: {
@@ -156,6 +205,18 @@ export interface components {
              * @enum {string}
              */
             view: "front" | "left" | "right" | "back";
+        };
+        /** Readiness */
+        Readiness: {
+            /** @description each dependency by name, with its own status */
+            checks: {
+                [key: string]: components["schemas"]["DependencyStatus"];
+            };
+            /**
+             * @description ok when every dependency is ok
+             * @enum {string}
+             */
+            status: "ok" | "unavailable";
         };
         /** StageRequestedResponse */
         StageRequestedResponse: {
@@ -195,19 +256,67 @@ export interface operations {
                     "application/json": components["schemas"]["StageRequestedResponse"];
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description the request is malformed: a parameter or field is missing, of the wrong type or out of range (`validation_error`, with the offending fields in `detail`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no valid bearer token (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no such model of yours (`model_not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the model's state does not allow it (the code says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the request body is larger than the limit (`file_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description an unknown provider (`invalid_provider`, the known ones in `detail`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description a dependency is down (`database_unavailable`, `storage_unavailable`, `broker_unavailable`, `status_unavailable`): nothing was changed; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -234,19 +343,58 @@ export interface operations {
                     "application/json": components["schemas"]["StageRequestedResponse"];
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description the request is malformed: a parameter or field is missing, of the wrong type or out of range (`validation_error`, with the offending fields in `detail`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no valid bearer token (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no such model of yours (`model_not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the model's state does not allow it (the code says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the request body is larger than the limit (`file_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description a dependency is down (`database_unavailable`, `storage_unavailable`, `broker_unavailable`, `status_unavailable`): nothing was changed; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -273,19 +421,76 @@ export interface operations {
                     "application/json": components["schemas"]["PhotoStoredResponse"];
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description the request is malformed: a parameter or field is missing, of the wrong type or out of range (`validation_error`, with the offending fields in `detail`) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no valid bearer token (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no such model of yours (`model_not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the model is being processed or is completed (the code says which) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the photo is larger than UPLOAD_MAX_BYTES (`file_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the bytes are not a JPEG, PNG, WebP or HEIC image (`unsupported_image_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description an unknown view, a bad model id, wrong dimensions, a decompression bomb, an animated or a truncated/corrupt image (the code says which) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description a dependency is down (`database_unavailable`, `storage_unavailable`, `broker_unavailable`, `status_unavailable`): nothing was changed; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -327,7 +532,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Health"];
+                    "application/json": components["schemas"]["Liveness"];
+                };
+            };
+        };
+    };
+    ready: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /** @description a dependency is unavailable (its check says why) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
                 };
             };
         };

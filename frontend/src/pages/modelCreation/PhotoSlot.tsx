@@ -29,7 +29,7 @@ export function PhotoSlot({ model, view, slot, rules, disabled, readOnly, onFile
   const { label, hint } = VIEW_LABELS[view];
   const fileError = slot.error ?? original.error ?? cutout.error;
   // the warnings concern the cut-out shown: none while it is being redone or after the photo was replaced
-  const warnings = cutoutKey ? (model?.photo_warnings?.[view] ?? []) : [];
+  const warnings = cutoutKey ? (model?.photo_warnings[view] ?? []) : [];
 
   return (
     <PhotoPreview

@@ -1,4 +1,5 @@
-import { screen, within } from "@testing-library/react";
+import { act, screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { Model } from "../../api/types";
 import { FakeBackend, FakeXhr, jsonResponse } from "../../test/fakeBackend";
@@ -54,11 +55,21 @@ describe("per-photo warnings", () => {
     expect(screen.queryByTestId("photo-warning-left")).toBeNull();
   });
 
-  it("works with a status service that does not send warnings yet", async () => {
-    const model = makeModel({ status: "completed", photos: ALL_PHOTOS, cutouts: ALL_CUTOUTS });
-    delete model.photo_warnings;
+  it("drops the warning of a photo the user replaces: it was about the old cut-out", async () => {
+    const user = userEvent.setup({ delay: null });
+    const model = makeModel({
+      status: "failed",
+      error_stage: "generation",
+      error_message: "The 3D service did not answer.",
+      photos: ALL_PHOTOS,
+      cutouts: ALL_CUTOUTS,
+      photo_warnings: { front: [], left: [CORRECTED], right: [], back: [] },
+    });
     renderWithApi(<ModelCreationPage modelId={MODEL_ID} />, backendWith(() => model).client());
-    expect(await within(slot("Front")).findByRole("img", { name: "Front cut-out" })).toBeInTheDocument();
-    expect(screen.queryByTestId(/photo-warning-/)).toBeNull();
+    expect(await screen.findByTestId("photo-warning-left")).toBeInTheDocument();
+
+    await user.upload(within(slot("Left")).getByLabelText("Left photo file"), new File(["jpeg"], "left.jpg", { type: "image/jpeg" }));
+    await act(async () => FakeXhr.last().respond(201, { model_id: MODEL_ID, view: "left", key: ALL_PHOTOS.left }));
+    await waitFor(() => expect(screen.queryByTestId("photo-warning-left")).toBeNull());
   });
 });

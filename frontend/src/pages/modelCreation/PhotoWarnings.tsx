@@ -1,5 +1,4 @@
-import type { PhotoWarning } from "../../api/contractExtensions";
-import type { View } from "../../api/types";
+import type { PhotoWarning, View } from "../../api/types";
 
 export interface PhotoWarningsProps {
   view: View;

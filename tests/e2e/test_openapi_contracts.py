@@ -84,7 +84,9 @@ def run_schemathesis(base_url: str, name: str) -> tuple[subprocess.CompletedProc
         "--report-har-path",
         str(har),
     ]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=TIME_CAP_S, check=False)
+    finished = subprocess.run(  # in the reports folder: st keeps its own .schemathesis/ state there
+        command, cwd=reports, capture_output=True, text=True, timeout=TIME_CAP_S, check=False
+    )
     (reports / f"{name}.txt").write_text(finished.stdout + finished.stderr, encoding="utf-8")
     requests = len(json.loads(har.read_text(encoding="utf-8"))["log"]["entries"]) if har.exists() else 0
     return finished, requests

@@ -29,7 +29,9 @@ DEFAULT_TARGET_FACES = 20_000
 
 def _one_size(height_m: float | None, width_m: float | None) -> None:
     if height_m is not None and width_m is not None:
-        raise ValueError("give the object's height_m or its width_m, not both: the other follows from the shape")
+        raise ValueError(
+            "give the object's height_m or its width_m, not both: the other follows from the shape"
+        )
 
 
 class GenerationOptions(BaseModel):
@@ -57,9 +59,9 @@ class GenerationOptions(BaseModel):
         given = changes.model_dump(exclude_unset=True, exclude_none=True)
         if "height_m" in given:
             given["width_m"] = None
-        if "width_m" in given:
+        elif "width_m" in given:
             given["height_m"] = None
-        return self.model_copy(update=given)
+        return GenerationOptions.model_validate({**self.model_dump(), **given})
 
 
 class GenerationOptionsChange(BaseModel):

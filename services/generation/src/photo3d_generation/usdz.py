@@ -121,4 +121,3 @@ def _vertex_colours(mesh: trimesh.Trimesh) -> np.ndarray | None:
         return None
     colours = np.asarray(visual.vertex_colors, dtype=np.float32)[:, :3] / 255.0
     return colours if len(colours) == len(mesh.vertices) else None
-

@@ -49,7 +49,9 @@ class LocalSettings(BaseSettings):
     height: float = Field(
         1.0, gt=0, description="model height in glTF units (metres) when a model gives no size"
     )
-    deadline_s: float = Field(600.0, gt=0, description="a local reconstruction takes seconds; this is a guard")
+    deadline_s: float = Field(
+        600.0, gt=0, description="a local reconstruction takes seconds; this is a guard"
+    )
     expected_duration_s: float = Field(20.0, gt=0, description="typical reconstruction time")
 
     def reconstruction(self, options: GenerationOptions | None = None) -> ReconstructionSettings:

@@ -102,7 +102,8 @@ class TencentSettings(BaseSettings):
         description="a FaceCount for every job; None = each model's face budget (within Tencent's range)",
     )
     generate_type: Literal["Normal", "LowPoly", "Geometry"] = Field(
-        "Normal", description="GenerateType (a model with its texture off asks for Geometry instead of Normal)"
+        "Normal",
+        description="GenerateType (a model with its texture off asks for Geometry instead of Normal)",
     )
     polygon_type: Literal["triangle", "quadrilateral"] | None = Field(
         None, description="PolygonType (LowPoly only)"

@@ -14,9 +14,18 @@ class ModelController(Controller):
     path = "/api/models"
     tags = ("models",)
 
-    @post("/", operation_id="createModel", summary="Create a draft model")
+    @post(
+        "/",
+        operation_id="createModel",
+        summary="Create a draft model",
+        description="Optional generation options: `height_m` or `width_m` (the object's real size in metres, "
+        "0.01-100, at most one), `target_faces` (1 000-300 000) and `texture`; left out, the server's defaults "
+        "apply. Invalid options answer 400 `validation_error` saying which field and why.",
+    )
     async def create(self, data: JSONBody[CreateModel], models: Models, owner: Owner) -> Model:
-        return Model.of(await models.create(owner, name=data.name, provider=data.provider))
+        return Model.of(
+            await models.create(owner, name=data.name, provider=data.provider, options=data.options())
+        )
 
     @get("/", operation_id="listModels", summary="My models, newest first")
     async def list(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from faststream import FastStream
 from faststream.specification import AsyncAPI
 
@@ -59,7 +60,7 @@ def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
         async with ObjectStorage(settings.s3) as storage:
             resources.storage = storage
             if settings.warm_up:
-                await resources.remover.load_async()
+                await anyio.to_thread.run_sync(resources.remover.load)
                 log.info("model loaded", model=settings.removal.model_name)
             checks = {"storage": storage.ping, "broker": broker_check(broker)}
             try:
@@ -67,7 +68,6 @@ def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
                     yield
             finally:
                 resources.storage = None
-                resources.remover.close()
 
     return FastStream(
         broker, lifespan=lifespan, specification=AsyncAPI(title="photo3d background removal", version="1.0.0")

@@ -65,7 +65,3 @@ class GenerationRequest(GenerationOptionsChange):
 class StageRequestedResponse(BaseModel):
     model_id: uuid.UUID
     requested: Literal["background_removal", "generation"]
-
-
-class Health(BaseModel):
-    status: str

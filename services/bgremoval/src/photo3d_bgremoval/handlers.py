@@ -19,6 +19,7 @@ from photo3d_common.events import (
     BackgroundRemovalRequested,
     BackgroundRemovalStarted,
     BackgroundRemoved,
+    GenerationOptions,
     PhotoUploaded,
     Stage,
     StageProgressed,
@@ -55,7 +56,13 @@ async def on_photo_uploaded(
     if not event.start_processing:
         return  # a view of a set still being collected, or a replacement waiting for an explicit re-run
     await remove_backgrounds(
-        event.model_id, event.original_keys, event.provider, storage=storage, remover=remover, publish=publish
+        event.model_id,
+        event.original_keys,
+        event.provider,
+        storage=storage,
+        remover=remover,
+        publish=publish,
+        options=event.options,
     )
 
 
@@ -63,7 +70,13 @@ async def on_removal_requested(
     event: BackgroundRemovalRequested, *, storage: ObjectStorage, remover: BackgroundRemover, publish: Publish
 ) -> None:
     await remove_backgrounds(
-        event.model_id, event.original_keys, event.provider, storage=storage, remover=remover, publish=publish
+        event.model_id,
+        event.original_keys,
+        event.provider,
+        storage=storage,
+        remover=remover,
+        publish=publish,
+        options=event.options,
     )
 
 
@@ -75,7 +88,9 @@ async def remove_backgrounds(
     storage: ObjectStorage,
     remover: BackgroundRemover,
     publish: Publish,
+    options: GenerationOptions | None = None,
 ) -> None:
+    """``provider`` and ``options`` are the model's, passed on to generation with the cut-outs."""
     with bound_model(model_id):
         started = time.perf_counter()
         await publish(BackgroundRemovalStarted(model_id=model_id, producer=PRODUCER))
@@ -121,6 +136,7 @@ async def remove_backgrounds(
                 cutout_keys=cutout_keys,
                 source_fingerprint=fingerprint,
                 provider=provider,
+                options=options,
                 duration_s=duration,
                 view_warnings=warnings,
             )

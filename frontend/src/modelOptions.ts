@@ -3,7 +3,7 @@
  * what the user typed, checked against the services' bounds, and turned into request fields. Empty
  * fields are left out, so the service's defaults apply; the defaults are one "Reset" away.
  */
-import type { ModelDimensions, ModelOptions, ModelOptionsInput } from "./api/contractExtensions";
+import type { ModelDimensions, ModelOptions, ModelOptionsInput } from "./api/types";
 
 export const SIZE_MIN_M = 0.01;
 export const SIZE_MAX_M = 100;
@@ -94,8 +94,8 @@ export function formatDimensions(dimensions: ModelDimensions): string {
 /** One line on what a model was made with, e.g. "30 cm tall · 5,000-face budget · no texture". */
 export function describeOptions(options: ModelOptions): string {
   const parts: string[] = [];
-  if (options.height_m !== null) parts.push(`${formatLength(options.height_m)} tall`);
-  else if (options.width_m !== null) parts.push(`${formatLength(options.width_m)} wide`);
+  if (options.height_m != null) parts.push(`${formatLength(options.height_m)} tall`);
+  else if (options.width_m != null) parts.push(`${formatLength(options.width_m)} wide`);
   parts.push(`${options.target_faces.toLocaleString()}-face budget`);
   parts.push(options.texture ? "textured" : "no texture");
   return parts.join(" · ");

@@ -4,11 +4,7 @@
  * This module only names them for the page, adds the agreed fields not yet in a schema
  * (contractExtensions.ts) and narrows where the schema is looser than the contract.
  */
-import type {
-  FrontendConfigContractExtensions,
-  ModelContractExtensions,
-  ModelOptionsInput,
-} from "./contractExtensions";
+import type { FrontendConfigContractExtensions } from "./contractExtensions";
 import type { components as StatusComponents } from "./generated/status";
 import type { components as UploadComponents } from "./generated/upload";
 
@@ -33,16 +29,25 @@ export const MODEL_STATUSES = [
 /** `Stage` in photo3d_common.events: where a failure happened (the HTTP schema says only "string"). */
 export type ErrorStage = "upload" | "background_removal" | "generation";
 
-export type Model = StatusSchemas["Model"] & ModelContractExtensions;
+export type Model = StatusSchemas["Model"];
+
+/** What a model is made with (real size, face budget, texture), defaults filled in by the service. */
+export type ModelOptions = StatusSchemas["GenerationOptions"];
+
+/** The delivered mesh's bounding box in metres, y up. */
+export type ModelDimensions = StatusSchemas["Dimensions"];
 
 /** Something background removal's cross-view check corrected or doubts in one photo. */
 export type PhotoWarning = StatusSchemas["PhotoWarning"];
 
 export type ModelPage = Omit<StatusSchemas["ModelPage"], "items"> & { items: Model[] };
 
-export type CreateModelRequest = StatusSchemas["CreateModel"] & ModelOptionsInput;
+export type CreateModelRequest = StatusSchemas["CreateModel"];
 
-export type GenerationRequest = UploadSchemas["GenerationRequest"] & ModelOptionsInput;
+/** The options a user may choose when creating a model (or override for one generation run). */
+export type ModelOptionsInput = Pick<CreateModelRequest, "height_m" | "width_m" | "target_faces" | "texture">;
+
+export type GenerationRequest = UploadSchemas["GenerationRequest"];
 
 export type UploadResult = UploadSchemas["PhotoStoredResponse"];
 

@@ -33,11 +33,13 @@ describe("ModelResult", () => {
     const model = completed({
       dimensions_m: { x: 0.12, y: 0.3, z: 0.115 },
       options: { height_m: 0.3, width_m: null, target_faces: 5000, texture: true },
+      stage_detail: "The provider makes at least 10,000 faces.",
     });
     renderWithApi(<ModelResult model={model} />, files().client());
     const facts = screen.getByRole("list", { name: "About this model" });
     expect(facts).toHaveTextContent("Size 12 × 30 × 11.5 cm (width × height × depth)");
     expect(facts).toHaveTextContent("2,502 vertices · 5,000 faces (budget 5,000)");
+    expect(facts).toHaveTextContent("The provider makes at least 10,000 faces.");
   });
 
   it("offers the USDZ as a download and fetches it only when asked", async () => {
@@ -69,6 +71,13 @@ describe("ModelResult", () => {
     // and the viewer's own AR button hands the same file to Quick Look
     await waitFor(() => expect(document.querySelector("model-viewer")).toHaveAttribute("ios-src", link.getAttribute("href")));
     expect(document.querySelector("model-viewer")).toHaveAttribute("ar-modes", "webxr quick-look");
+  });
+
+  it("does not call an untextured model's GLB textured", () => {
+    const model = completed({ options: { height_m: null, width_m: null, target_faces: 20000, texture: false } });
+    renderWithApi(<ModelResult model={model} />, files().client());
+    expect(screen.getByRole("button", { name: "Download GLB" })).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: /textured/ })).toBeNull();
   });
 
   it("without a USDZ, offers neither its download nor AR Quick Look", () => {

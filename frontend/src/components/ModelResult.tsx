@@ -45,7 +45,10 @@ export function ModelResult({ model }: { model: Model }) {
     }
   };
 
-  const formats = DOWNLOAD_FORMATS.filter(({ format }) => model.assets[format]);
+  const formats = DOWNLOAD_FORMATS.filter(({ format }) => model.assets[format]).map((entry) =>
+    // a model made without texture has plain geometry in its GLB too
+    entry.format === "glb" && !model.options.texture ? { ...entry, label: "GLB" } : entry,
+  );
 
   return (
     <section className="result" aria-labelledby="result-title">
@@ -101,6 +104,8 @@ function ResultFacts({ model }: { model: Model }) {
     const budget = model.options ? ` (budget ${model.options.target_faces.toLocaleString()})` : "";
     facts.push(`${model.vertex_count.toLocaleString()} vertices · ${model.face_count.toLocaleString()} faces${budget}`);
   }
+  // what the generator said about the result, e.g. a face budget its provider could not meet
+  if (model.stage_detail) facts.push(model.stage_detail);
   if (facts.length === 0) return null;
   return (
     <ul className="muted result__facts" aria-label="About this model" data-testid="model-facts">

@@ -209,7 +209,7 @@ export function ModelCreationPage({ modelId: initialId = null }: ModelCreationPa
               <p className="muted">Add a photo to create the model and start uploading.</p>
             </section>
           )}
-          {model?.options ? <ModelOptionsSummary options={model.options} /> : null}
+          {model ? <ModelOptionsSummary options={model.options} /> : null}
           {model ? <DeleteModel onDelete={onDelete} /> : null}
         </aside>
       </div>

@@ -21,6 +21,8 @@ export function makeModel(overrides: Partial<Model> = {}): Model {
     assets: {},
     vertex_count: null,
     face_count: null,
+    options: { height_m: null, width_m: null, target_faces: 20_000, texture: true },
+    dimensions_m: null,
     created_at: "2026-11-24T04:00:00Z",
     updated_at: "2026-11-24T04:00:00Z",
     completed_at: null,

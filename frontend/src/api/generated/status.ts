@@ -33,7 +33,10 @@ export interface paths {
         /** My models, newest first */
         get: operations["listModels"];
         put?: never;
-        /** Create a draft model */
+        /**
+         * Create a draft model
+         * @description Optional generation options: `height_m` or `width_m` (the object's real size in metres, 0.01-100, at most one), `target_faces` (1 000-300 000) and `texture`; left out, the server's defaults apply. Invalid options answer 400 `validation_error` saying which field and why.
+         */
         post: operations["createModel"];
         delete?: never;
         options?: never;
@@ -182,9 +185,17 @@ export interface components {
     schemas: {
         /** CreateModel */
         CreateModel: {
+            /** @description the object's real height in metres (0.01-100) */
+            height_m?: number | null;
             name?: string | null;
             /** @description generation provider; null for the default */
             provider?: string | null;
+            /** @description face budget of the result (1 000-300 000) */
+            target_faces?: number | null;
+            /** @description paint a texture (false: plain geometry) */
+            texture?: boolean | null;
+            /** @description the object's real width in metres (0.01-100); at most one of height_m and width_m */
+            width_m?: number | null;
         };
         /** DependencyStatus */
         DependencyStatus: {
@@ -206,6 +217,12 @@ export interface components {
         DevTokenRequest: {
             user: string;
         };
+        /** Dimensions */
+        Dimensions: {
+            x: number;
+            y: number;
+            z: number;
+        };
         /** ErrorEnvelope */
         ErrorEnvelope: {
             error: components["schemas"]["ErrorInfo"];
@@ -223,6 +240,18 @@ export interface components {
         FrontendConfig: {
             statusBaseUrl: string;
             uploadBaseUrl: string;
+        };
+        /**
+         * GenerationOptions
+         * @description what the model is made with: real size (height_m or width_m, metres; null = the provider's own scale), face budget, texture
+         */
+        GenerationOptions: {
+            height_m?: number | null;
+            /** @default 20000 */
+            target_faces: number;
+            /** @default true */
+            texture: boolean;
+            width_m?: number | null;
         };
         /** Liveness */
         Liveness: {
@@ -245,6 +274,8 @@ export interface components {
             cutouts: {
                 [key: string]: string | null;
             };
+            /** @description bounding box of the delivered mesh in metres (y up); null until generated */
+            dimensions_m: components["schemas"]["Dimensions"] | null;
             error_code: string | null;
             /** @description why it failed, written for the user */
             error_message: string | null;
@@ -254,6 +285,8 @@ export interface components {
             /** Format: uuid */
             id: string;
             name: string;
+            /** @description what the model is made with: real size (height_m or width_m, metres; null = the provider's own scale), face budget, texture */
+            options: components["schemas"]["GenerationOptions"];
             owner: string;
             /** @description view -> what background removal's cross-view check corrected or doubts in that photo (every view present, lists may be empty; reset when background removal runs again) */
             photo_warnings: {
@@ -418,7 +451,7 @@ export interface operations {
                     "application/json": components["schemas"]["Model"];
                 };
             };
-            /** @description the request is malformed: a parameter or field is missing, of the wrong type or out of range (`validation_error`, with the offending fields in `detail`) */
+            /** @description invalid generation options (`validation_error`, naming the field) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -598,7 +631,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "text/event-stream": unknown;
                 };
             };
             /** @description the request is malformed: a parameter or field is missing, of the wrong type or out of range (`validation_error`, with the offending fields in `detail`) */

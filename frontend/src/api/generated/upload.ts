@@ -17,7 +17,7 @@ export interface paths {
         put?: never;
         /**
          * (Re-)run 3D generation
-         * @description Allowed after a failure with all four cut-outs stored (e.g. after a generation failure); 409 says why not. `provider` overrides the model's provider for this run.
+         * @description Allowed after a failure with all four cut-outs stored (e.g. after a generation failure); 409 says why not. `provider` overrides the model's provider for this run, and `height_m` or `width_m` (metres, 0.01-100, at most one), `target_faces` (1 000-300 000) and `texture` its options; invalid ones answer 400 `validation_error`.
          */
         post: operations["requestGeneration"];
         delete?: never;
@@ -156,10 +156,18 @@ export interface components {
         };
         /** GenerationRequest */
         GenerationRequest: {
+            /** @description the object's real height in metres (0.01-100) */
+            height_m?: number | null;
             /** Format: uuid */
             model_id: string;
             /** @description generation provider; null keeps the model's choice */
             provider?: string | null;
+            /** @description face budget of the result (1 000-300 000) */
+            target_faces?: number | null;
+            /** @description paint a texture (false: plain geometry) */
+            texture?: boolean | null;
+            /** @description the object's real width in metres (0.01-100); at most one of height_m and width_m */
+            width_m?: number | null;
         };
         /** Liveness */
         Liveness: {

@@ -1,4 +1,4 @@
-import type { ModelOptions } from "../../api/contractExtensions";
+import type { ModelOptions } from "../../api/types";
 import { describeOptions } from "../../modelOptions";
 
 /** What the model is being made with (size, face budget, texture), beside its progress. */

@@ -22,6 +22,7 @@ from photo3d_common.events import (
     BackgroundRemovalRequested,
     BackgroundRemovalStarted,
     BackgroundRemoved,
+    GenerationOptions,
     PhotoUploaded,
     Stage,
     StageProgressed,
@@ -70,6 +71,7 @@ async def on_photo_uploaded(
             storage=storage,
             remover=remover,
             publish=answer,
+            options=event.options,
         ),
     )
 
@@ -89,6 +91,7 @@ async def on_removal_requested(
             storage=storage,
             remover=remover,
             publish=answer,
+            options=event.options,
         ),
     )
 
@@ -101,7 +104,9 @@ async def remove_backgrounds(
     storage: ObjectStorage,
     remover: BackgroundRemover,
     publish: Publish,
+    options: GenerationOptions | None = None,
 ) -> None:
+    """``provider`` and ``options`` are the model's, passed on to generation with the cut-outs."""
     with bound_model(model_id):
         started = time.perf_counter()
         await publish(BackgroundRemovalStarted(model_id=model_id, producer=PRODUCER))
@@ -147,6 +152,7 @@ async def remove_backgrounds(
                 cutout_keys=cutout_keys,
                 source_fingerprint=fingerprint,
                 provider=provider,
+                options=options,
                 duration_s=duration,
                 view_warnings=warnings,
             )

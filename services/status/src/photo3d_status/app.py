@@ -126,6 +126,7 @@ class StatusRuntime:
                 publish=self.publish,
                 providers=settings.providers,
                 keepalive_s=settings.sse_keepalive_s,
+                default_options=settings.default_options(),
             )
             self._sweeper = asyncio.create_task(self._sweep_outbox(), name="outbox-sweeper")
             stack.push_async_callback(self._stop_sweeper)

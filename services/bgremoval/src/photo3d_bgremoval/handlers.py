@@ -1,5 +1,8 @@
 """Background removal for one model: plain async functions of the event and named dependencies.
 
+A trigger is answered once (``photo3d_common.outcomes``): a redelivered or replayed one gets its earlier
+answer republished, and starts nothing.
+
 Idempotent: cut-outs go to deterministic keys, and a manifest remembers which originals (by ETag) they
 came from, so a redelivered trigger republishes the result instead of redoing the work.
 """
@@ -28,6 +31,7 @@ from photo3d_common.events import (
 )
 from photo3d_common.failures import failure_event
 from photo3d_common.logging import bound_model, get_logger
+from photo3d_common.outcomes import answer_once
 from photo3d_common.storage import ObjectNotFound, ObjectStorage, cutout_key
 
 from .consistency import check_cutouts
@@ -55,28 +59,40 @@ async def on_photo_uploaded(
 ) -> None:
     if not event.start_processing:
         return  # a view of a set still being collected, or a replacement waiting for an explicit re-run
-    await remove_backgrounds(
-        event.model_id,
-        event.original_keys,
-        event.provider,
+    await answer_once(
+        event,
+        service=PRODUCER,
         storage=storage,
-        remover=remover,
         publish=publish,
-        options=event.options,
+        handle=lambda answer: remove_backgrounds(
+            event.model_id,
+            event.original_keys,
+            event.provider,
+            storage=storage,
+            remover=remover,
+            publish=answer,
+            options=event.options,
+        ),
     )
 
 
 async def on_removal_requested(
     event: BackgroundRemovalRequested, *, storage: ObjectStorage, remover: BackgroundRemover, publish: Publish
 ) -> None:
-    await remove_backgrounds(
-        event.model_id,
-        event.original_keys,
-        event.provider,
+    await answer_once(
+        event,
+        service=PRODUCER,
         storage=storage,
-        remover=remover,
         publish=publish,
-        options=event.options,
+        handle=lambda answer: remove_backgrounds(
+            event.model_id,
+            event.original_keys,
+            event.provider,
+            storage=storage,
+            remover=remover,
+            publish=answer,
+            options=event.options,
+        ),
     )
 
 

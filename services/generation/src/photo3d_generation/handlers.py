@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from photo3d_common.errors import Photo3DError, dependency_failure
 from photo3d_common.events import (
     VIEWS,
     BackgroundRemoved,
+    Event,
     GenerationOptions,
     GenerationRequested,
     GenerationStarted,
@@ -24,6 +26,7 @@ from photo3d_common.events import (
 )
 from photo3d_common.failures import failure_event
 from photo3d_common.logging import bound_model, get_logger
+from photo3d_common.outcomes import answer_once
 from photo3d_common.storage import ObjectNotFound, ObjectStorage, asset_key
 
 from . import meshio
@@ -51,11 +54,34 @@ class Dependencies:
 
 
 async def on_background_removed(event: BackgroundRemoved, deps: Dependencies) -> None:
-    await generate(event.model_id, event.cutout_keys, event.provider, deps, options=event.options)
+    await _answer_once(event, event.cutout_keys, event.provider, deps, event.options)
 
 
 async def on_generation_requested(event: GenerationRequested, deps: Dependencies) -> None:
-    await generate(event.model_id, event.cutout_keys, event.provider, deps, options=event.options)
+    await _answer_once(event, event.cutout_keys, event.provider, deps, event.options)
+
+
+async def _answer_once(
+    trigger: Event,
+    cutout_keys: dict[View, str],
+    provider_name: str | None,
+    deps: Dependencies,
+    options: GenerationOptions | None,
+) -> None:
+    """A redelivered or replayed trigger gets its earlier answer again: no second job, no asset rewritten."""
+    await answer_once(
+        trigger,
+        service=PRODUCER,
+        storage=deps.storage,
+        publish=deps.publish,
+        handle=lambda answer: generate(
+            trigger.model_id,
+            cutout_keys,
+            provider_name,
+            dataclasses.replace(deps, publish=answer),
+            options=options,
+        ),
+    )
 
 
 async def generate(

@@ -5,6 +5,7 @@ object store behind a proxy to cut."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import time
@@ -91,7 +92,7 @@ class Uploader:
 async def uploader_factory(status_url) -> AsyncIterator:
     async with contextlib.AsyncExitStack() as stack:
 
-        async def make(kafka: KafkaSettings, s3: S3Settings) -> Uploader:
+        async def make(kafka: KafkaSettings, s3: S3Settings, *, status_url: str = status_url) -> Uploader:
             app = create_app(
                 UploadSettings(
                     status_url=status_url,
@@ -188,4 +189,35 @@ async def test_object_store_down_ready_says_so_and_uploads_answer_503_within_2s(
     assert failed.status_code == 503 and failed.json()["error"]["code"] == "storage_unavailable", failed.text
     assert elapsed < FAIL_FAST_S
     assert rerun.status_code == 503 and rerun.json()["error"]["code"] == "storage_unavailable"
+    assert stored_keys(s3_settings, model_id) == []
+
+
+async def test_the_status_services_database_down_is_passed_on_as_database_unavailable(
+    uploader_factory,
+    service_process,
+    infra_env,
+    database_url,
+    kafka_bootstrap,
+    kafka_topic_prefix,
+    s3_settings,
+):
+    """The upload asks the status service for the model; with its database down that answers 503
+    database_unavailable, and so does the upload (not a vague status_unavailable), within 2 s."""
+    async with proxied(database_url) as database:
+        port = free_port()
+        env = infra_env | {
+            "DATABASE_URL": database.url(database_url),
+            "KAFKA_TOPIC_PREFIX": f"{kafka_topic_prefix}outages.",
+            "STATUS_PORT": str(port),
+        }
+        await asyncio.to_thread(service_process, "photo3d_status", env, port=port)
+        status_url = f"http://127.0.0.1:{port}"
+        kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"{kafka_topic_prefix}outages.")
+        uploader = await uploader_factory(kafka, s3_of(s3_settings), status_url=status_url)
+        model_id = await uploader.create_model()
+        await database.cut()
+        failed, elapsed = await uploader.upload(model_id, "front")
+    print(f"status service's database down: upload answered {failed.status_code} in {elapsed:.3f}s")
+    assert failed.status_code == 503 and failed.json()["error"]["code"] == "database_unavailable", failed.text
+    assert elapsed < FAIL_FAST_S
     assert stored_keys(s3_settings, model_id) == []

@@ -44,8 +44,8 @@ from bench.common import (
     run_child,
     write_results,
 )
+from photo3d_common.events import VIEWS
 
-VIEWS = ("front", "left", "right", "back")
 VARIANTS = ("rembg", "service")
 SIZES = {1024: (1024, 768), 2048: (2048, 1536)}
 
@@ -192,7 +192,6 @@ async def _service(model_ids: list[str], warmup_id: str, side: int) -> dict[str,
         cpu_started = cpu_seconds()
         per_model = [await one(model_id) for model_id in model_ids]
         cpu = cpu_seconds() - cpu_started
-    remover.close()
     images = 4 * len(model_ids)
     total = sum(per_model)
     return {

@@ -38,8 +38,7 @@ MODEL_DIR = ROOT / "var" / "models" / "u2net"
 def remover():
     model_files.install(MODEL_DIR)
     remover = BackgroundRemover(BackgroundRemovalSettings(model_dir=MODEL_DIR, max_side_px=640))
-    yield remover
-    remover.close()
+    return remover
 
 
 class Recorder(list):

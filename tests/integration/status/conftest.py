@@ -117,7 +117,7 @@ async def running_status(settings: StatusSettings):
     try:
         yield RunningStatus(f"http://127.0.0.1:{settings.port}", app, settings)
     finally:
-        app.state.runtime.hub.close()
+        app.state.hub.close()
         server.should_exit = True
         await asyncio.wait_for(task, 30)
 

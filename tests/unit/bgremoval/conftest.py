@@ -37,5 +37,4 @@ def settings(model_dir: Path) -> BackgroundRemovalSettings:
 def remover(settings: BackgroundRemovalSettings):
     remover = BackgroundRemover(settings)
     remover.load()
-    yield remover
-    remover.close()
+    return remover

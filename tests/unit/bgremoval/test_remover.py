@@ -202,7 +202,6 @@ async def test_async_api_runs_off_the_event_loop_with_bounded_workers(settings, 
         results = await asyncio.gather(*(bounded.process_async(p.jpeg(), view="front") for p in photos))
     finally:
         ticking.cancel()
-        bounded.close()
     assert len(results) == 3 and all(r.png.startswith(b"\x89PNG") for r in results)
     assert loop_thread not in seen_threads
     assert peak == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
@@ -27,8 +27,6 @@ from photo3d_common.logging import get_logger
 from photo3d_common.settings import KafkaSettings
 
 log = get_logger(__name__)
-
-Publish = Callable[[Event], Awaitable[None]]
 
 
 def _security(settings: KafkaSettings) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio.to_thread
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
@@ -13,6 +12,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from photo3d_common.auth import TokenVerifier
+from photo3d_common.concurrency import run_blocking
 from photo3d_common.errors import Photo3DError, Unauthenticated
 from photo3d_common.logging import get_logger
 
@@ -35,7 +35,7 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
             raise NotAuthorizedException("missing bearer token: send 'Authorization: Bearer <token>'")
         try:
             if self.verifier.needs_network:
-                principal = await anyio.to_thread.run_sync(self.verifier.verify, token.strip())
+                principal = await run_blocking(self.verifier.verify, token.strip())
             else:
                 principal = self.verifier.verify(token.strip())
         except Unauthenticated as error:

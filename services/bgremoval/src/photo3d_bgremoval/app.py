@@ -1,5 +1,5 @@
-"""Composition root of the background-removal service: settings, broker, storage, model. Nothing runs at
-import; ``create_app()`` builds the FastStream app and its lifespan opens the connections."""
+"""The background-removal service's FastStream app: the broker, its subscribers and the lifespan that
+opens the dependencies (``bootstrap``). Nothing runs at import."""
 
 from __future__ import annotations
 
@@ -16,16 +16,14 @@ from photo3d_common.events import (
     ModelFailed,
     StageProgressed,
 )
-from photo3d_common.logging import configure_logging, get_logger
-from photo3d_common.storage import ObjectStorage
+from photo3d_common.logging import configure_logging
+from photo3d_common.wiring import Injector
 
+from .bootstrap import Deps, bootstrap
 from .consumer import register_subscribers
-from .remover import BackgroundRemover
-from .resources import Resources
 from .settings import BgRemovalServiceSettings
 
 SERVICE = "bgremoval"
-log = get_logger(__name__)
 
 
 def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
@@ -35,26 +33,16 @@ def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
     document_publishers(
         broker, settings.kafka, (BackgroundRemovalStarted, StageProgressed, BackgroundRemoved, ModelFailed)
     )
-    resources = Resources(
-        settings=settings,
-        remover=BackgroundRemover(settings.removal),
-        publish=EventPublisher(broker, settings.kafka),
-    )
-    register_subscribers(broker, resources)
+    publish = EventPublisher(broker, settings.kafka)
+    injector: Injector[Deps] = Injector()
+    register_subscribers(broker, settings.kafka, settings.group_id, injector)
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await ensure_topics(settings.kafka)
-        async with ObjectStorage(settings.s3) as storage:
-            resources.storage = storage
-            if settings.warm_up:
-                await resources.remover.load_async()
-                log.info("model loaded", model=settings.removal.model_name)
-            try:
+        async with bootstrap(settings, publish=publish) as deps:
+            with injector.serving(deps):
                 yield
-            finally:
-                resources.storage = None
-                resources.remover.close()
 
     return FastStream(
         broker, lifespan=lifespan, specification=AsyncAPI(title="photo3d background removal", version="1.0.0")

@@ -13,15 +13,14 @@ import time
 from pathlib import Path
 
 from photo3d_common.errors import Photo3DError
+from photo3d_common.events import VIEWS
 
 from .remover import BackgroundRemovalSettings, BackgroundRemover
-
-VIEW_NAMES = ("front", "left", "right", "back")
 
 
 def _view_of(path: Path) -> str | None:
     """A file named after a view (front.jpg, left.png, ...) gets that view's name in messages."""
-    return path.stem if path.stem in VIEW_NAMES else None
+    return path.stem if path.stem in VIEWS else None
 
 
 def build_parser(prog: str = "photo3d remove-background") -> argparse.ArgumentParser:
@@ -75,33 +74,30 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     remover = BackgroundRemover(settings)
     failures = 0
-    try:
-        for photo in args.photos:
-            target = args.out / f"{photo.stem}.png"
-            started = time.perf_counter()
-            try:
-                data = photo.read_bytes()
-                result = remover.process(data, view=_view_of(photo))
-            except OSError as exc:
-                print(f"{photo}: error: cannot read it: {exc.strerror or exc}", file=sys.stderr)
-                failures += 1
-                continue
-            except Photo3DError as exc:
-                print(f"{photo}: error: {exc.message}", file=sys.stderr)
-                failures += 1
-                # the model itself is unusable: every further photo would fail the same way
-                if exc.code in ("model_file_missing", "model_load_failed", "unsupported_model"):
-                    remaining = len(args.photos) - args.photos.index(photo) - 1
-                    failures += remaining
-                    break
-                continue
-            partial = target.with_name(f".{target.name}.partial")
-            partial.write_bytes(result.png)
-            partial.replace(target)
-            elapsed = time.perf_counter() - started
-            print(f"{photo} -> {target} ({result.width}x{result.height}, {elapsed:.2f} s)")
-    finally:
-        remover.close()
+    for photo in args.photos:
+        target = args.out / f"{photo.stem}.png"
+        started = time.perf_counter()
+        try:
+            data = photo.read_bytes()
+            result = remover.process(data, view=_view_of(photo))
+        except OSError as exc:
+            print(f"{photo}: error: cannot read it: {exc.strerror or exc}", file=sys.stderr)
+            failures += 1
+            continue
+        except Photo3DError as exc:
+            print(f"{photo}: error: {exc.message}", file=sys.stderr)
+            failures += 1
+            # the model itself is unusable: every further photo would fail the same way
+            if exc.code in ("model_file_missing", "model_load_failed", "unsupported_model"):
+                remaining = len(args.photos) - args.photos.index(photo) - 1
+                failures += remaining
+                break
+            continue
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_bytes(result.png)
+        partial.replace(target)
+        elapsed = time.perf_counter() - started
+        print(f"{photo} -> {target} ({result.width}x{result.height}, {elapsed:.2f} s)")
     if failures:
         print(f"{failures} of {len(args.photos)} photo(s) failed", file=sys.stderr)
         return 1

@@ -12,7 +12,6 @@ import time
 import uuid
 from typing import Any
 
-from photo3d_common.broker import Publish
 from photo3d_common.errors import Photo3DError
 from photo3d_common.events import (
     VIEWS,
@@ -26,9 +25,10 @@ from photo3d_common.events import (
     View,
 )
 from photo3d_common.logging import bound_model, get_logger
-from photo3d_common.storage import ObjectNotFound, ObjectStorage, cutout_key
+from photo3d_common.ports import Publisher, Storage
+from photo3d_common.storage import ObjectNotFound, cutout_key
 
-from .remover import BackgroundRemover
+from .ports import Remover
 
 log = get_logger(__name__)
 PRODUCER = "bgremoval"
@@ -44,7 +44,7 @@ def manifest_key(model_id: uuid.UUID) -> str:
 
 
 async def on_photo_uploaded(
-    event: PhotoUploaded, *, storage: ObjectStorage, remover: BackgroundRemover, publish: Publish
+    event: PhotoUploaded, *, storage: Storage, remover: Remover, publish: Publisher
 ) -> None:
     if not event.start_processing:
         return  # a view of a set still being collected, or a replacement waiting for an explicit re-run
@@ -54,7 +54,7 @@ async def on_photo_uploaded(
 
 
 async def on_removal_requested(
-    event: BackgroundRemovalRequested, *, storage: ObjectStorage, remover: BackgroundRemover, publish: Publish
+    event: BackgroundRemovalRequested, *, storage: Storage, remover: Remover, publish: Publisher
 ) -> None:
     await remove_backgrounds(
         event.model_id, event.original_keys, event.provider, storage=storage, remover=remover, publish=publish
@@ -66,9 +66,9 @@ async def remove_backgrounds(
     original_keys: dict[View, str],
     provider: str | None,
     *,
-    storage: ObjectStorage,
-    remover: BackgroundRemover,
-    publish: Publish,
+    storage: Storage,
+    remover: Remover,
+    publish: Publisher,
 ) -> None:
     with bound_model(model_id):
         started = time.perf_counter()
@@ -110,9 +110,7 @@ async def remove_backgrounds(
         )
 
 
-async def _source_fingerprint(
-    model_id: uuid.UUID, original_keys: dict[View, str], storage: ObjectStorage
-) -> str:
+async def _source_fingerprint(model_id: uuid.UUID, original_keys: dict[View, str], storage: Storage) -> str:
     digest = hashlib.sha256()
     for view in VIEWS:
         key = original_keys.get(view)
@@ -127,7 +125,7 @@ async def _source_fingerprint(
 
 
 async def _reuse_previous(
-    model_id: uuid.UUID, fingerprint: str, model_name: str, storage: ObjectStorage
+    model_id: uuid.UUID, fingerprint: str, model_name: str, storage: Storage
 ) -> dict[View, str] | None:
     try:
         manifest = json.loads(await storage.get_bytes(manifest_key(model_id)))
@@ -146,9 +144,9 @@ async def _cut_out_all(
     model_id: uuid.UUID,
     original_keys: dict[View, str],
     *,
-    storage: ObjectStorage,
-    remover: BackgroundRemover,
-    publish: Publish,
+    storage: Storage,
+    remover: Remover,
+    publish: Publisher,
 ) -> dict[View, str]:
     keys: dict[View, str] = {}
     for done, view in enumerate(VIEWS, start=1):

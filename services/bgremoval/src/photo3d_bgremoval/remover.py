@@ -2,18 +2,17 @@
 
 ``BackgroundRemover`` loads its rembg session lazily, once per process and thread-safely, from a model
 file that must already be on disk (``python -m photo3d_bgremoval.model_files install``): it never
-downloads. Inference is synchronous CPU work; the ``*_async`` methods run it on a bounded thread pool so
-the event loop stays free.
+downloads. Inference is synchronous CPU work; the ``*_async`` methods run it with
+``photo3d_common.concurrency.run_blocking``, at most ``workers`` at a time, so the event loop stays free.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from PIL import Image
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from photo3d_common.concurrency import CapacityLimiter, run_blocking
 from photo3d_common.errors import Photo3DError
 
 from .cutout import (
@@ -219,8 +219,7 @@ class BackgroundRemover:
 
     def __init__(self, settings: BackgroundRemovalSettings | None = None) -> None:
         self.settings = settings or BackgroundRemovalSettings()
-        self._executor: ThreadPoolExecutor | None = None
-        self._executor_lock = threading.Lock()
+        self._inferences = CapacityLimiter(self.settings.workers)
 
     @property
     def model_name(self) -> str:
@@ -292,17 +291,8 @@ class BackgroundRemover:
 
     # -- off the event loop ----------------------------------------------------------------------------
 
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._executor_lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self.settings.workers, thread_name_prefix="bgremoval"
-                )
-            return self._executor
-
     async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool(), lambda: fn(*args, **kwargs))
+        return await run_blocking(functools.partial(fn, *args, **kwargs), limiter=self._inferences)
 
     async def load_async(self) -> None:
         await self._run(self.load)
@@ -315,10 +305,3 @@ class BackgroundRemover:
 
     async def process_async(self, data: bytes, *, view: str | None = None) -> CutoutResult:
         return await self._run(self.process, data, view=view)
-
-    def close(self) -> None:
-        """Stop the worker threads (service shutdown). The process-wide model session stays loaded."""
-        with self._executor_lock:
-            if self._executor is not None:
-                self._executor.shutdown(wait=True, cancel_futures=True)
-                self._executor = None

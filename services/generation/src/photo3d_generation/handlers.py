@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 import trimesh
 from PIL import Image
 
-from photo3d_common.broker import Publish
+from photo3d_common.concurrency import run_blocking
 from photo3d_common.errors import Photo3DError
 from photo3d_common.events import (
     VIEWS,
@@ -25,7 +26,8 @@ from photo3d_common.events import (
     View,
 )
 from photo3d_common.logging import bound_model, get_logger
-from photo3d_common.storage import ObjectNotFound, ObjectStorage, asset_key
+from photo3d_common.ports import Publisher, Storage
+from photo3d_common.storage import ObjectNotFound, asset_key
 
 from . import meshio
 from .jobs import JobRecord, JobStore
@@ -42,52 +44,87 @@ class GenerationFailure(Photo3DError):
     retryable = False
 
 
-@dataclass(frozen=True)
-class Dependencies:
-    storage: ObjectStorage
-    jobs: JobStore
-    providers: dict[str, GenerationProvider]
-    publish: Publish
-    settings: GenerationServiceSettings
+async def on_background_removed(
+    event: BackgroundRemoved,
+    *,
+    storage: Storage,
+    jobs: JobStore,
+    providers: Mapping[str, GenerationProvider],
+    publish: Publisher,
+    settings: GenerationServiceSettings,
+) -> None:
+    await generate(
+        event.model_id,
+        event.cutout_keys,
+        event.provider,
+        storage=storage,
+        jobs=jobs,
+        providers=providers,
+        publish=publish,
+        settings=settings,
+    )
 
 
-async def on_background_removed(event: BackgroundRemoved, deps: Dependencies) -> None:
-    await generate(event.model_id, event.cutout_keys, event.provider, deps)
-
-
-async def on_generation_requested(event: GenerationRequested, deps: Dependencies) -> None:
-    await generate(event.model_id, event.cutout_keys, event.provider, deps)
+async def on_generation_requested(
+    event: GenerationRequested,
+    *,
+    storage: Storage,
+    jobs: JobStore,
+    providers: Mapping[str, GenerationProvider],
+    publish: Publisher,
+    settings: GenerationServiceSettings,
+) -> None:
+    await generate(
+        event.model_id,
+        event.cutout_keys,
+        event.provider,
+        storage=storage,
+        jobs=jobs,
+        providers=providers,
+        publish=publish,
+        settings=settings,
+    )
 
 
 async def generate(
-    model_id: uuid.UUID, cutout_keys: dict[View, str], provider_name: str | None, deps: Dependencies
+    model_id: uuid.UUID,
+    cutout_keys: dict[View, str],
+    provider_name: str | None,
+    *,
+    storage: Storage,
+    jobs: JobStore,
+    providers: Mapping[str, GenerationProvider],
+    publish: Publisher,
+    settings: GenerationServiceSettings,
 ) -> None:
-    name = provider_name or deps.settings.default_provider
+    name = provider_name or settings.default_provider
     with bound_model(model_id):
         started = time.perf_counter()
         try:
-            cutouts = await _load_cutouts(cutout_keys, deps.storage)
+            cutouts = await _load_cutouts(cutout_keys, storage)
             if name == "local":
-                await deps.publish(GenerationStarted(model_id=model_id, producer=PRODUCER, provider=name))
-                mesh = await _reconstruct_locally(model_id, cutouts, deps)
+                await publish(GenerationStarted(model_id=model_id, producer=PRODUCER, provider=name))
+                mesh = await _reconstruct_locally(model_id, cutouts, publish=publish, settings=settings)
                 job_id, fingerprint, handle = None, None, None
             else:
-                provider = deps.providers.get(name)
+                provider = providers.get(name)
                 if provider is None:
                     raise GenerationFailure(
                         f"the {name!r} generator is not enabled on this server: choose another one or ask "
                         "an administrator",
                         code="provider_not_enabled",
                     )
-                outcome = await _run_provider_job(model_id, provider, cutouts, deps)
+                outcome = await _run_provider_job(model_id, provider, cutouts, jobs=jobs, publish=publish)
                 if isinstance(outcome, ModelGenerated):  # finished earlier: republish, never pay twice
-                    await deps.publish(outcome)
+                    await publish(outcome)
                     return
                 mesh, handle, fingerprint = outcome
                 job_id = handle.job_id
-            generated = await _store_assets(model_id, mesh, name, job_id, started, deps)
+            generated = await _store_assets(
+                model_id, mesh, name, job_id, started, storage=storage, preview_size=settings.preview_size
+            )
             if fingerprint is not None:
-                await deps.jobs.save(
+                await jobs.save(
                     model_id,
                     fingerprint,
                     JobRecord(
@@ -97,7 +134,7 @@ async def generate(
                     ),
                 )
         except Exception as error:  # noqa: BLE001 - every failure ends the stage with a reason
-            await deps.publish(_failure(model_id, error, deps.settings))
+            await publish(_failure(model_id, error))
             return
         log.info(
             "model generated",
@@ -105,13 +142,13 @@ async def generate(
             faces=generated.face_count,
             seconds=round(time.perf_counter() - started, 2),
         )
-        await deps.publish(generated)
+        await publish(generated)
 
 
 _RESULT_FIELDS = {"provider", "asset_keys", "vertex_count", "face_count", "file_sizes", "timings", "job_id"}
 
 
-async def _load_cutouts(cutout_keys: dict[View, str], storage: ObjectStorage) -> dict[View, bytes]:
+async def _load_cutouts(cutout_keys: dict[View, str], storage: Storage) -> dict[View, bytes]:
     cutouts: dict[View, bytes] = {}
     for view in VIEWS:
         key = cutout_keys.get(view)
@@ -129,10 +166,14 @@ async def _load_cutouts(cutout_keys: dict[View, str], storage: ObjectStorage) ->
 
 
 async def _reconstruct_locally(
-    model_id: uuid.UUID, cutouts: dict[View, bytes], deps: Dependencies
+    model_id: uuid.UUID,
+    cutouts: dict[View, bytes],
+    *,
+    publish: Publisher,
+    settings: GenerationServiceSettings,
 ) -> trimesh.Trimesh:
     loop = asyncio.get_running_loop()
-    local = deps.settings.local
+    local = settings.local
 
     def progress(fraction: float, detail: str) -> None:  # called from the worker thread
         event = StageProgressed(
@@ -142,7 +183,7 @@ async def _reconstruct_locally(
             progress=round(0.9 * fraction, 3),
             detail=detail,
         )
-        asyncio.run_coroutine_threadsafe(deps.publish(event), loop)
+        asyncio.run_coroutine_threadsafe(publish(event), loop)
 
     def work() -> trimesh.Trimesh:
         images = {view: Image.open(io.BytesIO(data)) for view, data in cutouts.items()}
@@ -150,7 +191,8 @@ async def _reconstruct_locally(
 
     try:
         async with asyncio.timeout(local.deadline_s):
-            return await asyncio.to_thread(work)
+            # abandoned on the deadline: the reconstruction thread cannot be interrupted
+            return await run_blocking(work, abandon_on_cancel=True)
     except TimeoutError:
         raise GenerationFailure(
             f"generation timed out after {local.deadline_s / 60:.0f} min", code="generation_timeout"
@@ -158,16 +200,21 @@ async def _reconstruct_locally(
 
 
 async def _run_provider_job(
-    model_id: uuid.UUID, provider: GenerationProvider, cutouts: dict[View, bytes], deps: Dependencies
+    model_id: uuid.UUID,
+    provider: GenerationProvider,
+    cutouts: dict[View, bytes],
+    *,
+    jobs: JobStore,
+    publish: Publisher,
 ) -> ModelGenerated | tuple[trimesh.Trimesh, JobHandle, str]:
     inputs = GenerationInputs(images=cutouts)
     fingerprint = provider.fingerprint(inputs)
-    record = await deps.jobs.load(model_id, fingerprint)
+    record = await jobs.load(model_id, fingerprint)
     if record is not None and record.completed and record.result:
         log.info("job already finished for these inputs: republishing", job_id=record.handle.job_id)
         return ModelGenerated(model_id=model_id, producer=PRODUCER, **record.result)
     existing = record.handle if record is not None else None
-    await deps.publish(
+    await publish(
         GenerationStarted(
             model_id=model_id,
             producer=PRODUCER,
@@ -181,10 +228,10 @@ async def _run_provider_job(
 
     async def remember(handle: JobHandle) -> None:
         submitted.append(handle)
-        await deps.jobs.save(model_id, fingerprint, JobRecord(handle=handle))
+        await jobs.save(model_id, fingerprint, JobRecord(handle=handle))
 
     async def progress(fraction: float, detail: str) -> None:
-        await deps.publish(
+        await publish(
             StageProgressed(
                 model_id=model_id, producer=PRODUCER, stage=Stage.GENERATION, progress=fraction, detail=detail
             )
@@ -196,7 +243,7 @@ async def _run_provider_job(
         )
     except ProviderError as error:
         if error.discard_job:  # the job is dead or its results are gone: a re-run must submit anew
-            await deps.jobs.discard(model_id, fingerprint)
+            await jobs.discard(model_id, fingerprint)
         raise
     return _mesh_from(assets), existing or submitted[0], fingerprint
 
@@ -225,15 +272,19 @@ async def _store_assets(
     provider: str,
     job_id: str | None,
     started: float,
-    deps: Dependencies,
+    *,
+    storage: Storage,
+    preview_size: int,
 ) -> ModelGenerated:
     export_started = time.perf_counter()
-    files = await asyncio.to_thread(meshio.export_assets, mesh, preview_size=deps.settings.preview_size)
+    files = await run_blocking(
+        functools.partial(meshio.export_assets, mesh, preview_size=preview_size), abandon_on_cancel=True
+    )
     exported = time.perf_counter()
     asset_keys: dict[str, str] = {}
     for filename, data in files.items():
         key = asset_key(model_id, filename)
-        await deps.storage.put_bytes(key, data, content_type=_content_type(filename))
+        await storage.put_bytes(key, data, content_type=_content_type(filename))
         asset_keys[_asset_name(filename)] = key
     return ModelGenerated(
         model_id=model_id,
@@ -266,7 +317,7 @@ def _content_type(filename: str) -> str:
     return _CONTENT_TYPES.get(filename.rpartition(".")[2], "application/octet-stream")
 
 
-def _failure(model_id: uuid.UUID, error: BaseException, settings: GenerationServiceSettings) -> ModelFailed:
+def _failure(model_id: uuid.UUID, error: BaseException) -> ModelFailed:
     common = {"model_id": model_id, "producer": PRODUCER, "stage": Stage.GENERATION}
     if isinstance(error, ProviderError):
         log.warning("generation failed", code=error.code, error=str(error))

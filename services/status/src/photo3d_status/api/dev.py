@@ -18,5 +18,5 @@ class DevTokenController(Controller):
         "/", operation_id="createDevToken", summary="Sign in as any user (development only)", status_code=200
     )
     async def create(self, data: JSONBody[DevTokenRequest], state: State) -> DevToken:
-        auth = state.runtime.settings.auth
+        auth = state.settings.auth
         return DevToken(token=mint_dev_token(auth, data.user), expires_in=auth.dev_token_ttl_s)

@@ -11,6 +11,11 @@ from photo3d_common.events import VIEWS, ModelStatus
 from photo3d_status.domain import ModelState
 
 
+class PhotoWarning(BaseModel):
+    code: str = Field(description="stable machine-readable reason, e.g. cutout_corrected")
+    message: str = Field(description="written for the user, shown next to the photo")
+
+
 class Model(BaseModel):
     id: uuid.UUID
     owner: str
@@ -25,6 +30,10 @@ class Model(BaseModel):
     error_retryable: bool | None
     photos: dict[str, str | None] = Field(description="view -> object key of the original, or null")
     cutouts: dict[str, str | None] = Field(description="view -> object key of the cut-out, or null")
+    photo_warnings: dict[str, list[PhotoWarning]] = Field(
+        description="view -> what background removal's cross-view check corrected or doubts in that "
+        "photo (every view present, lists may be empty; reset when background removal runs again)"
+    )
     assets: dict[str, str] = Field(description="format (glb, obj, stl, preview, ...) -> object key")
     vertex_count: int | None
     face_count: int | None
@@ -48,6 +57,10 @@ class Model(BaseModel):
             error_retryable=state.error_retryable,
             photos={view: state.photos.get(view) for view in VIEWS},
             cutouts={view: state.cutouts.get(view) for view in VIEWS},
+            photo_warnings={
+                view: [PhotoWarning(**warning) for warning in state.photo_warnings.get(view, [])]
+                for view in VIEWS
+            },
             assets=dict(state.assets),
             vertex_count=state.vertex_count,
             face_count=state.face_count,

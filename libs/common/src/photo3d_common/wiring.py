@@ -7,7 +7,7 @@ call handlers bound to it, so no adapter lists a handler's dependencies by hand.
 The subscribers exist before the service starts (FastStream registers them when the app is built, and the
 AsyncAPI document is read from them) while the connections open only at start, so they hold an
 ``Injector``: the lifespan puts the opened ``Deps`` in with ``serving(deps)`` and takes them out at
-shutdown.
+shutdown. Decision record: docs/adr/0008-one-composition-root-per-service.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A paid job is submitted once per model and inputs: the handle is written right after submission, so a
 redelivered event or a restarted worker resumes polling the same job, and a finished job's result is
-republished instead of paying again.
+republished instead of paying again (docs/adr/0007-paid-jobs-remembered-in-object-storage.md).
 """
 
 from __future__ import annotations

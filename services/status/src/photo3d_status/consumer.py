@@ -9,6 +9,7 @@ instance on each start). One consumer joins once, and reads a model's events of 
 fetch loop, which also keeps cross-topic reordering small (the domain tolerates what remains).
 
 The AsyncAPI document still lists each topic with its event schema (``document_consumers``).
+Decision record: docs/adr/0002-one-status-consumer-for-all-topics.md.
 """
 
 from __future__ import annotations

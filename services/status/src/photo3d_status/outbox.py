@@ -1,7 +1,8 @@
 """The outbox sweeper: a background job of the status service, beside the consumers and the API.
 
 Every applied event queues its status change in the outbox within the same transaction, and the consumer
-publishes it right away; the sweeper publishes what a crash or a broker outage left queued."""
+publishes it right away; the sweeper publishes what a crash or a broker outage left queued
+(docs/adr/0006-status-changes-through-an-outbox.md)."""
 
 from __future__ import annotations
 

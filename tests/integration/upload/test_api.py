@@ -392,7 +392,8 @@ async def test_unknown_view_and_bad_model_id(stack: Stack):
     assert "front, left, right, back" in error_of(top)["message"]
     assert bad_id.status_code == 422 and error_of(bad_id)["code"] == "invalid_model_id"
     assert no_file.status_code == 400 and error_of(no_file)["code"] == "validation_error"
-    assert "file" in error_of(no_file)["message"]
+    (problem,) = error_of(no_file)["detail"]  # one problem with the form body: its missing file
+    assert problem["key"] == "data" and "file" in problem["message"]
     await assert_nothing_stored(stack, model_id)
 
 

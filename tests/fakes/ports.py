@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from photo3d_common.events import Event
 from photo3d_common.storage import ObjectInfo, ObjectNotFound
@@ -69,9 +69,15 @@ class RecordingPublisher(list[Event]):
         return [event for event in self if isinstance(event, kind)]
 
 
-def png(size: tuple[int, int] = (8, 8), colour: tuple[int, int, int, int] = (200, 30, 30, 255)) -> bytes:
+def png(size: tuple[int, int] = (64, 64), colour: tuple[int, int, int, int] = (200, 30, 30, 255)) -> bytes:
+    """A cut-out: an opaque upright ellipse, centred with a margin, on a transparent background."""
+    width, height = size
+    image = Image.new("RGBA", size, (0, 0, 0, 0))
+    ImageDraw.Draw(image).ellipse(
+        [width * 0.3, height * 0.15, width * 0.7 - 1, height * 0.85 - 1], fill=colour
+    )
     buffer = io.BytesIO()
-    Image.new("RGBA", size, colour).save(buffer, format="PNG")
+    image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -86,6 +92,9 @@ class FakeRemover:
         fail_on: str | None = None,
         fail_with: Exception | None = None,
     ) -> None:
+        from photo3d_bgremoval.remover import BackgroundRemovalSettings
+
+        self.settings = BackgroundRemovalSettings()
         self._model_name = model_name
         self.fail_on = fail_on
         self.fail_with = fail_with
@@ -103,14 +112,14 @@ class FakeRemover:
         if self.fail_with is not None and view == self.fail_on:
             raise self.fail_with
         quality = MaskQuality(
-            width=8,
-            height=8,
-            coverage=0.5,
-            bbox=(2, 2, 6, 6),
+            width=64,
+            height=64,
+            coverage=0.35,
+            bbox=(19, 10, 45, 54),
             touching_sides=frozenset(),
             uncertain_ratio=0.05,
         )
-        return CutoutResult(png=png(), width=8, height=8, quality=quality, source_size=(8, 8))
+        return CutoutResult(png=png(), width=64, height=64, quality=quality, source_size=(64, 64))
 
 
 class InMemoryProvider:

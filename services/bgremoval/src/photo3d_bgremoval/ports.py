@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .remover import CutoutResult
+from .remover import BackgroundRemovalSettings, CutoutResult
 
 
 class Remover(Protocol):
     @property
     def model_name(self) -> str: ...
+
+    @property
+    def settings(self) -> BackgroundRemovalSettings:
+        """The cut-out geometry (margin, squareness, size, PNG level) the cross-view check keeps."""
+        ...
 
     async def process_async(self, data: bytes, *, view: str | None = None) -> CutoutResult: ...

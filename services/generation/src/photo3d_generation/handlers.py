@@ -44,8 +44,8 @@ class GenerationFailure(Photo3DError):
     retryable = False
 
 
-async def on_background_removed(
-    event: BackgroundRemoved,
+async def on_cutouts_ready(
+    event: BackgroundRemoved | GenerationRequested,
     *,
     storage: Storage,
     jobs: JobStore,
@@ -53,6 +53,7 @@ async def on_background_removed(
     publish: Publisher,
     settings: GenerationServiceSettings,
 ) -> None:
+    """Both triggers carry the four cut-outs and the provider the model asked for."""
     await generate(
         event.model_id,
         event.cutout_keys,
@@ -65,25 +66,9 @@ async def on_background_removed(
     )
 
 
-async def on_generation_requested(
-    event: GenerationRequested,
-    *,
-    storage: Storage,
-    jobs: JobStore,
-    providers: Mapping[str, GenerationProvider],
-    publish: Publisher,
-    settings: GenerationServiceSettings,
-) -> None:
-    await generate(
-        event.model_id,
-        event.cutout_keys,
-        event.provider,
-        storage=storage,
-        jobs=jobs,
-        providers=providers,
-        publish=publish,
-        settings=settings,
-    )
+# One name per topic, so the subscribers read like the contract's table.
+on_background_removed = on_cutouts_ready
+on_generation_requested = on_cutouts_ready
 
 
 async def generate(

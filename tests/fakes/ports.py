@@ -58,6 +58,9 @@ class InMemoryStorage:
             deleted += self.objects.pop(key, None) is not None
         return deleted
 
+    async def ping(self) -> None:
+        return None
+
 
 class RecordingPublisher(list[Event]):
     """``photo3d_common.ports.Publisher`` that keeps what was published, in order."""

@@ -33,7 +33,13 @@ class KafkaSettings(BaseSettings):
     session_timeout_ms: int = Field(10_000, description="group joins take about half of this")
     heartbeat_interval_ms: int = 1_000
     handler_attempts: int = Field(
-        3, ge=1, description="tries of a failing handler before the message is parked"
+        3, ge=1, description="tries of a failing handler before the message is parked (outages excepted)"
+    )
+    retry_first_delay_s: float = Field(
+        0.5, gt=0, description="first wait before retrying a message while a dependency is down"
+    )
+    retry_max_delay_s: float = Field(
+        15.0, gt=0, description="cap of that wait (retries go on without end, jittered)"
     )
     enable_idempotence: bool = Field(
         False,

@@ -97,6 +97,10 @@ class ObjectStorage:
             raise RuntimeError("ObjectStorage is not open: use 'async with ObjectStorage(settings)'")
         return self._client
 
+    async def ping(self) -> None:
+        """Raises unless the store answers for the bucket (readiness checks)."""
+        await self.client.head_bucket(Bucket=self.bucket)
+
     async def ensure_bucket(self) -> None:
         try:
             await self.client.head_bucket(Bucket=self.bucket)

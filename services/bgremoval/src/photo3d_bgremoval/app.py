@@ -9,13 +9,21 @@ from contextlib import asynccontextmanager
 from faststream import FastStream
 from faststream.specification import AsyncAPI
 
-from photo3d_common.broker import EventPublisher, create_broker, document_publishers, ensure_topics
+from photo3d_common.broker import (
+    EventPublisher,
+    broker_check,
+    create_broker,
+    document_publishers,
+    ensure_topics,
+)
 from photo3d_common.events import (
     BackgroundRemovalStarted,
     BackgroundRemoved,
     ModelFailed,
+    Stage,
     StageProgressed,
 )
+from photo3d_common.health import Health, probe_server
 from photo3d_common.logging import configure_logging
 from photo3d_common.wiring import Injector
 
@@ -29,7 +37,10 @@ SERVICE = "bgremoval"
 def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
     settings = settings or BgRemovalServiceSettings()
     configure_logging(SERVICE, settings.log)
-    broker = create_broker(settings.kafka, service=SERVICE)
+    health = Health(SERVICE)
+    broker = create_broker(
+        settings.kafka, service=SERVICE, failure_stage=Stage.BACKGROUND_REMOVAL, health=health
+    )
     document_publishers(
         broker, settings.kafka, (BackgroundRemovalStarted, StageProgressed, BackgroundRemoved, ModelFailed)
     )
@@ -41,8 +52,10 @@ def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
     async def lifespan() -> AsyncIterator[None]:
         await ensure_topics(settings.kafka)
         async with bootstrap(settings, publish=publish) as deps:
+            checks = {"storage": deps.storage.ping, "broker": broker_check(broker)}
             with injector.serving(deps):
-                yield
+                async with probe_server(health, settings.probe_port, checks=checks):
+                    yield
 
     return FastStream(
         broker, lifespan=lifespan, specification=AsyncAPI(title="photo3d background removal", version="1.0.0")

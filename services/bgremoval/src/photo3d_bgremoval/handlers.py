@@ -11,24 +11,23 @@ import io
 import json
 import time
 import uuid
-from typing import Any
 
 from PIL import Image
 
 from photo3d_common.concurrency import run_blocking
-from photo3d_common.errors import Photo3DError
+from photo3d_common.errors import Photo3DError, dependency_failure
 from photo3d_common.events import (
     VIEWS,
     BackgroundRemovalRequested,
     BackgroundRemovalStarted,
     BackgroundRemoved,
-    ModelFailed,
     PhotoUploaded,
     Stage,
     StageProgressed,
     View,
     ViewWarning,
 )
+from photo3d_common.failures import failure_event
 from photo3d_common.logging import bound_model, get_logger
 from photo3d_common.ports import Publisher, Storage
 from photo3d_common.storage import ObjectNotFound, cutout_key
@@ -110,8 +109,12 @@ async def remove_backgrounds(
             else:
                 cutout_keys, warnings = previous
                 log.info("cut-outs of these originals already stored: republishing", fingerprint=fingerprint)
-        except Exception as error:  # noqa: BLE001 - every failure ends the stage with a reason
-            await publish(_failure(model_id, error))
+        except Exception as error:  # every failure ends the stage with a reason, or waits (outage)
+            if dependency_failure(error) is not None:
+                raise  # not the work's fault: the consumer waits for the dependency and runs this again
+            await publish(
+                failure_event(error, Stage.BACKGROUND_REMOVAL, model_id=model_id, producer=PRODUCER)
+            )
             return
         duration = time.perf_counter() - started
         log.info("backgrounds removed", duration_s=round(duration, 3))
@@ -238,28 +241,3 @@ def _check(
                 pair_iou=round(check.pair_iou, 3),
             )
     return pngs, checked.warnings
-
-
-def _failure(model_id: uuid.UUID, error: BaseException) -> ModelFailed:
-    if isinstance(error, Photo3DError):
-        log.warning("background removal failed", code=error.code, reason=error.message)
-        detail: Any = error.detail
-        return ModelFailed(
-            model_id=model_id,
-            producer=PRODUCER,
-            stage=Stage.BACKGROUND_REMOVAL,
-            reason=error.message,
-            error_code=error.code,
-            retryable=bool(getattr(error, "retryable", False)),
-            detail=json.dumps(detail, default=str) if detail is not None else None,
-        )
-    log.exception("background removal failed unexpectedly")
-    return ModelFailed(
-        model_id=model_id,
-        producer=PRODUCER,
-        stage=Stage.BACKGROUND_REMOVAL,
-        reason="background removal failed unexpectedly; try again in a moment",
-        error_code="internal_error",
-        retryable=True,
-        detail=f"{type(error).__name__}: {error}",
-    )

@@ -107,13 +107,16 @@ class FakeRemover:
     def model_name(self) -> str:
         return self._model_name
 
-    async def process_async(self, data: bytes, *, view: str | None = None) -> Any:
-        from photo3d_bgremoval.cutout import MaskQuality
+    async def remove(self, photo: bytes, *, view: str | None = None) -> Any:
+        from photo3d_bgremoval.cutout import Cutout, MaskQuality
         from photo3d_bgremoval.remover import CutoutResult
 
         self.calls.append(view)
         if self.fail_with is not None and view == self.fail_on:
             raise self.fail_with
+        data = png()
+        image = Image.open(io.BytesIO(data))
+        image.load()
         quality = MaskQuality(
             width=64,
             height=64,
@@ -122,7 +125,8 @@ class FakeRemover:
             touching_sides=frozenset(),
             uncertain_ratio=0.05,
         )
-        return CutoutResult(png=png(), width=64, height=64, quality=quality, source_size=(64, 64))
+        cutout = Cutout(image=image, quality=quality, source_size=(64, 64), canvas_box=(0, 0, 64, 64))
+        return CutoutResult(png=data, cutout=cutout, mask=image.getchannel("A"))
 
 
 class InMemoryProvider:

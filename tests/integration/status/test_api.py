@@ -79,11 +79,18 @@ async def test_missing_invalid_and_expired_tokens_are_401(status_app):
 async def test_public_routes_need_no_token(status_app):
     async with status_app.client() as anonymous:
         health = await anonymous.get("/health")
+        ready = await anonymous.get("/ready")
         config = await anonymous.get("/config.json")
         schema = await anonymous.get("/schema/openapi.json")
         asyncapi = await anonymous.get("/asyncapi.json")
         swagger = await anonymous.get("/schema/swagger")
-    assert health.status_code == 200 and health.json() == {"status": "ok", "database": "ok"}
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    assert ready.status_code == 200 and ready.json()["status"] == "ok"
+    assert {name: check["status"] for name, check in ready.json()["checks"].items()} == {
+        "database": "ok",
+        "broker": "ok",
+        "storage": "ok",
+    }
     assert config.json() == {"uploadBaseUrl": "http://127.0.0.1:8001", "statusBaseUrl": ""}
     operations = [
         op for path in schema.json()["paths"].values() for op in path.values() if isinstance(op, dict)

@@ -58,14 +58,18 @@ def create_broker(
     service: str,
     failure_stage: Stage | None = None,
     health: Health | None = None,
+    request_timeout_ms: int | None = None,
 ) -> KafkaBroker:
     """A broker for one service. Nothing connects until the app starts it.
 
     ``failure_stage``: the stage this service's subscribers run (workers); a message parked here fails its
-    model at that stage. ``health``: told when a dependency goes down and comes back (readiness)."""
+    model at that stage. ``health``: told when a dependency goes down and comes back (readiness).
+    ``request_timeout_ms`` overrides the setting for a service that only publishes (no group joins to wait
+    for), so a publish to a dead broker fails fast."""
     broker = KafkaBroker(
         settings.bootstrap_servers,
         client_id=f"photo3d-{service}",
+        request_timeout_ms=request_timeout_ms or settings.request_timeout_ms,
         security=_security(settings),
         enable_idempotence=settings.enable_idempotence,
         acks="all",

@@ -12,6 +12,7 @@ Two kinds of failure, told apart in one place (``dependency_failure``):
 from __future__ import annotations
 
 import socket
+import traceback
 from typing import Any
 
 
@@ -143,8 +144,26 @@ def _classify(error: BaseException) -> DependencyUnavailable | None:
     if module == "asyncpg":
         return _classify_database(error)
     if isinstance(error, (ConnectionError, TimeoutError, socket.gaierror)):
-        return DependencyUnavailable(error)
+        return _raised_in(error)(error)
     return None
+
+
+_CLIENT_LIBRARIES: dict[str, type[DependencyUnavailable]] = {
+    "asyncpg": DatabaseUnavailable,
+    "botocore": StorageUnavailable,
+    "aiobotocore": StorageUnavailable,
+    "aiokafka": BrokerUnavailable,
+}
+
+
+def _raised_in(error: BaseException) -> type[DependencyUnavailable]:
+    """The dependency whose client library is innermost in the traceback of an operating-system error
+    (asyncpg raises the loop's ConnectionRefusedError and its own command TimeoutError unwrapped), so the
+    answer names it (``database_unavailable``) instead of ``dependency_unavailable``."""
+    found: type[DependencyUnavailable] = DependencyUnavailable
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        found = _CLIENT_LIBRARIES.get(str(frame.f_globals.get("__name__", "")).split(".", 1)[0], found)
+    return found
 
 
 def _classify_s3(error: BaseException) -> DependencyUnavailable | None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from photo3d_common.concurrency import run_blocking
 from photo3d_common.logging import get_logger
 from photo3d_common.ports import Publisher, Storage
 from photo3d_common.storage import ObjectStorage
@@ -32,6 +33,6 @@ async def bootstrap(settings: BgRemovalServiceSettings, *, publish: Publisher) -
     remover = BackgroundRemover(settings.removal)
     async with ObjectStorage(settings.s3) as storage:
         if settings.warm_up:
-            await remover.load_async()
+            await run_blocking(remover.load)
             log.info("model loaded", model=settings.removal.model_name)
         yield Deps(storage=storage, remover=remover, publish=publish)

@@ -28,7 +28,7 @@ from photo3d_common.auth import TokenVerifier
 from photo3d_common.broker import create_broker
 from photo3d_common.logging import configure_logging, get_logger
 from photo3d_common.settings import KafkaSettings
-from photo3d_common.web import EXCEPTION_HANDLERS, bearer_auth, http_error_handler
+from photo3d_common.web import EXCEPTION_HANDLERS, bearer_auth, http_error_handler, nosniff
 from photo3d_common.wiring import Injector
 from photo3d_status.api.deps import provide_deps, provide_models, provide_owner
 from photo3d_status.api.dev import DevTokenController
@@ -130,6 +130,7 @@ def create_app(settings: StatusSettings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         before_request=_bind_model_id,
+        before_send=[nosniff],
         after_response=_unbind_model_id,
         logging_config=None,  # configure_logging owns logging; Litestar's default would replace it
         state=State(

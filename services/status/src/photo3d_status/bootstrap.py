@@ -27,9 +27,11 @@ log = get_logger(__name__)
 @dataclass(frozen=True)
 class Deps:
     """Named dependencies: the event handlers take ``repository`` and ``publish``
-    (``handlers.on_*(event, *, repository, publish)``); the controllers ``models`` and ``settings``."""
+    (``handlers.on_*(event, *, repository, publish)``); the controllers ``models``, ``settings`` and, for
+    readiness, ``repository``, ``broker`` and ``storage``."""
 
     settings: StatusSettings
+    broker: KafkaBroker
     repository: ModelRepository
     storage: ObjectStorage
     hub: ModelChangeHub
@@ -47,7 +49,11 @@ async def bootstrap(
         await migrate(settings.database_url)
     async with contextlib.AsyncExitStack() as stack:
         pool = await asyncpg.create_pool(
-            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            settings.database_url,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            timeout=settings.db_connect_timeout_s,
+            command_timeout=settings.db_command_timeout_s,
         )
         stack.push_async_callback(pool.close)
         repository = ModelRepository(pool)
@@ -60,6 +66,7 @@ async def bootstrap(
         publish = EventPublisher(broker, settings.kafka)
         yield Deps(
             settings=settings,
+            broker=broker,
             repository=repository,
             storage=storage,
             hub=hub,

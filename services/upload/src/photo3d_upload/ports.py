@@ -14,3 +14,7 @@ class ModelLookup(Protocol):
     model and for another user's."""
 
     async def get_model(self, model_id: uuid.UUID, token: str) -> ModelSnapshot: ...
+
+    async def ping(self) -> None:
+        """Raise when the status service cannot be reached (readiness)."""
+        ...

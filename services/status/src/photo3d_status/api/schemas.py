@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from photo3d_common.events import VIEWS, ModelStatus
 from photo3d_status.domain import ModelState
 
+#: Text that reaches the database or a log: Postgres rejects NUL, and control characters are never meant.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+
 
 class PhotoWarning(BaseModel):
     code: str = Field(description="stable machine-readable reason, e.g. cutout_corrected")
@@ -80,8 +83,13 @@ class ModelPage(BaseModel):
 class CreateModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, max_length=200)
-    provider: str | None = Field(None, description="generation provider; null for the default")
+    name: str | None = Field(None, max_length=200, pattern=NO_CONTROL_CHARACTERS)
+    provider: str | None = Field(
+        None,
+        max_length=64,
+        pattern=NO_CONTROL_CHARACTERS,
+        description="generation provider; null for the default",
+    )
 
 
 class DevTokenRequest(BaseModel):
@@ -92,11 +100,6 @@ class DevToken(BaseModel):
     token: str
     token_type: str = "Bearer"
     expires_in: int
-
-
-class Health(BaseModel):
-    status: str
-    database: str
 
 
 class FrontendConfig(BaseModel):

@@ -1,31 +1,47 @@
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 
-from photo3d_common.logging import get_logger
+from photo3d_common.web import READINESS_RESPONSES, Liveness, Readiness, readiness
 from photo3d_status.api.deps import Dependencies
-from photo3d_status.api.schemas import FrontendConfig, Health
-
-log = get_logger(__name__)
+from photo3d_status.api.schemas import FrontendConfig
 
 
 class SystemController(Controller):
-    """Unauthenticated: health, the web page's configuration, the AsyncAPI document."""
+    """Unauthenticated: liveness, readiness, the web page's configuration, the AsyncAPI document."""
 
     tags = ("system",)
 
-    @get("/health", operation_id="health", summary="Liveness and database check")
-    async def health(self, deps: Dependencies) -> Response[Health]:
-        try:
-            await asyncio.wait_for(deps.repository.ping(), timeout=3)
-        except Exception as error:  # noqa: BLE001 - reported, not raised
-            log.warning("health check failed", error=str(error))
-            return Response(Health(status="unavailable", database=f"error: {error}"), status_code=503)
-        return Response(Health(status="ok", database="ok"))
+    @get(
+        "/health",
+        operation_id="health",
+        summary="Liveness: the process serves requests",
+        description="Checks nothing outside the process (a dead database must not get the service "
+        "restarted); `/ready` checks the dependencies.",
+    )
+    async def health(self) -> Liveness:
+        return Liveness(status="ok")
+
+    @get(
+        "/ready",
+        operation_id="ready",
+        summary="Readiness: the database, the broker and the object store, each with its own status",
+        description="200 when all three answer within STATUS_READY_TIMEOUT_S, else 503 naming what is down.",
+        responses=READINESS_RESPONSES,
+    )
+    async def ready(self, deps: Dependencies) -> Response[Readiness]:
+        timeout_s = deps.settings.ready_timeout_s
+        return await readiness(
+            {
+                "database": deps.repository.ping,
+                "broker": lambda: deps.broker.ping(timeout=timeout_s),
+                "storage": deps.storage.ping,
+            },
+            timeout_s=timeout_s,
+        )
 
     @get("/config.json", operation_id="frontendConfig", summary="Where the web page finds the services")
     async def frontend_config(self, deps: Dependencies) -> FrontendConfig:

@@ -298,7 +298,7 @@ async def test_files_stream_with_content_type_and_disposition(status_app, s3_set
     assert missing.status_code == 404
     # an encoded '..' reaches the service, which refuses the path; a literal one is resolved by the client
     # (RFC 3986 dot-segment removal) into a path no route serves
-    assert escape.status_code == 422 and escape.json()["error"]["code"] == "invalid_input"
+    assert escape.status_code == 422 and escape.json()["error"]["code"] == "invalid_file_path"
     assert dotted.status_code == 404
 
 

@@ -139,6 +139,7 @@ class InMemoryProvider:
     max_poll_interval_s = 0.01
     poll_backoff = 1.0
     expected_duration_s = 1.0
+    resumable = True
 
     def __init__(self, *, fail_with: Exception | None = None) -> None:
         self.fail_with = fail_with

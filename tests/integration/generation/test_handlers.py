@@ -21,12 +21,12 @@ from photo3d_common.events import (
     StageProgressed,
 )
 from photo3d_common.storage import ObjectStorage, cutout_key
-from photo3d_common.wiring import inject_dependencies
 from photo3d_generation import handlers, meshio
-from photo3d_generation.bootstrap import Deps
+from photo3d_generation.handlers import Dependencies
 from photo3d_generation.jobs import JobRecord, JobStore
 from photo3d_generation.providers.base import GenerationInputs
 from photo3d_generation.providers.tencent import TencentHunyuanProvider
+from photo3d_generation.resources import build_providers
 from photo3d_generation.settings import GenerationServiceSettings, LocalSettings
 from tests.fakes.tencent import FakeTencentAi3d, ScriptedJob
 
@@ -73,13 +73,14 @@ def _tencent(fake: FakeTencentAi3d, **overrides) -> TencentHunyuanProvider:
     return fake.provider(**{"deadline_s": 5.0, "max_attempts": 3, "max_backoff_s": 0.02, **overrides})
 
 
-def _deps(storage, publish, providers=None, **settings) -> Deps:
-    return Deps(
+def _deps(storage, publish, providers=None, **settings) -> Dependencies:
+    chosen = _settings(**settings)
+    return Dependencies(
         storage=storage,
         jobs=JobStore(storage),
-        providers=providers or {},
+        providers=providers if providers is not None else build_providers(chosen),
         publish=publish,
-        settings=_settings(**settings),
+        settings=chosen,
     )
 
 
@@ -88,7 +89,7 @@ async def test_local_provider_stores_a_coloured_watertight_glb(object_storage):
     keys = await _store_cutouts(object_storage, model_id)
     published = Recorder()
 
-    await inject_dependencies(handlers.generate, _deps(object_storage, published))(model_id, keys, None)
+    await handlers.generate(model_id, keys, None, _deps(object_storage, published))
 
     assert isinstance(published[0], GenerationStarted) and published[0].provider == "local"
     assert all(p.stage is Stage.GENERATION for p in published.of(StageProgressed))
@@ -112,7 +113,7 @@ async def test_missing_cutout_fails_with_what_to_do(object_storage):
     keys = await _store_cutouts(object_storage, model_id)
     await object_storage.delete_keys([keys["right"]])
     published = Recorder()
-    await inject_dependencies(handlers.generate, _deps(object_storage, published))(model_id, keys, None)
+    await handlers.generate(model_id, keys, None, _deps(object_storage, published))
     (failed,) = published.of(ModelFailed)
     assert failed.error_code == "cutout_missing" and "right cut-out is missing" in failed.reason
 
@@ -121,7 +122,7 @@ async def test_provider_not_enabled_fails_clearly(object_storage):
     model_id = uuid.uuid4()
     keys = await _store_cutouts(object_storage, model_id)
     published = Recorder()
-    await inject_dependencies(handlers.generate, _deps(object_storage, published))(model_id, keys, "tencent")
+    await handlers.generate(model_id, keys, "tencent", _deps(object_storage, published))
     (failed,) = published.of(ModelFailed)
     assert failed.error_code == "provider_not_enabled" and not failed.retryable
 
@@ -132,7 +133,7 @@ async def test_tencent_job_result_is_stored_and_never_paid_twice(object_storage,
     fake_tencent.script_job(ScriptedJob(wait_polls=1, run_polls=2))
     deps = _deps(object_storage, Recorder(), {"tencent": _tencent(fake_tencent)})
 
-    await inject_dependencies(handlers.generate, deps)(model_id, keys, "tencent")
+    await handlers.generate(model_id, keys, "tencent", deps)
     (done,) = deps.publish.of(ModelGenerated)
     assert done.provider == "tencent" and done.job_id
     mesh = trimesh.load(
@@ -142,7 +143,7 @@ async def test_tencent_job_result_is_stored_and_never_paid_twice(object_storage,
 
     # The same event again (a redelivery): the finished job is republished, not submitted again.
     again = _deps(object_storage, Recorder(), {"tencent": _tencent(fake_tencent)})
-    await inject_dependencies(handlers.generate, again)(model_id, keys, "tencent")
+    await handlers.generate(model_id, keys, "tencent", again)
     assert len(fake_tencent.calls("SubmitHunyuanTo3DProJob")) == 1
     assert [type(e) for e in again.publish] == [ModelGenerated]
     assert again.publish[0].asset_keys == done.asset_keys
@@ -160,7 +161,7 @@ async def test_restarted_worker_resumes_the_submitted_job(object_storage, fake_t
     await JobStore(object_storage).save(model_id, provider.fingerprint(inputs), JobRecord(handle=handle))
 
     deps = _deps(object_storage, Recorder(), {"tencent": provider})
-    await inject_dependencies(handlers.generate, deps)(model_id, keys, "tencent")
+    await handlers.generate(model_id, keys, "tencent", deps)
 
     assert len(fake_tencent.calls("SubmitHunyuanTo3DProJob")) == 1
     started = deps.publish.of(GenerationStarted)[0]
@@ -178,12 +179,12 @@ async def test_failed_job_fails_the_model_and_a_rerun_submits_again(object_stora
         ScriptedJob(),
     )
     deps = _deps(object_storage, Recorder(), {"tencent": _tencent(fake_tencent)})
-    await inject_dependencies(handlers.generate, deps)(model_id, keys, "tencent")
+    await handlers.generate(model_id, keys, "tencent", deps)
     (failed,) = deps.publish.of(ModelFailed)
     assert failed.stage is Stage.GENERATION and failed.reason
 
     retry = _deps(object_storage, Recorder(), {"tencent": _tencent(fake_tencent)})
-    await inject_dependencies(handlers.generate, retry)(model_id, keys, "tencent")
+    await handlers.generate(model_id, keys, "tencent", retry)
     assert len(fake_tencent.calls("SubmitHunyuanTo3DProJob")) == 2
     assert retry.publish.of(ModelGenerated)
 
@@ -193,7 +194,31 @@ async def test_job_that_never_finishes_times_out_with_minutes_in_the_reason(obje
     keys = await _store_cutouts(object_storage, model_id)
     fake_tencent.script_job(ScriptedJob(outcome="NEVER"))
     deps = _deps(object_storage, Recorder(), {"tencent": _tencent(fake_tencent, deadline_s=0.5)})
-    await inject_dependencies(handlers.generate, deps)(model_id, keys, "tencent")
+    await handlers.generate(model_id, keys, "tencent", deps)
     (failed,) = deps.publish.of(ModelFailed)
     assert "timed out after 0.5 s" in failed.reason  # minutes for real deadlines: "after 15 min"
     assert failed.retryable
+
+
+async def test_a_replayed_background_removed_republishes_the_model_and_rewrites_no_asset(object_storage):
+    """Issue 9, defect 3: background.removed again for a completed model (a replay, or bgremoval
+    republishing its answer to a replayed photos.uploaded) gets the earlier model.generated again."""
+    from photo3d_common.events import BackgroundRemoved
+
+    model_id = uuid.uuid4()
+    keys = await _store_cutouts(object_storage, model_id)
+    trigger = BackgroundRemoved(model_id=model_id, producer="test", cutout_keys=keys, source_fingerprint="f")
+    first = Recorder()
+    await handlers.on_background_removed(trigger, _deps(object_storage, first))
+    (done,) = first.of(ModelGenerated)
+    before = {fmt: (await object_storage.head(key)).etag for fmt, key in done.asset_keys.items()}
+    for key in done.asset_keys.values():  # were the assets rewritten, the ETags would come back
+        await object_storage.put_bytes(key, b"marker", content_type="application/octet-stream")
+    marked = {fmt: (await object_storage.head(key)).etag for fmt, key in done.asset_keys.items()}
+    assert marked != before
+
+    replayed = Recorder()
+    await handlers.on_background_removed(trigger, _deps(object_storage, replayed))
+
+    assert replayed == [done]  # no generation.started, no progress, the same model.generated
+    assert {fmt: (await object_storage.head(key)).etag for fmt, key in done.asset_keys.items()} == marked

@@ -108,6 +108,7 @@ PLUGIN_COMMANDS: dict[str, tuple[str, str]] = {
         "photo3d_devstack.reconstruct:main",
         "build a 3D model from photos or cut-outs (offline)",
     ),
+    "kcat": ("photo3d_devstack.kcat:main", "kcat against the local broker (librdkafka of confluent-kafka)"),
 }
 
 # Asset hooks run by `make setup-assets` / `photo3d setup-assets`: each is "module:function() -> None",

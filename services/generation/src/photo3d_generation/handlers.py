@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import io
+import dataclasses
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import trimesh
-from PIL import Image
 
 from photo3d_common.concurrency import run_blocking
 from photo3d_common.errors import Photo3DError, dependency_failure
 from photo3d_common.events import (
     VIEWS,
     BackgroundRemoved,
+    Event,
+    GenerationOptions,
     GenerationRequested,
     GenerationStarted,
     ModelGenerated,
@@ -26,12 +26,13 @@ from photo3d_common.events import (
 )
 from photo3d_common.failures import failure_event
 from photo3d_common.logging import bound_model, get_logger
+from photo3d_common.outcomes import answer_once
 from photo3d_common.ports import Publisher, Storage
 from photo3d_common.storage import ObjectNotFound, asset_key
 
 from . import meshio
+from .fitting import FittedMesh, fit_to_options
 from .jobs import JobRecord, JobStore
-from .local import reconstruct
 from .providers.base import GeneratedAssets, GenerationInputs, GenerationProvider, JobHandle, run_job
 from .providers.errors import ProviderError
 from .settings import GenerationServiceSettings
@@ -44,6 +45,18 @@ class GenerationFailure(Photo3DError):
     retryable = False
 
 
+@dataclass(frozen=True)
+class Dependencies:
+    """What one generation run uses, passed along inside this module (the service's ``bootstrap.Deps``
+    hands the handlers below the same names)."""
+
+    storage: Storage
+    jobs: JobStore
+    providers: Mapping[str, GenerationProvider]
+    publish: Publisher
+    settings: GenerationServiceSettings
+
+
 async def on_cutouts_ready(
     event: BackgroundRemoved | GenerationRequested,
     *,
@@ -53,17 +66,9 @@ async def on_cutouts_ready(
     publish: Publisher,
     settings: GenerationServiceSettings,
 ) -> None:
-    """Both triggers carry the four cut-outs and the provider the model asked for."""
-    await generate(
-        event.model_id,
-        event.cutout_keys,
-        event.provider,
-        storage=storage,
-        jobs=jobs,
-        providers=providers,
-        publish=publish,
-        settings=settings,
-    )
+    """Both triggers carry the four cut-outs, the provider and the options the model asked for."""
+    deps = Dependencies(storage=storage, jobs=jobs, providers=providers, publish=publish, settings=settings)
+    await _answer_once(event, event.cutout_keys, event.provider, deps, event.options)
 
 
 # One name per topic, so the subscribers read like the contract's table.
@@ -71,68 +76,96 @@ on_background_removed = on_cutouts_ready
 on_generation_requested = on_cutouts_ready
 
 
+async def _answer_once(
+    trigger: Event,
+    cutout_keys: dict[View, str],
+    provider_name: str | None,
+    deps: Dependencies,
+    options: GenerationOptions | None,
+) -> None:
+    """A redelivered or replayed trigger gets its earlier answer again: no second job, no asset rewritten."""
+    await answer_once(
+        trigger,
+        service=PRODUCER,
+        storage=deps.storage,
+        publish=deps.publish,
+        handle=lambda answer: generate(
+            trigger.model_id,
+            cutout_keys,
+            provider_name,
+            dataclasses.replace(deps, publish=answer),
+            options=options,
+        ),
+    )
+
+
 async def generate(
     model_id: uuid.UUID,
     cutout_keys: dict[View, str],
     provider_name: str | None,
+    deps: Dependencies,
     *,
-    storage: Storage,
-    jobs: JobStore,
-    providers: Mapping[str, GenerationProvider],
-    publish: Publisher,
-    settings: GenerationServiceSettings,
+    options: GenerationOptions | None = None,
 ) -> None:
-    name = provider_name or settings.default_provider
+    """Run the model's provider (the built-in reconstructor is one of them) and store what it made, fitted
+    to the model's options. An event from before options existed gets the defaults."""
+    name = provider_name or deps.settings.default_provider
+    options = options or GenerationOptions()
     with bound_model(model_id):
         started = time.perf_counter()
         try:
-            cutouts = await _load_cutouts(cutout_keys, storage)
-            if name == "local":
-                await publish(GenerationStarted(model_id=model_id, producer=PRODUCER, provider=name))
-                mesh = await _reconstruct_locally(model_id, cutouts, publish=publish, settings=settings)
-                job_id, fingerprint, handle = None, None, None
-            else:
-                provider = providers.get(name)
-                if provider is None:
-                    raise GenerationFailure(
-                        f"the {name!r} generator is not enabled on this server: choose another one or ask "
-                        "an administrator",
-                        code="provider_not_enabled",
-                    )
-                outcome = await _run_provider_job(model_id, provider, cutouts, jobs=jobs, publish=publish)
-                if isinstance(outcome, ModelGenerated):  # finished earlier: republish, never pay twice
-                    await publish(outcome)
-                    return
-                mesh, handle, fingerprint = outcome
-                job_id = handle.job_id
-            generated = await _store_assets(
-                model_id, mesh, name, job_id, started, storage=storage, preview_size=settings.preview_size
-            )
-            if fingerprint is not None:
-                await jobs.save(
-                    model_id,
-                    fingerprint,
-                    JobRecord(
-                        handle=handle,
-                        completed=True,
-                        result=generated.model_dump(mode="json", include=_RESULT_FIELDS),
-                    ),
+            cutouts = await _load_cutouts(cutout_keys, deps.storage)
+            provider = deps.providers.get(name)
+            if provider is None:
+                raise GenerationFailure(
+                    f"the {name!r} generator is not enabled on this server: choose another one or ask "
+                    "an administrator",
+                    code="provider_not_enabled",
                 )
+            inputs = GenerationInputs(images=cutouts, options=options)
+            outcome = await _run_provider_job(model_id, provider, inputs, deps)
+            if isinstance(outcome, ModelGenerated):  # finished earlier: republish, never pay twice
+                await deps.publish(outcome)
+                return
+            mesh, handle, fingerprint = outcome
+            generated = await _store_assets(model_id, mesh, options, name, handle.job_id, started, deps)
+            await deps.jobs.save(
+                model_id,
+                fingerprint,
+                JobRecord(
+                    handle=handle,
+                    completed=True,
+                    result=generated.model_dump(mode="json", include=_RESULT_FIELDS),
+                ),
+            )
         except Exception as error:  # every failure ends the stage with a reason, or waits (outage)
             if dependency_failure(error) is not None:
                 raise  # not the work's fault: the consumer waits for the dependency and runs this again
-            await publish(failure_event(error, Stage.GENERATION, model_id=model_id, producer=PRODUCER))
+            await deps.publish(failure_event(error, Stage.GENERATION, model_id=model_id, producer=PRODUCER))
             return
         log.info(
             "model generated",
             provider=name,
             faces=generated.face_count,
+            target_faces=options.target_faces,
+            dimensions_m=generated.dimensions_m.model_dump() if generated.dimensions_m else None,
             seconds=round(time.perf_counter() - started, 2),
         )
-        await publish(generated)
+        await deps.publish(generated)
 
 
-_RESULT_FIELDS = {"provider", "asset_keys", "vertex_count", "face_count", "file_sizes", "timings", "job_id"}
+_RESULT_FIELDS = {
+    "provider",
+    "asset_keys",
+    "vertex_count",
+    "face_count",
+    "file_sizes",
+    "timings",
+    "job_id",
+    "options",
+    "dimensions_m",
+    "detail",
+}
 
 
 async def _load_cutouts(cutout_keys: dict[View, str], storage: Storage) -> dict[View, bytes]:
@@ -152,62 +185,24 @@ async def _load_cutouts(cutout_keys: dict[View, str], storage: Storage) -> dict[
     return cutouts
 
 
-async def _reconstruct_locally(
-    model_id: uuid.UUID,
-    cutouts: dict[View, bytes],
-    *,
-    publish: Publisher,
-    settings: GenerationServiceSettings,
-) -> trimesh.Trimesh:
-    loop = asyncio.get_running_loop()
-    local = settings.local
-
-    def progress(fraction: float, detail: str) -> None:  # called from the worker thread
-        event = StageProgressed(
-            model_id=model_id,
-            producer=PRODUCER,
-            stage=Stage.GENERATION,
-            progress=round(0.9 * fraction, 3),
-            detail=detail,
-        )
-        asyncio.run_coroutine_threadsafe(publish(event), loop)
-
-    def work() -> trimesh.Trimesh:
-        images = {view: Image.open(io.BytesIO(data)) for view, data in cutouts.items()}
-        return reconstruct(images, local.reconstruction(), progress=progress)
-
-    try:
-        async with asyncio.timeout(local.deadline_s):
-            # abandoned on the deadline: the reconstruction thread cannot be interrupted
-            return await run_blocking(work, abandon_on_cancel=True)
-    except TimeoutError:
-        raise GenerationFailure(
-            f"generation timed out after {local.deadline_s / 60:.0f} min", code="generation_timeout"
-        ) from None
-
-
 async def _run_provider_job(
-    model_id: uuid.UUID,
-    provider: GenerationProvider,
-    cutouts: dict[View, bytes],
-    *,
-    jobs: JobStore,
-    publish: Publisher,
+    model_id: uuid.UUID, provider: GenerationProvider, inputs: GenerationInputs, deps: Dependencies
 ) -> ModelGenerated | tuple[trimesh.Trimesh, JobHandle, str]:
-    inputs = GenerationInputs(images=cutouts)
     fingerprint = provider.fingerprint(inputs)
-    record = await jobs.load(model_id, fingerprint)
+    record = await deps.jobs.load(model_id, fingerprint)
     if record is not None and record.completed and record.result:
         log.info("job already finished for these inputs: republishing", job_id=record.handle.job_id)
         return ModelGenerated(model_id=model_id, producer=PRODUCER, **record.result)
-    existing = record.handle if record is not None else None
-    await publish(
+    # A job of this process (the built-in reconstructor) died with it: start it again, free of charge.
+    existing = record.handle if record is not None and provider.resumable else None
+    await deps.publish(
         GenerationStarted(
             model_id=model_id,
             producer=PRODUCER,
             provider=provider.name,
             job_id=existing.job_id if existing else None,
             resumed=existing is not None,
+            options=inputs.options,
         )
     )
 
@@ -215,10 +210,10 @@ async def _run_provider_job(
 
     async def remember(handle: JobHandle) -> None:
         submitted.append(handle)
-        await jobs.save(model_id, fingerprint, JobRecord(handle=handle))
+        await deps.jobs.save(model_id, fingerprint, JobRecord(handle=handle))
 
     async def progress(fraction: float, detail: str) -> None:
-        await publish(
+        await deps.publish(
             StageProgressed(
                 model_id=model_id, producer=PRODUCER, stage=Stage.GENERATION, progress=fraction, detail=detail
             )
@@ -230,12 +225,14 @@ async def _run_provider_job(
         )
     except ProviderError as error:
         if error.discard_job:  # the job is dead or its results are gone: a re-run must submit anew
-            await jobs.discard(model_id, fingerprint)
+            await deps.jobs.discard(model_id, fingerprint)
         raise
     return _mesh_from(assets), existing or submitted[0], fingerprint
 
 
 def _mesh_from(assets: GeneratedAssets) -> trimesh.Trimesh:
+    if isinstance(assets.mesh, trimesh.Trimesh):  # made in this process, already in the convention
+        return assets.mesh
     for fmt in ("glb", "gltf", "obj", "ply", "stl"):
         found = assets.get(fmt)
         if found is not None:
@@ -253,25 +250,32 @@ def _asset_name(filename: str) -> str:
     return ext if stem == "model" else stem
 
 
+def _fitted_assets(
+    mesh: trimesh.Trimesh, options: GenerationOptions, preview_size: int
+) -> tuple[FittedMesh, dict[str, bytes]]:
+    fitted = fit_to_options(mesh, options)
+    return fitted, meshio.export_assets(fitted.mesh, preview_size=preview_size)
+
+
 async def _store_assets(
     model_id: uuid.UUID,
     mesh: trimesh.Trimesh,
+    options: GenerationOptions,
     provider: str,
     job_id: str | None,
     started: float,
-    *,
-    storage: Storage,
-    preview_size: int,
+    deps: Dependencies,
 ) -> ModelGenerated:
     export_started = time.perf_counter()
-    files = await run_blocking(
-        functools.partial(meshio.export_assets, mesh, preview_size=preview_size), abandon_on_cancel=True
+    fitted, files = await run_blocking(
+        _fitted_assets, mesh, options, deps.settings.preview_size, abandon_on_cancel=True
     )
+    mesh = fitted.mesh
     exported = time.perf_counter()
     asset_keys: dict[str, str] = {}
     for filename, data in files.items():
         key = asset_key(model_id, filename)
-        await storage.put_bytes(key, data, content_type=_content_type(filename))
+        await deps.storage.put_bytes(key, data, content_type=_content_type(filename))
         asset_keys[_asset_name(filename)] = key
     return ModelGenerated(
         model_id=model_id,
@@ -287,6 +291,9 @@ async def _store_assets(
             "store_s": round(time.perf_counter() - exported, 3),
         },
         job_id=job_id,
+        options=options,
+        dimensions_m=fitted.dimensions,
+        detail=fitted.detail,
     )
 
 
@@ -295,6 +302,7 @@ _CONTENT_TYPES = {
     "obj": "model/obj",
     "mtl": "model/mtl",
     "stl": "model/stl",
+    "usdz": "model/vnd.usdz+zip",
     "png": "image/png",
     "jpg": "image/jpeg",
 }

@@ -41,6 +41,7 @@ from photo3d_status.consumer import document_consumers, document_published, regi
 from photo3d_status.live import ModelChangeHub
 from photo3d_status.outbox import OutboxSweeper
 from photo3d_status.settings import StatusSettings
+from photo3d_status.watchdog import StageWatchdog
 
 log = get_logger(__name__)
 SERVICE = "status"
@@ -102,6 +103,14 @@ def create_app(settings: StatusSettings | None = None) -> Litestar:
             deps = await stack.enter_async_context(bootstrap(settings, broker=broker, hub=hub))
             sweeper = OutboxSweeper(deps.repository, deps.publish, interval_s=settings.outbox_sweep_s)
             await stack.enter_async_context(sweeper.running())
+            if settings.consume and settings.watchdog:
+                watchdog = StageWatchdog(
+                    deps.repository,
+                    deps.publish,
+                    deadlines_s=settings.stage_deadlines_s,
+                    interval_s=settings.watchdog_interval_s,
+                )
+                await stack.enter_async_context(watchdog.running())
             stack.enter_context(injector.serving(deps))
             app.state.deps = deps
             stack.callback(hub.close)  # first thing at shutdown: open event streams end

@@ -78,5 +78,6 @@ async def bootstrap(
                 publish=publish,
                 providers=settings.providers,
                 keepalive_s=settings.sse_keepalive_s,
+                default_options=settings.default_options(),
             ),
         )

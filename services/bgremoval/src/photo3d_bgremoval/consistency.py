@@ -46,6 +46,13 @@ SCALES = np.exp(np.linspace(np.log(0.6), np.log(1.65), 13))
 #: the silhouette more were removed per unit of log ratio.
 DISTANCE_TOLERANCE = 1.2
 DISTANCE_COST = 2.0
+#: The object's height (photo pixels) a corrected view would keep, against the other pair's: beyond this
+#: ratio (distances differ, and a raised camera adds the top's depth) it costs like the distance, and
+#: beyond ``HEIGHT_LIMIT`` the correction is not believed.
+HEIGHT_TOLERANCE = 1.3
+HEIGHT_LIMIT = 1.6
+#: A correction removing more than this share of a view is believed only if the sizes then agree.
+LARGE_CORRECTION = 0.3
 #: Weight of the other view's area outside this one when fitting "this view holds extra material".
 INSIDE_PENALTY = 3.0
 #: Thickness below which a disagreement along the outline is a turn/tilt/perspective difference, not a
@@ -90,8 +97,18 @@ class CheckedCutouts:
 
 
 def _working_mask(image: Image.Image) -> np.ndarray:
-    alpha = image.getchannel("A").resize((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
-    return np.asarray(alpha) > SOLID_ALPHA
+    """The solid alpha on a ``WORK_SIDE`` square (the cut-out padded to a square at its right/bottom)."""
+    side = max(image.size)
+    alpha = Image.new("L", (side, side), 0)
+    alpha.paste(image.getchannel("A"), (0, 0))
+    return np.asarray(alpha.resize((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)) > SOLID_ALPHA
+
+
+def _full_size(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A working mask back at a cut-out's ``size`` (width, height)."""
+    side = max(size)
+    full = Image.fromarray(mask.astype(np.uint8) * 255).resize((side, side), Image.Resampling.NEAREST)
+    return np.asarray(full)[: size[1], : size[0]] > 127
 
 
 def _height(mask: np.ndarray) -> int:
@@ -172,6 +189,37 @@ def contradicted(mask: np.ndarray, opposite_aligned: np.ndarray) -> np.ndarray:
     return removal
 
 
+def _height_ratio(
+    view: View, kept: np.ndarray, masks: Mapping[View, np.ndarray], pixel_size: Mapping[View, float]
+) -> float:
+    """The object's height in ``kept`` over its median height in the two perpendicular views (photo px)."""
+    others = [
+        _height(mask) * pixel_size[other]
+        for other, mask in masks.items()
+        if other not in (view, OPPOSITE[view]) and mask.any()
+    ]
+    height = _height(kept) * pixel_size[view]
+    if not others or height == 0:
+        return 1.0
+    return height / float(np.median(others))
+
+
+def _odd_one_out(
+    pair: tuple[View, View], masks: Mapping[View, np.ndarray], pixel_size: Mapping[View, float]
+) -> View:
+    """Of two disagreeing opposite views, the one whose object height (in photo pixels) is further from
+    the other views' median: all four photos show one object height from about one distance."""
+    heights = {view: _height(mask) * pixel_size[view] for view, mask in masks.items()}
+
+    def deviation(view: View) -> float:
+        others = [h for v, h in heights.items() if v != view and h > 0]
+        if not others or heights[view] <= 0:
+            return np.inf
+        return abs(np.log(heights[view] / float(np.median(others))))
+
+    return max(pair, key=deviation)
+
+
 def _disk(radius: int) -> np.ndarray:
     y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
     return x * x + y * y <= radius * radius
@@ -186,6 +234,7 @@ def _apply_removal(
     removal: np.ndarray,
     kept: np.ndarray,
     *,
+    recrop: bool,
     margin_fraction: float,
     square: bool,
     max_side: int,
@@ -213,6 +262,8 @@ def _apply_removal(
     cleared = cleared.astype(np.uint8)
     result = image.copy()
     result.putalpha(Image.fromarray(cleared, mode="L"))
+    if not recrop:
+        return result
     bbox = alpha_bbox(cleared)
     assert bbox is not None  # at most MAX_REMOVED_SHARE of the silhouette is ever removed
     return crop_and_pad(result, bbox, margin_fraction=margin_fraction, square=square, max_side=max_side)
@@ -224,8 +275,11 @@ def check_cutouts(
     margin_fraction: float = 0.08,
     square: bool = True,
     max_side: int = 2048,
+    recrop: bool = True,
 ) -> CheckedCutouts:
     """Check the four RGBA cut-outs against each other; remove contradicted parts; warn or fail.
+
+    Corrected cut-outs are cropped again around what is left (``recrop``; else they keep their frame).
 
     Raises :class:`CutoutsDisagree` naming the photo when a cut-out is mostly contradicted by its
     opposite view, or when two opposite photos cannot be reconciled.
@@ -241,7 +295,7 @@ def check_cutouts(
             # Two explanations of a disagreement: this view holds extra material, or the other one does.
             # Each is fitted (the other view placed within this one) and the one that needs less
             # material removed wins (in both, the clean view lies within the spoilt one).
-            removals, costs, ious = {}, {}, []
+            removals, costs, ious, height_ratios, ratios = {}, {}, [], {}, {}
             for view, other in ((first, second), (second, first)):
                 placed, iou, ratio = align(
                     masks[view],
@@ -250,14 +304,34 @@ def check_cutouts(
                     base_scale=pixel_size[other] / pixel_size[view],
                 )
                 removals[view] = contradicted(masks[view], placed)
-                # the simpler explanation: less removed, and the photos taken from similar distances
+                # the simpler explanation: less removed, the photos taken from similar distances, and
+                # the object as tall as the other two photos show it
                 far = max(0.0, abs(np.log(ratio)) - np.log(DISTANCE_TOLERANCE))
-                costs[view] = removals[view].sum() / max(masks[view].sum(), 1) + DISTANCE_COST * far
+                height_ratios[view] = _height_ratio(view, masks[view] & ~removals[view], masks, pixel_size)
+                tall = max(0.0, abs(np.log(height_ratios[view])) - np.log(HEIGHT_TOLERANCE))
+                costs[view] = (
+                    removals[view].sum() / max(masks[view].sum(), 1) + DISTANCE_COST * (far + tall)
+                )
                 ious.append(iou)
+                ratios[view] = ratio
             view = min(costs, key=costs.get)  # type: ignore[arg-type]
             pair_iou = max(ious)
             if not removals[view].any():
                 break
+            removed_share = removals[view].sum() / max(masks[view].sum(), 1)
+            # a large correction is believed only when the photos then agree on size as well
+            implausible = removed_share > LARGE_CORRECTION and max(
+                abs(np.log(ratios[view])), abs(np.log(height_ratios[view]))
+            ) > np.log(HEIGHT_TOLERANCE)
+            if implausible or abs(np.log(height_ratios[view])) > np.log(HEIGHT_LIMIT):
+                culprit = _odd_one_out((first, second), masks, pixel_size)
+                raise CutoutsDisagree(
+                    f"the {culprit} photo's cut-out does not match the other photos (the object looks "
+                    "a different size or shape in it): background removal probably took something "
+                    f"behind the object for it; retake the {culprit} photo in front of a plain wall, "
+                    "with the whole object in view",
+                    detail={"view": culprit, "views": [first, second]},
+                )
             masks[view] &= ~removals[view]
         for view in (first, second):
             checks[view].pair_iou = pair_iou
@@ -276,11 +350,13 @@ def check_cutouts(
     for first, second in pairs:
         iou = checks[first].pair_iou
         if iou < MIN_PAIR_IOU:
+            culprit = _odd_one_out((first, second), masks, pixel_size)
             raise CutoutsDisagree(
-                f"the {first} and {second} photos show very different outlines (overlap {iou:.0%} "
-                "when mirrored): check that they show the same object from opposite sides, "
-                "each whole and in front of a plain background, and retake the one that is wrong",
-                detail={"views": [first, second], "pair_iou": round(iou, 3)},
+                f"the {culprit} photo's cut-out does not match the {OPPOSITE[culprit]} photo's (overlap "
+                f"{iou:.0%} when mirrored): background removal probably took something behind the "
+                f"object for it; retake the {culprit} photo in front of a plain wall, with the whole "
+                "object in view",
+                detail={"view": culprit, "views": [first, second], "pair_iou": round(iou, 3)},
             )
 
     corrected: set[View] = set()
@@ -293,6 +369,7 @@ def check_cutouts(
                 cutouts[view],
                 removal,
                 masks[view],
+                recrop=recrop,
                 margin_fraction=margin_fraction,
                 square=square,
                 max_side=max_side,

@@ -32,5 +32,6 @@ Entry point: :func:`reconstruct` (and :class:`ReconstructionSettings`, :class:`R
 
 from .errors import ReconstructionError
 from .reconstructor import ProgressCallback, ReconstructionSettings, reconstruct
+from .views import KnownCamera
 
-__all__ = ["ProgressCallback", "ReconstructionError", "ReconstructionSettings", "reconstruct"]
+__all__ = ["KnownCamera", "ProgressCallback", "ReconstructionError", "ReconstructionSettings", "reconstruct"]

@@ -96,7 +96,9 @@ def colour_delta_e(photos: dict[str, np.ndarray], renders: dict[str, np.ndarray]
         inside = ndimage.binary_erosion(inside, iterations=erode)
         if not inside.any():
             continue
-        difference = deltaE_cie76(rgb2lab(photo[..., :3][inside][None]), rgb2lab(render[..., :3][inside][None]))
+        difference = deltaE_cie76(
+            rgb2lab(photo[..., :3][inside][None]), rgb2lab(render[..., :3][inside][None])
+        )
         total += float(difference.sum())
         count += int(inside.sum())
     return total / count if count else float("nan")

@@ -124,7 +124,9 @@ class Renderer:
                     trimesh.transformations.rotation_matrix(-np.pi / 2.5, [1, 0, 0])[:3, :3] @ pose[:3, :3]
                 )
                 scene.set_pose(lights[1], top_pose)
-            images[view] = self._render(scene, pyrender.RenderFlags.FLAT if unlit else pyrender.RenderFlags.NONE)
+            images[view] = self._render(
+                scene, pyrender.RenderFlags.FLAT if unlit else pyrender.RenderFlags.NONE
+            )
         return images, distance
 
     def _scene(self, mesh_scene: trimesh.Scene, rig: CameraRig, unlit: bool):
@@ -206,13 +208,13 @@ def plain_background(size: int | tuple[int, int]) -> np.ndarray:
 
 
 def photo_background(size: tuple[int, int], photos: list[Path], seed: int) -> np.ndarray:
-    """A cluttered backdrop from real photos: ``photos`` scaled to about half the frame's height and
+    """A cluttered backdrop from real photos: ``photos`` scaled to a quarter to two fifths of the frame's height and
     tiled (alternately mirrored) from a random offset, so several real objects and textures stand behind
     and beside the subject, as on a shelf or in a room; background removal may keep a piece of one."""
     rng = np.random.default_rng(seed)
     width, height = size
     canvas = Image.new("RGB", (width, height))
-    tile_height = max(16, round(height * rng.uniform(0.45, 0.7)))
+    tile_height = max(16, round(height * rng.uniform(0.25, 0.4)))
     y = -int(rng.integers(0, tile_height))
     row = 0
     while y < height:
@@ -222,7 +224,8 @@ def photo_background(size: tuple[int, int], photos: list[Path], seed: int) -> np
             with Image.open(photos[int(rng.integers(len(photos)))]) as opened:
                 image = opened.convert("RGB")
             tile = image.resize(
-                (max(1, round(image.width * tile_height / image.height)), tile_height), Image.Resampling.BICUBIC
+                (max(1, round(image.width * tile_height / image.height)), tile_height),
+                Image.Resampling.BICUBIC,
             )
             if (row + column) % 2:
                 tile = tile.transpose(Image.Transpose.FLIP_LEFT_RIGHT)

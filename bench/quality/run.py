@@ -165,7 +165,9 @@ def _system_cutouts(remover, photos_rgb, result: Result, true_alpha, warnings):
     return cutouts
 
 
-def _score(result: Result, cutouts, settings, truth, renderer, rig, shots, distance, photos, sheet, cameras=None):
+def _score(
+    result: Result, cutouts, settings, truth, renderer, rig, shots, distance, photos, sheet, cameras=None
+):
     import trimesh
 
     started = time.perf_counter()
@@ -183,9 +185,7 @@ def _score(result: Result, cutouts, settings, truth, renderer, rig, shots, dista
         scores.iou,
     )
     renders, _ = renderer.shots(trimesh.Scene(mesh), rig, shots, unlit=True, distance=distance)
-    result.render_iou = float(
-        np.mean([mask_iou(renders[v][..., 3], photos[v][..., 3]) for v in VIEWS])
-    )
+    result.render_iou = float(np.mean([mask_iou(renders[v][..., 3], photos[v][..., 3]) for v in VIEWS]))
     result.delta_e = colour_delta_e(photos, renders)
     if sheet is not None:
         from render import composite
@@ -223,7 +223,19 @@ def run(
             true_cutouts = {v: Image.fromarray(photos[v], "RGBA") for v in VIEWS}
             row.ideal.mask_ious = dict.fromkeys(VIEWS, 1.0)
             cameras = _true_cameras(shots, renderer, rig, distance)
-            _score(row.ideal, true_cutouts, settings, truth, renderer, rig, shots, distance, photos, None, cameras)
+            _score(
+                row.ideal,
+                true_cutouts,
+                settings,
+                truth,
+                renderer,
+                rig,
+                shots,
+                distance,
+                photos,
+                None,
+                cameras,
+            )
             if remover is not None:
                 shown = {
                     v: composite(photos[v], _backdrop(shots[v], size, set_seed * 7 + i))
@@ -236,7 +248,9 @@ def run(
                 except Photo3DError as exc:  # the stage's user-facing failures
                     row.system.error = f"background removal: {exc.code}: {exc.message}"
                 else:
-                    _score(row.system, cutouts, settings, truth, renderer, rig, shots, distance, photos, sheet)
+                    _score(
+                        row.system, cutouts, settings, truth, renderer, rig, shots, distance, photos, sheet
+                    )
             rows.append(row)
             print(f"  {entry.name} seed {seed}: system {row.system} | ideal {row.ideal}", file=sys.stderr)
         if sheet:

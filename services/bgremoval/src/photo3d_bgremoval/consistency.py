@@ -58,6 +58,9 @@ INSIDE_PENALTY = 3.0
 #: Thickness below which a disagreement along the outline is a turn/tilt/perspective difference, not a
 #: kept piece of backdrop: radius of the opening, as a fraction of the object's height.
 RIM_TOLERANCE = 0.06
+#: Anything further than this (fraction of the object's height) outside the aligned opposite outline is
+#: contradicted however thin it is (a strip of backdrop left over, a thin pole behind the object).
+FAR_TOLERANCE = 0.1
 #: A contradicted part smaller than this share of the view's silhouette is left alone.
 MIN_CONTRADICTED_SHARE = 0.02
 #: A view that loses more than this share of its silhouette cannot be trusted: the stage fails.
@@ -176,6 +179,11 @@ def contradicted(mask: np.ndarray, opposite_aligned: np.ndarray) -> np.ndarray:
         big = np.isin(labels, np.flatnonzero(sizes >= MIN_CONTRADICTED_SHARE * mask.sum()) + 1)
         # grow back over the opening's rounded corners, within what the opposite view leaves out
         removal |= ndimage.binary_dilation(big, structure=disk) & outside
+    # whatever reaches far beyond the opposite outline, and its base near the outline
+    far = outside & (ndimage.distance_transform_edt(~opposite_aligned) > FAR_TOLERANCE * height)
+    if far.sum() >= 0.2 * MIN_CONTRADICTED_SHARE * mask.sum():
+        reach = max(1, round(FAR_TOLERANCE * height))
+        removal |= far | (ndimage.binary_dilation(far, structure=_disk(reach)) & outside)
     # detached pieces the opposite view does not support at all (whatever their size)
     parts, part_count = ndimage.label(mask)
     if part_count > 1:
@@ -240,24 +248,16 @@ def _apply_removal(
     max_side: int,
 ) -> Image.Image:
     """Clear the removed parts at full resolution and crop the cut-out again around what is left."""
-    # the removed piece's outline pixels (too faint to be in the working mask) go with it
-    region = ndimage.binary_dilation(removal, structure=_disk(1)) & ~kept
-    full = (
-        np.asarray(
-            Image.fromarray(region.astype(np.uint8) * 255).resize(image.size, Image.Resampling.NEAREST)
-        )
-        > 127
-    )
+    # The removed piece's outline and lacy parts (solid pixels too sparse to make the working mask
+    # solid) go with it: a corrected view keeps only what lies near its kept working mask.
+    near_kept = ndimage.binary_dilation(kept, structure=_disk(2))
+    region = (ndimage.binary_dilation(removal, structure=_disk(1)) & ~kept) | ~near_kept
     alpha = np.asarray(image.getchannel("A"))
-    cleared = np.where(full, 0, alpha)
+    cleared = np.where(_full_size(region, image.size), 0, alpha)
     # specks of the removed piece's outline left detached from what is kept
-    kept_full = (
-        np.asarray(Image.fromarray(kept.astype(np.uint8) * 255).resize(image.size, Image.Resampling.NEAREST))
-        > 127
-    )
     labels, count = ndimage.label(cleared > 0)
     if count > 1:
-        touching = np.unique(labels[kept_full & (labels > 0)])
+        touching = np.unique(labels[_full_size(kept, image.size) & (labels > 0)])
         cleared = np.where(np.isin(labels, touching), cleared, 0)
     cleared = cleared.astype(np.uint8)
     result = image.copy()
@@ -309,15 +309,15 @@ def check_cutouts(
                 far = max(0.0, abs(np.log(ratio)) - np.log(DISTANCE_TOLERANCE))
                 height_ratios[view] = _height_ratio(view, masks[view] & ~removals[view], masks, pixel_size)
                 tall = max(0.0, abs(np.log(height_ratios[view])) - np.log(HEIGHT_TOLERANCE))
-                costs[view] = (
-                    removals[view].sum() / max(masks[view].sum(), 1) + DISTANCE_COST * (far + tall)
-                )
+                costs[view] = removals[view].sum() / max(masks[view].sum(), 1) + DISTANCE_COST * (far + tall)
                 ious.append(iou)
                 ratios[view] = ratio
-            view = min(costs, key=costs.get)  # type: ignore[arg-type]
             pair_iou = max(ious)
-            if not removals[view].any():
+            # a view with nothing to remove lies within the other: the other holds the extra material
+            candidates = [view for view in removals if removals[view].any()]
+            if not candidates:
                 break
+            view = min(candidates, key=costs.get)  # type: ignore[arg-type]
             removed_share = removals[view].sum() / max(masks[view].sum(), 1)
             # a large correction is believed only when the photos then agree on size as well
             implausible = removed_share > LARGE_CORRECTION and max(

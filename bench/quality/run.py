@@ -22,6 +22,7 @@ reconstruction. Writes ``bench/results/quality.md`` and ``bench/results/quality.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import platform
 import sys
@@ -141,10 +142,15 @@ def _true_cameras(shots, renderer, rig, distance: float) -> dict[str, KnownCamer
 def _system_cutouts(remover, photos_rgb, result: Result, true_alpha, warnings):
     """The product's path: remove each background, check the four against each other, crop."""
     from photo3d_bgremoval.consistency import check_cutouts
-    from photo3d_bgremoval.cutout import make_cutout
+    from photo3d_bgremoval.cutout import cap_size, make_cutout
 
     s = remover.settings
-    full = {view: remover.remove(photos_rgb[view], view=view) for view in VIEWS}
+    full = {}
+    for view in VIEWS:
+        result = asyncio.run(remover.remove(photos_rgb[view], view=view))
+        image = cap_size(photos_rgb[view], s.max_side_px).convert("RGBA")
+        image.putalpha(result.mask)  # the whole frame, as the check sees it
+        full[view] = image
     checked = check_cutouts(full, recrop=False)
     for view, found in checked.warnings.items():
         warnings[view] = [w.code for w in found]

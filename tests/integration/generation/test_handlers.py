@@ -26,6 +26,7 @@ from photo3d_generation.handlers import Dependencies
 from photo3d_generation.jobs import JobRecord, JobStore
 from photo3d_generation.providers.base import GenerationInputs
 from photo3d_generation.providers.tencent import TencentHunyuanProvider
+from photo3d_generation.resources import build_providers
 from photo3d_generation.settings import GenerationServiceSettings, LocalSettings
 from tests.fakes.tencent import FakeTencentAi3d, ScriptedJob
 
@@ -73,12 +74,13 @@ def _tencent(fake: FakeTencentAi3d, **overrides) -> TencentHunyuanProvider:
 
 
 def _deps(storage, publish, providers=None, **settings) -> Dependencies:
+    chosen = _settings(**settings)
     return Dependencies(
         storage=storage,
         jobs=JobStore(storage),
-        providers=providers or {},
+        providers=providers if providers is not None else build_providers(chosen),
         publish=publish,
-        settings=_settings(**settings),
+        settings=chosen,
     )
 
 

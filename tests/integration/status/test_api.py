@@ -79,11 +79,18 @@ async def test_missing_invalid_and_expired_tokens_are_401(status_app):
 async def test_public_routes_need_no_token(status_app):
     async with status_app.client() as anonymous:
         health = await anonymous.get("/health")
+        ready = await anonymous.get("/ready")
         config = await anonymous.get("/config.json")
         schema = await anonymous.get("/schema/openapi.json")
         asyncapi = await anonymous.get("/asyncapi.json")
         swagger = await anonymous.get("/schema/swagger")
-    assert health.status_code == 200 and health.json() == {"status": "ok", "database": "ok"}
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    assert ready.status_code == 200 and ready.json()["status"] == "ok"
+    assert {name: check["status"] for name, check in ready.json()["checks"].items()} == {
+        "database": "ok",
+        "broker": "ok",
+        "storage": "ok",
+    }
     assert config.json() == {"uploadBaseUrl": "http://127.0.0.1:8001", "statusBaseUrl": ""}
     operations = [
         op for path in schema.json()["paths"].values() for op in path.values() if isinstance(op, dict)
@@ -145,6 +152,44 @@ async def test_create_defaults_and_validation(status_app):
     assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "invalid_input"
     assert "local" in unknown.json()["error"]["message"]
     assert too_long.status_code == 400 and too_long.json()["error"]["code"] == "validation_error"
+
+
+async def test_create_with_generation_options_stores_and_shows_them(status_app):
+    async with status_app.client(user()) as client:
+        sized = await create(client, height_m=0.3, target_faces=5000, texture=False)
+        wide = await create(client, width_m=1.2)
+        plain = await create(client)
+        fetched = (await client.get(f"/api/models/{sized['id']}")).json()
+        listed = (await client.get("/api/models")).json()["items"]
+    assert sized["options"] == {"height_m": 0.3, "width_m": None, "target_faces": 5000, "texture": False}
+    assert fetched["options"] == sized["options"] and sized["dimensions_m"] is None
+    assert wide["options"] == {"height_m": None, "width_m": 1.2, "target_faces": 20000, "texture": True}
+    # left out: the settings' defaults, filled in
+    assert plain["options"] == {"height_m": None, "width_m": None, "target_faces": 20000, "texture": True}
+    assert {item["id"]: item["options"] for item in listed}[sized["id"]] == sized["options"]
+
+
+async def test_bad_generation_options_are_400_with_the_field_and_store_nothing(status_app):
+    bad_bodies = [
+        {"height_m": 0.001},  # under a centimetre
+        {"height_m": 101},
+        {"width_m": 0},
+        {"height_m": 0.3, "width_m": 0.2},  # both sizes
+        {"target_faces": 999},
+        {"target_faces": 300_001},
+        {"target_faces": "many"},
+        {"texture": "sometimes"},
+        {"height_m": "NaN"},
+    ]
+    async with status_app.client(user()) as client:
+        answers = [await client.post("/api/models", json=body) for body in bad_bodies]
+        total = (await client.get("/api/models")).json()["total"]
+    for body, answer in zip(bad_bodies, answers, strict=True):
+        assert answer.status_code == 400, (body, answer.text)
+        error = answer.json()["error"]
+        assert error["code"] == "validation_error", body
+        assert any(name in json.dumps(error) for name in body), (body, error)
+    assert total == 0
 
 
 async def test_list_is_mine_newest_first_and_paginated(status_app):

@@ -6,16 +6,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from faststream import FastStream
 from faststream.specification import AsyncAPI
 
-from photo3d_common.broker import EventPublisher, create_broker, document_publishers, ensure_topics
+from photo3d_common.broker import (
+    EventPublisher,
+    broker_check,
+    create_broker,
+    document_publishers,
+    ensure_topics,
+)
 from photo3d_common.events import (
     BackgroundRemovalStarted,
     BackgroundRemoved,
     ModelFailed,
+    Stage,
     StageProgressed,
 )
+from photo3d_common.health import Health, probe_server
 from photo3d_common.logging import configure_logging, get_logger
 from photo3d_common.storage import ObjectStorage
 
@@ -31,7 +40,10 @@ log = get_logger(__name__)
 def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
     settings = settings or BgRemovalServiceSettings()
     configure_logging(SERVICE, settings.log)
-    broker = create_broker(settings.kafka, service=SERVICE)
+    health = Health(SERVICE)
+    broker = create_broker(
+        settings.kafka, service=SERVICE, failure_stage=Stage.BACKGROUND_REMOVAL, health=health
+    )
     document_publishers(
         broker, settings.kafka, (BackgroundRemovalStarted, StageProgressed, BackgroundRemoved, ModelFailed)
     )
@@ -48,13 +60,14 @@ def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
         async with ObjectStorage(settings.s3) as storage:
             resources.storage = storage
             if settings.warm_up:
-                await resources.remover.load_async()
+                await anyio.to_thread.run_sync(resources.remover.load)
                 log.info("model loaded", model=settings.removal.model_name)
+            checks = {"storage": storage.ping, "broker": broker_check(broker)}
             try:
-                yield
+                async with probe_server(health, settings.probe_port, checks=checks):
+                    yield
             finally:
                 resources.storage = None
-                resources.remover.close()
 
     return FastStream(
         broker, lifespan=lifespan, specification=AsyncAPI(title="photo3d background removal", version="1.0.0")

@@ -8,28 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import time
 import uuid
-from typing import Any
-
-from PIL import Image
 
 from photo3d_common.broker import Publish
-from photo3d_common.errors import Photo3DError
+from photo3d_common.errors import Photo3DError, dependency_failure
 from photo3d_common.events import (
     VIEWS,
     BackgroundRemovalRequested,
     BackgroundRemovalStarted,
     BackgroundRemoved,
-    ModelFailed,
+    GenerationOptions,
     PhotoUploaded,
     Stage,
     StageProgressed,
     View,
     ViewWarning,
 )
+from photo3d_common.failures import failure_event
 from photo3d_common.logging import bound_model, get_logger
 from photo3d_common.storage import ObjectNotFound, ObjectStorage, cutout_key
 
@@ -59,7 +56,13 @@ async def on_photo_uploaded(
     if not event.start_processing:
         return  # a view of a set still being collected, or a replacement waiting for an explicit re-run
     await remove_backgrounds(
-        event.model_id, event.original_keys, event.provider, storage=storage, remover=remover, publish=publish
+        event.model_id,
+        event.original_keys,
+        event.provider,
+        storage=storage,
+        remover=remover,
+        publish=publish,
+        options=event.options,
     )
 
 
@@ -67,7 +70,13 @@ async def on_removal_requested(
     event: BackgroundRemovalRequested, *, storage: ObjectStorage, remover: BackgroundRemover, publish: Publish
 ) -> None:
     await remove_backgrounds(
-        event.model_id, event.original_keys, event.provider, storage=storage, remover=remover, publish=publish
+        event.model_id,
+        event.original_keys,
+        event.provider,
+        storage=storage,
+        remover=remover,
+        publish=publish,
+        options=event.options,
     )
 
 
@@ -79,7 +88,9 @@ async def remove_backgrounds(
     storage: ObjectStorage,
     remover: BackgroundRemover,
     publish: Publish,
+    options: GenerationOptions | None = None,
 ) -> None:
+    """``provider`` and ``options`` are the model's, passed on to generation with the cut-outs."""
     with bound_model(model_id):
         started = time.perf_counter()
         await publish(BackgroundRemovalStarted(model_id=model_id, producer=PRODUCER))
@@ -109,8 +120,12 @@ async def remove_backgrounds(
             else:
                 cutout_keys, warnings = previous
                 log.info("cut-outs of these originals already stored: republishing", fingerprint=fingerprint)
-        except Exception as error:  # noqa: BLE001 - every failure ends the stage with a reason
-            await publish(_failure(model_id, error))
+        except Exception as error:  # every failure ends the stage with a reason, or waits (outage)
+            if dependency_failure(error) is not None:
+                raise  # not the work's fault: the consumer waits for the dependency and runs this again
+            await publish(
+                failure_event(error, Stage.BACKGROUND_REMOVAL, model_id=model_id, producer=PRODUCER)
+            )
             return
         duration = time.perf_counter() - started
         log.info("backgrounds removed", duration_s=round(duration, 3))
@@ -121,6 +136,7 @@ async def remove_backgrounds(
                 cutout_keys=cutout_keys,
                 source_fingerprint=fingerprint,
                 provider=provider,
+                options=options,
                 duration_s=duration,
                 view_warnings=warnings,
             )
@@ -185,7 +201,7 @@ async def _cut_out_all(
                 f"the {view} photo is missing: upload it, then run background removal again",
                 detail={"view": view},
             ) from error
-        result = await remover.process_async(photo, view=view)
+        result = await remover.remove(photo, view=view)
         results[view] = result
         log.info(
             "cut-out made",
@@ -219,7 +235,7 @@ def _check(
 ) -> tuple[dict[View, bytes], dict[View, list[ViewWarning]]]:
     """The cross-view check (CPU work, off the event loop); PNGs of the corrected views are re-encoded."""
     settings = remover.settings
-    images = {view: Image.open(io.BytesIO(result.png)) for view, result in results.items()}
+    images = {view: result.cutout.image for view, result in results.items()}  # no PNG decode
     checked = check_cutouts(
         images,
         margin_fraction=settings.margin_fraction,
@@ -239,28 +255,3 @@ def _check(
                 pair_iou=round(check.pair_iou, 3),
             )
     return pngs, checked.warnings
-
-
-def _failure(model_id: uuid.UUID, error: BaseException) -> ModelFailed:
-    if isinstance(error, Photo3DError):
-        log.warning("background removal failed", code=error.code, reason=error.message)
-        detail: Any = error.detail
-        return ModelFailed(
-            model_id=model_id,
-            producer=PRODUCER,
-            stage=Stage.BACKGROUND_REMOVAL,
-            reason=error.message,
-            error_code=error.code,
-            retryable=bool(getattr(error, "retryable", False)),
-            detail=json.dumps(detail, default=str) if detail is not None else None,
-        )
-    log.exception("background removal failed unexpectedly")
-    return ModelFailed(
-        model_id=model_id,
-        producer=PRODUCER,
-        stage=Stage.BACKGROUND_REMOVAL,
-        reason="background removal failed unexpectedly; try again in a moment",
-        error_code="internal_error",
-        retryable=True,
-        detail=f"{type(error).__name__}: {error}",
-    )

@@ -29,13 +29,20 @@ from photo3d_common.events import ModelStatusChanged
 from photo3d_common.logging import configure_logging, get_logger
 from photo3d_common.settings import KafkaSettings
 from photo3d_common.storage import ObjectStorage
-from photo3d_common.web import EXCEPTION_HANDLERS, bearer_auth, http_error_handler
+from photo3d_common.web import (
+    EXCEPTION_HANDLERS,
+    Readiness,
+    bearer_auth,
+    http_error_handler,
+    nosniff,
+    readiness,
+)
 from photo3d_status.api.deps import provide_models, provide_owner
 from photo3d_status.api.dev import DevTokenController
 from photo3d_status.api.events import ModelEventsController
 from photo3d_status.api.files import ModelFilesController
 from photo3d_status.api.models import ModelController
-from photo3d_status.api.schemas import FrontendConfig, Health
+from photo3d_status.api.schemas import FrontendConfig
 from photo3d_status.api.system import SystemController
 from photo3d_status.consumer import document_consumers, document_published, register_consumers
 from photo3d_status.live import ModelChangeHub
@@ -43,6 +50,7 @@ from photo3d_status.migrate import migrate
 from photo3d_status.repository import ModelRepository
 from photo3d_status.service import ModelService
 from photo3d_status.settings import StatusSettings
+from photo3d_status.watchdog import StageWatchdog
 
 log = get_logger(__name__)
 SERVICE = "status"
@@ -97,7 +105,11 @@ class StatusRuntime:
             await migrate(settings.database_url)
         async with contextlib.AsyncExitStack() as stack:
             self.pool = await asyncpg.create_pool(
-                settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+                settings.database_url,
+                min_size=settings.db_pool_min,
+                max_size=settings.db_pool_max,
+                timeout=settings.db_connect_timeout_s,
+                command_timeout=settings.db_command_timeout_s,
             )
             stack.push_async_callback(self.pool.close)
             self.repository = ModelRepository(self.pool)
@@ -114,9 +126,18 @@ class StatusRuntime:
                 publish=self.publish,
                 providers=settings.providers,
                 keepalive_s=settings.sse_keepalive_s,
+                default_options=settings.default_options(),
             )
             self._sweeper = asyncio.create_task(self._sweep_outbox(), name="outbox-sweeper")
             stack.push_async_callback(self._stop_sweeper)
+            if settings.consume and settings.watchdog:
+                watchdog = StageWatchdog(
+                    self.repository,
+                    self.publish,
+                    deadlines_s=settings.stage_deadlines_s,
+                    interval_s=settings.watchdog_interval_s,
+                )
+                await stack.enter_async_context(watchdog.running())
             stack.callback(self.hub.close)  # first thing at shutdown: open event streams end
             log.info("status service started", consumers=settings.consume)
             yield
@@ -140,13 +161,17 @@ class StatusRuntime:
                 log.warning("outbox sweep failed", error=str(error))
             await asyncio.sleep(self.settings.outbox_sweep_s)
 
-    async def health(self) -> Response[Health]:
-        try:
-            await asyncio.wait_for(self.repository.ping(), timeout=3)
-        except Exception as error:  # noqa: BLE001 - reported, not raised
-            log.warning("health check failed", error=str(error))
-            return Response(Health(status="unavailable", database=f"error: {error}"), status_code=503)
-        return Response(Health(status="ok", database="ok"))
+    async def ready(self) -> Response[Readiness]:
+        storage = self.storage
+        assert storage is not None, "the lifespan opens the storage before requests are served"
+        return await readiness(
+            {
+                "database": self.repository.ping,
+                "broker": lambda: self.broker.ping(timeout=self.settings.ready_timeout_s),
+                "storage": storage.ping,
+            },
+            timeout_s=self.settings.ready_timeout_s,
+        )
 
     def frontend_config(self) -> FrontendConfig:
         return FrontendConfig(uploadBaseUrl=self.settings.public_upload_url, statusBaseUrl="")
@@ -201,6 +226,7 @@ def create_app(settings: StatusSettings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[runtime.lifespan],
         before_request=_bind_model_id,
+        before_send=[nosniff],
         after_response=_unbind_model_id,
         logging_config=None,  # configure_logging owns logging; Litestar's default would replace it
         state=_state(runtime),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from photo3d_common.errors import Conflict, InvalidInput, NotFound
+from photo3d_common.events import GenerationOptions, GenerationOptionsChange
 from photo3d_common.logging import bound_model, get_logger
 from photo3d_common.storage import ObjectInfo, ObjectNotFound, ObjectStorage, model_prefix
 from photo3d_status.domain import ModelState
@@ -23,6 +26,7 @@ _EXTRA_TYPES = {
     ".obj": "model/obj",
     ".mtl": "model/mtl",
     ".stl": "model/stl",
+    ".usdz": "model/vnd.usdz+zip",
     ".png": "image/png",
     ".json": "application/json",
 }
@@ -37,11 +41,28 @@ def content_type_for(key: str, stored: str | None) -> str:
     return _EXTRA_TYPES.get(suffix) or mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
+#: Longest file path below a model accepted (S3 keys end at 1024 bytes; ours are far shorter).
+MAX_FILE_PATH = 512
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def safe_relative_key(path: str) -> str:
-    """A path below a model's folder, or InvalidInput: no absolute paths, no '..', no empty parts."""
+    """A path below a model's folder, or InvalidInput: no absolute paths, no '..', no empty parts, no NUL
+    or other control characters (S3 rejects them), at most MAX_FILE_PATH characters."""
     parts = path.split("/")
-    if not path or path.startswith("/") or "\\" in path or any(part in ("", ".", "..") for part in parts):
-        raise InvalidInput("the file path must be relative to the model, like 'assets/model.glb'")
+    if (
+        not path
+        or len(path) > MAX_FILE_PATH
+        or path.startswith("/")
+        or "\\" in path
+        or _CONTROL_CHARACTERS.search(path)
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise InvalidInput(
+            "the file path must be relative to the model, like 'assets/model.glb' (no control characters, "
+            f"at most {MAX_FILE_PATH} characters)",
+            code="invalid_file_path",
+        )
     return path
 
 
@@ -84,6 +105,7 @@ class ModelService:
         publish: Publish,
         providers: list[str],
         keepalive_s: float,
+        default_options: GenerationOptions | None = None,
     ) -> None:
         self.repository = repository
         self.storage = storage
@@ -91,18 +113,28 @@ class ModelService:
         self.publish = publish
         self.providers = providers
         self.keepalive_s = keepalive_s
+        self.default_options = default_options or GenerationOptions()
+        self._flushes: set[asyncio.Task[None]] = set()
 
-    async def create(self, owner: str, *, name: str | None, provider: str | None) -> ModelState:
+    async def create(
+        self,
+        owner: str,
+        *,
+        name: str | None,
+        provider: str | None,
+        options: GenerationOptionsChange | None = None,
+    ) -> ModelState:
         if provider is not None and provider not in self.providers:
             raise InvalidInput(
                 f"unknown provider {provider!r}: choose one of {', '.join(self.providers)}",
                 detail={"providers": self.providers},
             )
         name = (name or "").strip() or "Untitled model"
-        model = await self.repository.create(owner=owner, name=name, provider=provider)
+        chosen = self.default_options.overridden(options) if options else self.default_options
+        model = await self.repository.create(owner=owner, name=name, provider=provider, options=chosen)
         with bound_model(model.id):
-            log.info("model created", owner=owner, provider=provider)
-            await self._flush()
+            log.info("model created", owner=owner, provider=provider, options=chosen.model_dump())
+            self._flush_soon()
         return model
 
     async def list(self, owner: str, *, limit: int, offset: int) -> tuple[list[ModelState], int]:
@@ -180,6 +212,13 @@ class ModelService:
                 if current != last:
                     last = current
                     yield StatusUpdate(current)
+
+    def _flush_soon(self) -> None:
+        """Publish the queued status change now, without the request waiting for the broker: a broker
+        outage must not hold up the answer (the outbox sweep publishes what this misses)."""
+        task = asyncio.create_task(self._flush(), name="outbox-flush")
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
 
     async def _flush(self) -> None:
         try:

@@ -17,10 +17,12 @@ import anyio.to_thread
 from anyio import CapacityLimiter
 
 from photo3d_common.broker import Publish
-from photo3d_common.errors import InvalidInput, Photo3DError, ServiceUnavailable
+from photo3d_common.errors import BrokerUnavailable, InvalidInput, Photo3DError
 from photo3d_common.events import (
     VIEWS,
     BackgroundRemovalRequested,
+    GenerationOptions,
+    GenerationOptionsChange,
     GenerationRequested,
     PhotoUploaded,
     View,
@@ -250,14 +252,18 @@ async def _store_and_announce(
                 all_views_uploaded=all_in,
                 start_processing=starts_processing(model, before=before, after=after),
                 provider=model.provider,
+                options=model.options,
             )
             try:
                 await publish(event)
             except Exception as error:
-                log.exception("could not publish photos.uploaded", view=view)
-                raise ServiceUnavailable(
-                    "the photo could not be registered (the message broker is unavailable): upload it again",
-                    code="broker_unavailable",
+                log.warning(
+                    "could not publish photos.uploaded", view=view, error=f"{type(error).__name__}: {error}"
+                )
+                raise BrokerUnavailable(
+                    error,
+                    message="the photo could not be registered (the message broker is unavailable): "
+                    "nothing was stored, upload it again in a moment",
                 ) from error
             published = True
         finally:
@@ -298,10 +304,10 @@ async def _publish_request(publish: Publish, event: BackgroundRemovalRequested |
     try:
         await publish(event)
     except Exception as error:
-        log.exception("could not publish", topic=event.topic)
-        raise ServiceUnavailable(
-            "the request could not be sent (the message broker is unavailable): try again in a moment",
-            code="broker_unavailable",
+        log.warning("could not publish", topic=event.topic, error=f"{type(error).__name__}: {error}")
+        raise BrokerUnavailable(
+            error,
+            message="the request could not be sent (the message broker is unavailable): try again in a moment",
         ) from error
 
 
@@ -320,6 +326,7 @@ async def request_background_removal(
                 producer=PRODUCER,
                 original_keys=originals,
                 provider=model.provider,
+                options=model.options,
                 requested_by=caller.subject,
             ),
         )
@@ -331,13 +338,15 @@ async def request_generation(
     model_id: uuid.UUID,
     provider: str | None,
     *,
+    options: GenerationOptionsChange | None = None,
     caller: Caller,
     status: StatusClient,
     storage: ObjectStorage,
     publish: Publish,
     providers: Iterable[str],
 ) -> StageRequested:
-    """Ask the generation workers to (re-)run with the four cut-outs, when the model's state allows it."""
+    """Ask the generation workers to (re-)run with the four cut-outs, when the model's state allows it.
+    ``provider`` and ``options`` override the model's for this run (options field by field)."""
     known = list(providers)
     with bound_model(model_id), _logged_refusal("generation request", provider=provider):
         if provider is not None and provider not in known:
@@ -349,6 +358,9 @@ async def request_generation(
         model = await status.get_model(model_id, caller.token)
         cutouts = await stored_cutouts(storage, model_id)
         ensure_generation_allowed(model, cutouts)
+        chosen = model.options
+        if options is not None:
+            chosen = (model.options or GenerationOptions()).overridden(options)
         await _publish_request(
             publish,
             GenerationRequested(
@@ -356,8 +368,13 @@ async def request_generation(
                 producer=PRODUCER,
                 cutout_keys=cutouts,
                 provider=provider or model.provider,
+                options=chosen,
                 requested_by=caller.subject,
             ),
         )
-        log.info("generation requested", provider=provider or model.provider)
+        log.info(
+            "generation requested",
+            provider=provider or model.provider,
+            options=chosen.model_dump() if chosen else None,
+        )
         return StageRequested(model_id=model_id, requested="generation")

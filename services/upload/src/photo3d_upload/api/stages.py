@@ -4,6 +4,7 @@ from litestar import Controller, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
+from photo3d_common.web import error_responses
 from photo3d_upload.api.deps import Runtime
 from photo3d_upload.api.schemas import BackgroundRemovalRequest, GenerationRequest, StageRequestedResponse
 from photo3d_upload.handlers import Caller, request_background_removal, request_generation
@@ -25,6 +26,9 @@ class StageController(Controller):
         "409 says why not (a missing photo, removal already running, ...).",
         status_code=202,
         request_max_body_size=_SMALL_BODY,
+        responses=error_responses(
+            400, 401, (404, "no such model of yours (`model_not_found`)"), 409, 413, 503
+        ),
     )
     async def remove_background(
         self,
@@ -40,9 +44,19 @@ class StageController(Controller):
         operation_id="requestGeneration",
         summary="(Re-)run 3D generation",
         description="Allowed after a failure with all four cut-outs stored (e.g. after a generation failure); "
-        "409 says why not. `provider` overrides the model's provider for this run.",
+        "409 says why not. `provider` overrides the model's provider for this run, and `height_m` or "
+        "`width_m` (metres, 0.01-100, at most one), `target_faces` (1 000-300 000) and `texture` its options; "
+        "invalid ones answer 400 `validation_error`.",
         status_code=202,
         request_max_body_size=_SMALL_BODY,
+        responses=error_responses(
+            401,
+            (404, "no such model of yours (`model_not_found`)"),
+            409,
+            413,
+            (422, "an unknown provider (`invalid_provider`, the known ones in `detail`)"),
+            503,
+        ),
     )
     async def generate_model(
         self,
@@ -51,6 +65,6 @@ class StageController(Controller):
         caller: NamedDependency[Caller],
     ) -> StageRequestedResponse:
         requested = await request_generation(
-            data.model_id, data.provider, caller=caller, **runtime.generation_deps()
+            data.model_id, data.provider, options=data.options(), caller=caller, **runtime.generation_deps()
         )
         return StageRequestedResponse.model_validate(requested, from_attributes=True)

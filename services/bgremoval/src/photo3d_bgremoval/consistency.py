@@ -47,10 +47,9 @@ SCALES = np.exp(np.linspace(np.log(0.6), np.log(1.65), 13))
 DISTANCE_TOLERANCE = 1.2
 DISTANCE_COST = 2.0
 #: The object's height (photo pixels) a corrected view would keep, against the other pair's: beyond this
-#: ratio (distances differ, and a raised camera adds the top's depth) it costs like the distance, and
-#: beyond ``HEIGHT_LIMIT`` the correction is not believed.
+#: ratio (distances differ, and a raised camera adds the top's depth) it costs like the distance, and a
+#: large correction that leaves the sizes this far apart is not believed.
 HEIGHT_TOLERANCE = 1.3
-HEIGHT_LIMIT = 1.6
 #: A correction removing more than this share of a view is believed only if the sizes then agree.
 LARGE_CORRECTION = 0.3
 #: Weight of the other view's area outside this one when fitting "this view holds extra material".
@@ -320,10 +319,9 @@ def check_cutouts(
             view = min(candidates, key=costs.get)  # type: ignore[arg-type]
             removed_share = removals[view].sum() / max(masks[view].sum(), 1)
             # a large correction is believed only when the photos then agree on size as well
-            implausible = removed_share > LARGE_CORRECTION and max(
-                abs(np.log(ratios[view])), abs(np.log(height_ratios[view]))
-            ) > np.log(HEIGHT_TOLERANCE)
-            if implausible or abs(np.log(height_ratios[view])) > np.log(HEIGHT_LIMIT):
+            # (small trims are believed: turns, tilts and distance changes disagree along the rims)
+            off_size = max(abs(np.log(ratios[view])), abs(np.log(height_ratios[view])))
+            if removed_share > LARGE_CORRECTION and off_size > np.log(HEIGHT_TOLERANCE):
                 culprit = _odd_one_out((first, second), masks, pixel_size)
                 raise CutoutsDisagree(
                     f"the {culprit} photo's cut-out does not match the other photos (the object looks "

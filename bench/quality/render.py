@@ -1,9 +1,9 @@
 """Photos of a mesh from the four sides with pyrender (OpenGL through headless EGL + Mesa llvmpipe).
 
-The camera is a perspective pinhole at the object's mid-height, looking level at its centre from the side
-each view is named after (``photo3d_generation.meshio.VIEW_DIRECTIONS``), far enough for the object to fill
-about 80 % of the frame height, like a phone photo. Images are rendered at 2x and downsampled, so the alpha
-(the true mask) is anti-aliased.
+The camera is a perspective pinhole looking at the object's middle from the side each view is named after
+(``photo3d_generation.meshio.VIEW_DIRECTIONS``), far enough for the object to fill about 80 % of the frame
+height, like a phone photo; each photo's :class:`Shot` turns, raises and moves it. Images are rendered at
+2x and downsampled, so the alpha (the true mask) is anti-aliased.
 """
 
 from __future__ import annotations
@@ -65,17 +65,6 @@ class CameraRig:
         pose = np.eye(4)
         pose[:3, 0], pose[:3, 1], pose[:3, 2] = right, up, back
         pose[:3, 3] = np.array([0.0, centre_y, 0.0]) + back * distance * shot.distance_factor
-        return pose
-
-    def pose(self, view: str, distance: float, centre_y: float) -> np.ndarray:
-        direction = VIEW_DIRECTIONS[view]
-        position = np.array([0.0, centre_y, 0.0]) + direction * distance
-        # OpenGL camera: looks down its -Z, so its +Z axis is the direction towards the camera.
-        z = direction
-        x = np.cross([0.0, 1.0, 0.0], z)
-        y = np.cross(z, x)
-        pose = np.eye(4)
-        pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = x, y, z, position
         return pose
 
 
@@ -149,53 +138,6 @@ class Renderer:
                 scene.add(pyrender.DirectionalLight(color=np.ones(3), intensity=1.5)),
             ]
         return scene, camera_node, lights
-
-    def photos(
-        self,
-        mesh_scene: trimesh.Scene,
-        rig: CameraRig,
-        *,
-        unlit: bool = False,
-        distance: float | None = None,
-        centre_y: float = 0.5,
-    ) -> tuple[dict[str, np.ndarray], float]:
-        """RGBA renders (straight alpha, background transparent) of the four views + camera distance.
-
-        The camera looks level at (0, ``centre_y``, 0) -- mid-height of a 1-unit-tall model -- from
-        ``distance`` (default: the rig's framing of this scene).
-        """
-        if distance is None:
-            distance = rig.distance(mesh_scene.bounds)
-        if unlit:
-            scene = pyrender.Scene(bg_color=[0, 0, 0, 0], ambient_light=[1.0, 1.0, 1.0])
-            for geometry in mesh_scene.dump():
-                scene.add(pyrender.Mesh.from_trimesh(geometry, smooth=True))
-        else:
-            scene = pyrender.Scene.from_trimesh_scene(
-                mesh_scene, bg_color=[0, 0, 0, 0], ambient_light=[0.35] * 3
-            )
-        camera = pyrender.PerspectiveCamera(yfov=np.radians(rig.yfov_degrees), aspectRatio=1.0)
-        camera_node = scene.add(camera)
-        light_nodes = []
-        if not unlit:
-            key = pyrender.DirectionalLight(color=np.ones(3), intensity=2.5)
-            top = pyrender.DirectionalLight(color=np.ones(3), intensity=1.5)
-            light_nodes = [scene.add(key), scene.add(top)]
-        flags = pyrender.RenderFlags.FLAT if unlit else pyrender.RenderFlags.NONE
-        images: dict[str, np.ndarray] = {}
-        for view in VIEWS:
-            pose = rig.pose(view, distance, centre_y)
-            scene.set_pose(camera_node, pose)
-            if light_nodes:
-                scene.set_pose(light_nodes[0], rig.pose(view, distance, centre_y + 0.6))
-                top_pose = rig.pose(view, distance, centre_y)
-                top_pose[:3, :3] = (
-                    trimesh.transformations.rotation_matrix(-np.pi / 2.5, [1, 0, 0])[:3, :3]
-                    @ top_pose[:3, :3]
-                )
-                scene.set_pose(light_nodes[1], top_pose)
-            images[view] = self._render(scene, flags)
-        return images, distance
 
 
 def plain_background(size: int | tuple[int, int]) -> np.ndarray:

@@ -39,10 +39,10 @@ from metrics import colour_delta_e, mask_iou, shape_scores
 from PIL import Image
 
 from photo3d_common.errors import Photo3DError
+from photo3d_common.events import VIEWS
 from photo3d_generation.local import KnownCamera, ReconstructionError, ReconstructionSettings, reconstruct
 
 RESULTS = HERE.parent / "results"
-VIEWS = ("front", "left", "right", "back")
 MATTING = SHARED_MESHES.parent / "matting"
 
 #: The photo conditions (issue 8): per view azimuth jitter, elevation range, distance jitter.

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
 import trimesh
 from PIL import Image, ImageDraw
 
+from photo3d_devstack.reconstruct import main
 from photo3d_generation import meshio
-from photo3d_generation.cli import main
 
 COLOURS = {"front": (220, 30, 30), "back": (30, 30, 220), "left": (30, 200, 30), "right": (230, 220, 20)}
 
@@ -39,6 +40,7 @@ def test_reconstruct_writes_glb_obj_stl_and_preview(tmp_path: Path) -> None:
             str(out),
             "--obj",
             "--stl",
+            "--usdz",
             "--preview",
             "--resolution",
             "48",
@@ -59,6 +61,7 @@ def test_reconstruct_writes_glb_obj_stl_and_preview(tmp_path: Path) -> None:
     assert "map_Kd texture.png" in (tmp_path / "out" / "cup.mtl").read_text()
     assert Image.open(tmp_path / "out" / "texture.png").size[0] >= 64
     assert Image.open(tmp_path / "out" / "cup-preview.png").size == (256, 256)
+    assert zipfile.ZipFile(out.with_suffix(".usdz")).namelist() == ["model.usdc", "texture.png"]
 
 
 def test_missing_photo_file_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

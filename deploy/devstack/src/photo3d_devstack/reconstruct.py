@@ -1,9 +1,11 @@
 """``photo3d reconstruct``: four photos -> a 3D model file, offline, with the built-in reconstructor.
 
-    photo3d reconstruct --front F --left L --right R --back B --out model.glb [--obj] [--stl] [--preview]
+    photo3d reconstruct --front F --left L --right R --back B --out model.glb [--obj] [--stl] [--usdz] [--preview]
 
 Photos may be cut-outs (PNG/WebP with a transparent background) or ordinary photos; the latter go through
-background removal first (``photo3d_bgremoval``, rembg's u2netp model, loaded only when needed).
+background removal first (``photo3d_bgremoval``, rembg's u2netp model, loaded only when needed). The
+command lives here, in the package that declares both services, because it uses both: the generation
+service (and its image) does not depend on background removal.
 The ``left`` photo shows the object's own left side (see ``photo3d_generation.meshio``).
 """
 
@@ -19,8 +21,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from photo3d_common.errors import Photo3DError
-
-VIEWS = ("front", "left", "right", "back")
+from photo3d_common.events import VIEWS
 
 
 class CliError(Exception):
@@ -38,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, help="output GLB path (e.g. model.glb)")
     parser.add_argument("--obj", action="store_true", help="also write an OBJ (vertex colours) next to it")
     parser.add_argument("--stl", action="store_true", help="also write an STL next to it")
+    parser.add_argument(
+        "--usdz", action="store_true", help="also write a USDZ (iOS AR Quick Look, texture inside) next to it"
+    )
     parser.add_argument("--preview", action="store_true", help="also write a PNG preview next to it")
     parser.add_argument("--resolution", type=int, default=128, help="voxels along the longest side (128)")
     parser.add_argument("--faces", type=int, default=20_000, help="target triangle count (20000; 0 = all)")
@@ -89,14 +93,9 @@ _remover = None  # one model session for the four photos
 
 def _remove_background(image: Image.Image, view: str) -> Image.Image:
     """Cut the object out with the background-removal service's remover (rembg u2netp, loaded lazily)."""
-    try:
-        # Heavy (onnxruntime, numba): imported only when a photo still has its background.
-        from photo3d_bgremoval.remover import BackgroundRemover
-    except ImportError as exc:
-        raise CliError(
-            f"the {view} photo has no transparent background and background removal is not available "
-            f"({exc}); pass cut-outs with transparency or install photo3d-bgremoval"
-        ) from exc
+    # Heavy (onnxruntime, numba): imported only when a photo still has its background.
+    from photo3d_bgremoval.remover import BackgroundRemover
+
     global _remover
     if _remover is None:
         _remover = BackgroundRemover()  # BGREMOVAL_* settings: model name and directory
@@ -112,8 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = args[1:]
     options = _parser().parse_args(args)
 
-    from . import meshio
-    from .local import ReconstructionError, ReconstructionSettings, reconstruct
+    from photo3d_generation import meshio
+    from photo3d_generation.local import ReconstructionError, ReconstructionSettings, reconstruct
 
     def say(message: str) -> None:
         if not options.quiet:
@@ -169,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.stl:
         out.with_suffix(".stl").write_bytes(meshio.to_stl_bytes(mesh))
         written.append(out.with_suffix(".stl"))
+    if options.usdz:
+        out.with_suffix(".usdz").write_bytes(meshio.to_usdz_bytes(mesh))
+        written.append(out.with_suffix(".usdz"))
     if options.preview:
         preview = out.with_name(out.stem + "-preview.png")
         preview.write_bytes(meshio.render_preview(mesh))

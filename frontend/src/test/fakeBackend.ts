@@ -97,9 +97,22 @@ export class FakeBackend {
     return this.requests.filter((r) => r.method === method && pattern.test(r.url));
   }
 
-  client(token: string | null = "test-token", onUnauthorized = vi.fn()): ApiClient {
-    return new ApiClient({ config: TEST_CONFIG, getToken: () => token, onUnauthorized, fetchImpl: this.fetch });
+  client(token: string | null = "test-token", onUnauthorized = vi.fn(), config: Partial<AppConfig> = {}): ApiClient {
+    return new ApiClient({
+      config: { ...TEST_CONFIG, ...config },
+      getToken: () => token,
+      onUnauthorized,
+      fetchImpl: this.fetch,
+    });
   }
+}
+
+/** A status service holding one model: its JSON, its event stream and its stored files. */
+export function modelBackend(model: () => Model): FakeBackend {
+  return new FakeBackend()
+    .serveEvents(model)
+    .on("GET", /\/api\/models\/[^/?]+$/, () => jsonResponse(model()))
+    .on("GET", /\/files\//, () => new Response("image-bytes"));
 }
 
 /** XMLHttpRequest double: tests decide when and how each upload progresses and ends. */

@@ -72,9 +72,9 @@ async def on_removal_requested(
 async def _answer_once(
     trigger: PhotoUploaded | BackgroundRemovalRequested,
     *,
-    storage: ObjectStorage,
-    remover: BackgroundRemover,
-    publish: Publish,
+    storage: Storage,
+    remover: Remover,
+    publish: Publisher,
 ) -> None:
     """A redelivered or replayed trigger gets its earlier answer again and starts nothing."""
     await answer_once(

@@ -59,3 +59,9 @@ class UnsupportedMediaType(Photo3DError):
 class ServiceUnavailable(Photo3DError):
     status_code = 503
     code = "service_unavailable"
+
+
+class CreationDisabled(ServiceUnavailable):
+    """The operator switched model creation off (``photo3d deploy ENV --ui-off``); ``message`` is their notice."""
+
+    code = "creation_disabled"

@@ -38,6 +38,7 @@ from photo3d_status.api.models import ModelController
 from photo3d_status.api.schemas import FrontendConfig, Health
 from photo3d_status.api.system import SystemController
 from photo3d_status.consumer import document_consumers, document_published, register_consumers
+from photo3d_status.creation_switch import CreationSwitch, read_switch
 from photo3d_status.live import ModelChangeHub
 from photo3d_status.migrate import migrate
 from photo3d_status.repository import ModelRepository
@@ -114,6 +115,7 @@ class StatusRuntime:
                 publish=self.publish,
                 providers=settings.providers,
                 keepalive_s=settings.sse_keepalive_s,
+                creation_switch=self.creation_switch,
             )
             self._sweeper = asyncio.create_task(self._sweep_outbox(), name="outbox-sweeper")
             stack.push_async_callback(self._stop_sweeper)
@@ -148,8 +150,17 @@ class StatusRuntime:
             return Response(Health(status="unavailable", database=f"error: {error}"), status_code=503)
         return Response(Health(status="ok", database="ok"))
 
-    def frontend_config(self) -> FrontendConfig:
-        return FrontendConfig(uploadBaseUrl=self.settings.public_upload_url, statusBaseUrl="")
+    async def creation_switch(self) -> CreationSwitch:
+        return await read_switch(self.pool)
+
+    async def frontend_config(self) -> FrontendConfig:
+        switch = await self.creation_switch()
+        return FrontendConfig(
+            uploadBaseUrl=self.settings.public_upload_url,
+            statusBaseUrl="",
+            creationEnabled=switch.enabled,
+            creationNotice=None if switch.enabled else switch.notice,
+        )
 
     def asyncapi(self) -> dict[str, Any]:
         if self._asyncapi is None:

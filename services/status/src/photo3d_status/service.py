@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import mimetypes
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from photo3d_common.errors import Conflict, InvalidInput, NotFound
+from photo3d_common.errors import Conflict, CreationDisabled, InvalidInput, NotFound
 from photo3d_common.logging import bound_model, get_logger
 from photo3d_common.storage import ObjectInfo, ObjectNotFound, ObjectStorage, model_prefix
+from photo3d_status.creation_switch import DEFAULT_NOTICE, CreationSwitch
 from photo3d_status.domain import ModelState
 from photo3d_status.handlers import Publish
 from photo3d_status.live import Closed, ModelChangeHub
@@ -84,8 +85,10 @@ class ModelService:
         publish: Publish,
         providers: list[str],
         keepalive_s: float,
+        creation_switch: Callable[[], Awaitable[CreationSwitch]] | None = None,
     ) -> None:
         self.repository = repository
+        self.creation_switch = creation_switch
         self.storage = storage
         self.hub = hub
         self.publish = publish
@@ -93,6 +96,10 @@ class ModelService:
         self.keepalive_s = keepalive_s
 
     async def create(self, owner: str, *, name: str | None, provider: str | None) -> ModelState:
+        if self.creation_switch is not None:
+            switch = await self.creation_switch()
+            if not switch.enabled:
+                raise CreationDisabled(switch.notice or DEFAULT_NOTICE)
         if provider is not None and provider not in self.providers:
             raise InvalidInput(
                 f"unknown provider {provider!r}: choose one of {', '.join(self.providers)}",

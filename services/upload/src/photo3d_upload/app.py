@@ -31,6 +31,7 @@ from photo3d_upload.api.deps import Runtime, provide_caller, provide_runtime
 from photo3d_upload.api.photos import PhotoController
 from photo3d_upload.api.schemas import Health
 from photo3d_upload.api.stages import StageController
+from photo3d_upload.creation import CreationGate
 from photo3d_upload.handlers import ModelLocks
 from photo3d_upload.settings import UploadSettings
 from photo3d_upload.status_client import StatusClient
@@ -100,6 +101,7 @@ def create_app(settings: UploadSettings | None = None) -> Litestar:
                 publish=EventPublisher(broker, settings.kafka),
                 locks=ModelLocks(),
                 decoding=CapacityLimiter(settings.decode_concurrency),
+                creation=CreationGate(http, ttl_s=settings.creation_switch_ttl_s),
             )
             log.info("upload service ready", status_url=settings.status_url, bucket=settings.s3.bucket)
             yield

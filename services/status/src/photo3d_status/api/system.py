@@ -17,9 +17,14 @@ class SystemController(Controller):
     async def health(self, state: State) -> Response[Health]:
         return await state.runtime.health()
 
-    @get("/config.json", operation_id="frontendConfig", summary="Where the web page finds the services")
+    @get(
+        "/config.json",
+        operation_id="frontendConfig",
+        summary="Where the web page finds the services, and whether it may create models",
+        description="creationEnabled/creationNotice: the operator's creation switch, read on every request.",
+    )
     async def frontend_config(self, state: State) -> FrontendConfig:
-        return state.runtime.frontend_config()
+        return await state.runtime.frontend_config()
 
     @get(
         "/asyncapi.json", operation_id="asyncapi", summary="AsyncAPI document of the topics this service uses"

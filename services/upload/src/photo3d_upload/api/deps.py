@@ -12,6 +12,7 @@ from litestar.datastructures import State, UploadFile
 from photo3d_common.auth import Principal
 from photo3d_common.broker import Publish
 from photo3d_common.storage import ObjectStorage
+from photo3d_upload.creation import CreationGate
 from photo3d_upload.handlers import Caller, ModelLocks
 from photo3d_upload.settings import UploadSettings
 from photo3d_upload.status_client import StatusClient
@@ -27,6 +28,7 @@ class Runtime:
     publish: Publish
     locks: ModelLocks
     decoding: CapacityLimiter
+    creation: CreationGate
 
     def photo_upload(self, model_id: str, view: str, file: UploadFile) -> dict[str, Any]:
         return {

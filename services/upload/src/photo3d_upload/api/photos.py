@@ -6,6 +6,7 @@ from litestar.params import MultipartBody
 
 from photo3d_upload.api.deps import Runtime
 from photo3d_upload.api.schemas import PhotoStoredResponse, PhotoUploadForm
+from photo3d_upload.creation import creation_enabled
 from photo3d_upload.handlers import Caller, upload_photo
 
 _ERRORS = (
@@ -18,6 +19,7 @@ _ERRORS = (
 
 class PhotoController(Controller):
     path = "/api"
+    guards = (creation_enabled,)  # 503 creation_disabled while the operator has creation switched off
     tags = ("photos",)
 
     @post(

@@ -22,6 +22,7 @@ from faststream.middlewares import AckPolicy
 from faststream.security import SASLPlaintext
 from pydantic import ValidationError
 
+from photo3d_common import metrics
 from photo3d_common.events import ALL_TOPICS, Event, ParkedMessage
 from photo3d_common.logging import get_logger
 from photo3d_common.settings import KafkaSettings
@@ -50,6 +51,9 @@ def create_broker(settings: KafkaSettings, *, service: str) -> KafkaBroker:
         enable_idempotence=settings.enable_idempotence,
         acks="all",
         description=f"photo3d {service} service",
+        # on SIGTERM: stop fetching, let the message in hand finish (a deploy drains workers this way)
+        graceful_timeout=settings.graceful_timeout_s,
+        middlewares=(metrics.kafka_middleware(service),),
     )
     broker.add_middleware(_parking_middleware(broker, settings, service))
     return broker
@@ -92,8 +96,13 @@ class EventPublisher:
             event.model_dump(mode="json"),
             topic=self.settings.topic(event.topic),
             key=event.kafka_key,
-            headers={"event-type": type(event).__name__, "schema-version": str(event.schema_version)},
+            headers={
+                "event-type": type(event).__name__,
+                "event-id": str(event.event_id),
+                "schema-version": str(event.schema_version),
+            },
         )
+        metrics.STAGE_CLOCK.published(event)
         log.debug("published", topic=event.topic, event_id=str(event.event_id), model_id=str(event.model_id))
 
 
@@ -137,6 +146,13 @@ def _model_id_from(message: Any) -> str | None:
     return key
 
 
+def _header(raw: Any, name: str) -> str | None:
+    for key, value in getattr(raw, "headers", None) or ():
+        if key == name:
+            return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+    return None
+
+
 def _parking_middleware(broker: KafkaBroker, settings: KafkaSettings, service: str) -> type[BaseMiddleware]:
     attempts = settings.handler_attempts
 
@@ -153,6 +169,7 @@ def _parking_middleware(broker: KafkaBroker, settings: KafkaSettings, service: s
             error=f"{type(error).__name__}: {error}"[:4000],
             attempts=tries,
         )
+        metrics.MESSAGES_PARKED.labels(source_topic=parked.source_topic).inc()
         log.error(
             "message parked",
             source_topic=parked.source_topic,
@@ -172,9 +189,16 @@ def _parking_middleware(broker: KafkaBroker, settings: KafkaSettings, service: s
         partition. A message that does not parse is parked at once: retrying cannot fix it."""
 
         async def on_receive(self) -> None:
-            self._log_tokens = structlog.contextvars.bind_contextvars(model_id=_model_id_from(self.msg))
+            raw = getattr(self.msg, "raw_message", self.msg)
+            self._log_tokens = structlog.contextvars.bind_contextvars(
+                model_id=_model_id_from(self.msg),
+                event_id=_header(raw, "event-id"),
+                topic=getattr(raw, "topic", None),
+            )
 
         async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+            consumer = getattr(msg, "consumer", None)
+            metrics.observe_consumed(msg, getattr(consumer, "_group_id", None))
             for attempt in range(1, attempts + 1):
                 try:
                     return await call_next(msg)

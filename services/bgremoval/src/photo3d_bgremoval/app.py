@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from faststream import FastStream
 from faststream.specification import AsyncAPI
 
+from photo3d_common import metrics
 from photo3d_common.broker import EventPublisher, create_broker, document_publishers, ensure_topics
 from photo3d_common.events import (
     BackgroundRemovalStarted,
@@ -45,6 +46,7 @@ def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await ensure_topics(settings.kafka)
+        metrics_server = metrics.serve_worker_metrics(settings.metrics_port, settings.metrics_host)
         async with ObjectStorage(settings.s3) as storage:
             resources.storage = storage
             if settings.warm_up:
@@ -55,6 +57,8 @@ def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
             finally:
                 resources.storage = None
                 resources.remover.close()
+                if metrics_server is not None:
+                    metrics_server.shutdown()
 
     return FastStream(
         broker, lifespan=lifespan, specification=AsyncAPI(title="photo3d background removal", version="1.0.0")

@@ -21,6 +21,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from photo3d_common import metrics
 from photo3d_common.auth import TokenVerifier
 from photo3d_common.broker import EventPublisher, create_broker, document_publishers, ensure_topics
 from photo3d_common.events import BackgroundRemovalRequested, GenerationRequested, PhotoUploaded
@@ -106,14 +107,15 @@ def create_app(settings: UploadSettings | None = None) -> Litestar:
             log.info("upload service ready", status_url=settings.status_url, bucket=settings.s3.bucket)
             yield
 
+    metrics_middleware, metrics_controller = metrics.http_plugin(SERVICE)
     asyncapi_doc = AsyncAPI(broker, title="photo3d upload", version="1.0.0").to_specification().to_jsonable()
     return Litestar(
-        route_handlers=[PhotoController, StageController, health, asyncapi],
+        route_handlers=[PhotoController, StageController, health, asyncapi, metrics_controller],
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
         },
-        middleware=[bearer_auth(TokenVerifier(settings.auth))],
+        middleware=[metrics_middleware, bearer_auth(TokenVerifier(settings.auth))],
         exception_handlers={
             **EXCEPTION_HANDLERS,
             RequestEntityTooLarge: _too_large_handler(settings.max_bytes),

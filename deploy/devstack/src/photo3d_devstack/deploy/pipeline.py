@@ -139,6 +139,19 @@ class Run:
                 self.say(f"warning: could not record the deployment: {error}")
 
 
+def _record_step(run: Run) -> None:
+    """Step 6: the record, saved with itself as a step (its time is that of writing it)."""
+    run.say(f"[6/{run.total}] record")
+    started = time.monotonic()
+    step = StepResult("record", True, 0.0, run.record.key)
+    run.record.steps.append(step)
+    _finish(run, "succeeded")
+    step.seconds = round(time.monotonic() - started, 2)
+    run.say(
+        f"      record: ok in {step.seconds:.1f}s ({run.store.bucket if run.store else '?'}/{run.record.key})"
+    )
+
+
 def _finish(run: Run, outcome: records.Outcome, error: str | None = None) -> None:
     run.record.outcome = outcome
     run.record.error = error
@@ -243,7 +256,7 @@ def deploy(
         raise DeployFailed(
             f"deploy of {release.version} failed at {error.step} ({error.reason}); {note}"
         ) from error
-    run.step(6, "record", lambda: _finish(run, "succeeded"))
+    _record_step(run)
     say(f"deployed {release.version} to {environment.name}: {_timings(record)}")
     return record
 
@@ -353,7 +366,7 @@ def rollback(
         raise DeployFailed(
             f"rollback of {environment.name} to {target.version} failed at {error.step}: {error.reason}"
         ) from error
-    run.step(6, "record", lambda: _finish(run, "succeeded"))
+    _record_step(run)
     say(f"rolled {environment.name} back to {target.version}: {_timings(record)}")
     return record
 

@@ -122,5 +122,7 @@ def _unpack(version: str, commit: str, folder: Path) -> Release:
 
 
 def _python_for(folder: Path) -> str:
-    own = folder / ".venv" / "bin" / "python"
+    # through the resolved folder: a release linked to a checkout then runs that checkout's environment
+    # by its real path (numba's compile cache is keyed by the paths of the compiled files)
+    own = folder.resolve() / ".venv" / "bin" / "python"
     return str(own) if own.is_file() else sys.executable

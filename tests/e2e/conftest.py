@@ -139,6 +139,7 @@ def running_system(
         }
         if (frontend / "index.html").is_file():
             env["STATUS_FRONTEND_DIR"] = str(frontend)
+        env.update(getattr(request.module, "SYSTEM_ENV", {}))  # a module's own settings (e.g. JSON logs)
         processes = ServiceProcesses(request.node.nodeid)
         try:
             processes("photo3d_status", env, port=status_port)

@@ -186,7 +186,8 @@ async def _cut_out_all(
 
 def _failure(model_id: uuid.UUID, error: BaseException) -> ModelFailed:
     if isinstance(error, Photo3DError):
-        log.warning("background removal failed", code=error.code, reason=error.message)
+        # the one error line of this failure: the model id is bound, the reason and the exception are here
+        log.error("background removal failed", code=error.code, reason=error.message, exc_info=error)
         detail: Any = error.detail
         return ModelFailed(
             model_id=model_id,

@@ -269,7 +269,8 @@ def _content_type(filename: str) -> str:
 def _failure(model_id: uuid.UUID, error: BaseException, settings: GenerationServiceSettings) -> ModelFailed:
     common = {"model_id": model_id, "producer": PRODUCER, "stage": Stage.GENERATION}
     if isinstance(error, ProviderError):
-        log.warning("generation failed", code=error.code, error=str(error))
+        # the one error line of this failure: the model id is bound, the reason and the exception are here
+        log.error("generation failed", code=error.code, reason=error.user_message, exc_info=error)
         return ModelFailed(
             **common,
             reason=error.user_message,
@@ -278,7 +279,7 @@ def _failure(model_id: uuid.UUID, error: BaseException, settings: GenerationServ
             detail=str(error)[:2000],
         )
     if isinstance(error, Photo3DError):
-        log.warning("generation failed", code=error.code, reason=error.message)
+        log.error("generation failed", code=error.code, reason=error.message, exc_info=error)
         return ModelFailed(
             **common,
             reason=error.message,

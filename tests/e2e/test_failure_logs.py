@@ -18,7 +18,7 @@ SYSTEM_ENV = {"LOG_FORMAT": "json", "PHOTO3D_VERSION": "e2e-logs-1"}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "services"
 
 
-def jpeg(image) -> bytes:  # noqa: ANN001
+def jpeg(image) -> bytes:
     import io
 
     buffer = io.BytesIO()
@@ -41,7 +41,9 @@ def service_lines() -> list[dict]:
 
 
 def raw_text() -> str:
-    return "\n".join(p.read_text(errors="replace") for p in ARTIFACTS.glob("tests_e2e_test_failure_logs.py-*.log"))
+    return "\n".join(
+        p.read_text(errors="replace") for p in ARTIFACTS.glob("tests_e2e_test_failure_logs.py-*.log")
+    )
 
 
 async def test_a_failed_model_is_logged_once_with_its_id_and_reason_and_no_secret(alice, infra_env) -> None:
@@ -59,7 +61,10 @@ async def test_a_failed_model_is_logged_once_with_its_id_and_reason_and_no_secre
     (error,) = errors
     assert error["service"] == "bgremoval" and error["reason"] == failed["error_message"]
     assert "Traceback" in error.get("exception", "") or error.get("exc_info")  # the exception, with its stack
-    assert sum(failed["error_message"] in json.dumps(line) for line in lines if line.get("level") == "error") == 1
+    assert (
+        sum(failed["error_message"] in json.dumps(line) for line in lines if line.get("level") == "error")
+        == 1
+    )
 
     mine = [line for line in lines if line.get("model_id") == model["id"]]
     assert {line["service"] for line in mine} >= {"status", "upload", "bgremoval"}

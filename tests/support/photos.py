@@ -202,9 +202,14 @@ def make_photo(
     seed: int = 0,
     object_scale: float = 0.6,
     offset: tuple[float, float] = (0.0, 0.0),
+    distractor: ObjectKind | None = None,
+    distractor_offset: tuple[float, float] = (0.2, -0.06),
+    distractor_scale: float = 0.5,
 ) -> SyntheticPhoto:
     """A photo of one object. ``size`` is (width, height); ``object_scale`` is the object's height as a
-    fraction of the shorter side; ``offset`` moves it by fractions of the width and height."""
+    fraction of the shorter side; ``offset`` moves it by fractions of the width and height.
+    ``distractor``: a second object of another colour standing behind it (moved by ``distractor_offset``
+    from the object, ``distractor_scale`` tall): part of the background, not of the mask."""
     if kind not in _DRAW:
         raise ValueError(f"unknown object kind {kind!r}; one of {OBJECT_KINDS}")
     if background not in BACKGROUNDS:
@@ -221,6 +226,13 @@ def make_photo(
         if background == "plain"
         else _busy_background(width, height, rng)
     )
+    if distractor is not None:
+        other_size = distractor_scale * min(width, height)
+        other_cx, other_cy = cx + distractor_offset[0] * width, cy + distractor_offset[1] * height
+        inside, other_shade, _, _ = _DRAW[distractor](xs, ys, other_cx, other_cy, other_size)
+        other_colour = _PALETTE[int(rng.integers(len(_PALETTE)))][::-1] * 0.9
+        other_lit = other_colour[None, None, :] * other_shade[..., None]
+        backdrop = np.where(inside[..., None], other_lit, backdrop)
     _, shade, specular, (shadow_x, shadow_y, shadow_w) = _DRAW[kind](xs, ys, cx, cy, object_size)
 
     # soft contact shadow on the floor, under the object (part of the background, not of the mask)

@@ -58,9 +58,19 @@ async def _store_originals(storage: ObjectStorage, model_id: uuid.UUID, photos: 
     return keys
 
 
-def _photos() -> dict[str, bytes]:
+def _photos(**options) -> dict[str, bytes]:
+    """A vase from the front and back, a mug from the sides (right and back mirrored, as real opposite
+    views are). ``options`` per view go to ``make_photo`` (e.g. ``left={"distractor": "box"}``)."""
     kinds = {"front": "vase", "left": "mug", "right": "mug", "back": "vase"}
-    return {view: make_photo(kinds[view], size=(640, 480), seed=i).jpeg() for i, view in enumerate(VIEWS)}
+    photos = {}
+    for i, view in enumerate(VIEWS):
+        image = make_photo(kinds[view], size=(640, 480), seed=i, **options.get(view, {})).image
+        if view in ("right", "back"):
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=92)
+        photos[view] = buffer.getvalue()
+    return photos
 
 
 def _uploaded(model_id, keys, *, start=True) -> PhotoUploaded:
@@ -103,6 +113,45 @@ async def test_four_cutouts_stored_and_announced(object_storage, remover):
         alpha = cutout.getchannel("A")
         # the object is centred with a transparent margin: corners clear, centre solid
         assert alpha.getpixel((0, 0)) == 0 and alpha.getpixel((cutout.width // 2, cutout.height // 2)) > 200
+
+
+async def test_a_second_object_behind_one_photo_is_removed_or_that_photo_named(object_storage, remover):
+    """A box behind the mug in the left photo: the cut-outs are checked against each other, so the box
+    is either cut away (the left cut-out shows the mug as the right one does, with a warning naming the
+    left photo) or the stage fails naming it. Passing the box on silently fails this test."""
+    model_id = uuid.uuid4()
+    photos = _photos(left={"distractor": "box", "distractor_offset": (0.2, -0.06)})
+    keys = await _store_originals(object_storage, model_id, photos)
+    published = Recorder()
+
+    await handlers.on_photo_uploaded(
+        _uploaded(model_id, keys), storage=object_storage, remover=remover, publish=published
+    )
+
+    failed = published.of(ModelFailed)
+    if failed:
+        assert "left photo" in failed[0].reason and failed[0].stage is Stage.BACKGROUND_REMOVAL
+        return
+    (done,) = published.of(BackgroundRemoved)
+    shapes = {}
+    for view in ("left", "right"):
+        cutout = Image.open(io.BytesIO(await object_storage.get_bytes(done.cutout_keys[view])))
+        left, top, right, bottom = cutout.getchannel("A").point(lambda a: 255 * (a > 127)).getbbox()
+        shapes[view] = (right - left) / (bottom - top)
+    assert shapes["left"] == pytest.approx(shapes["right"], rel=0.1), shapes
+    assert [w.code for w in done.view_warnings["left"]] == ["cutout_corrected"]
+    assert "left photo" in done.view_warnings["left"][0].message
+
+
+async def test_consistent_photos_carry_no_warnings(object_storage, remover):
+    model_id = uuid.uuid4()
+    keys = await _store_originals(object_storage, model_id, _photos())
+    published = Recorder()
+    await handlers.on_photo_uploaded(
+        _uploaded(model_id, keys), storage=object_storage, remover=remover, publish=published
+    )
+    (done,) = published.of(BackgroundRemoved)
+    assert done.view_warnings == {}
 
 
 async def test_incomplete_set_does_not_start(object_storage, remover):

@@ -10,7 +10,14 @@ import uuid
 import httpx
 import jwt
 
-from photo3d_common.events import BackgroundRemovalStarted, PhotoUploaded
+from photo3d_common.events import (
+    BackgroundRemovalStarted,
+    BackgroundRemoved,
+    ModelFailed,
+    PhotoUploaded,
+    Stage,
+    ViewWarning,
+)
 from photo3d_status.repository import ModelRepository
 
 from .conftest import running_status
@@ -72,11 +79,18 @@ async def test_missing_invalid_and_expired_tokens_are_401(status_app):
 async def test_public_routes_need_no_token(status_app):
     async with status_app.client() as anonymous:
         health = await anonymous.get("/health")
+        ready = await anonymous.get("/ready")
         config = await anonymous.get("/config.json")
         schema = await anonymous.get("/schema/openapi.json")
         asyncapi = await anonymous.get("/asyncapi.json")
         swagger = await anonymous.get("/schema/swagger")
-    assert health.status_code == 200 and health.json() == {"status": "ok", "database": "ok"}
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    assert ready.status_code == 200 and ready.json()["status"] == "ok"
+    assert {name: check["status"] for name, check in ready.json()["checks"].items()} == {
+        "database": "ok",
+        "broker": "ok",
+        "storage": "ok",
+    }
     assert config.json() == {"uploadBaseUrl": "http://127.0.0.1:8001", "statusBaseUrl": ""}
     operations = [
         op for path in schema.json()["paths"].values() for op in path.values() if isinstance(op, dict)
@@ -125,6 +139,7 @@ async def test_create_and_get(status_app):
         "tencent",
     )
     assert model["photos"] == dict.fromkeys(VIEWS) and model["cutouts"] == dict.fromkeys(VIEWS)
+    assert model["photo_warnings"] == {view: [] for view in VIEWS}
     assert model["assets"] == {} and model["progress"] == 0.0 and model["completed_at"] is None
 
 
@@ -213,6 +228,42 @@ async def test_delete_while_processing_is_409_unless_forced(status_app, pool):
         BackgroundRemovalStarted(model_id=uuid.UUID(model["id"]), producer="bgremoval")
     )
     assert late.outcome == "ignored"
+
+
+async def test_photo_warnings_show_on_the_model_and_in_the_list_until_the_next_run(status_app, pool):
+    repository = ModelRepository(pool)
+    async with status_app.client(user()) as client:
+        model = await create(client)
+        model_id = uuid.UUID(model["id"])
+        await repository.apply(all_photos(model["id"]))
+        await repository.apply(BackgroundRemovalStarted(model_id=model_id, producer="bgremoval"))
+        warning = ViewWarning(code="cutout_corrected", message="a part of the background was removed")
+        await repository.apply(
+            BackgroundRemoved(
+                model_id=model_id,
+                producer="bgremoval",
+                source_fingerprint="f",
+                cutout_keys={v: f"models/{model_id}/cutouts/{v}.png" for v in VIEWS},
+                view_warnings={"left": [warning]},
+            )
+        )
+        fetched = (await client.get(f"/api/models/{model_id}")).json()
+        listed = (await client.get("/api/models")).json()["items"][0]
+        await repository.apply(
+            ModelFailed(
+                model_id=model_id,
+                producer="generation",
+                stage=Stage.GENERATION,
+                reason="the generation timed out",
+                error_code="timeout",
+                retryable=True,
+            )
+        )
+        await repository.apply(BackgroundRemovalStarted(model_id=model_id, producer="bgremoval"))
+        rerun = (await client.get(f"/api/models/{model_id}")).json()
+    expected = {"front": [], "left": [warning.model_dump()], "right": [], "back": []}
+    assert fetched["photo_warnings"] == expected and listed["photo_warnings"] == expected
+    assert rerun["status"] == "removing_background" and rerun["photo_warnings"] == {v: [] for v in VIEWS}
 
 
 # --- files ---------------------------------------------------------------------------------------------

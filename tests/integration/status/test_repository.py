@@ -19,6 +19,7 @@ from photo3d_common.events import (
     PhotoUploaded,
     Stage,
     StageProgressed,
+    ViewWarning,
 )
 from photo3d_status.handlers import apply_event
 from photo3d_status.migrate import migrate
@@ -103,6 +104,7 @@ async def test_full_journey_through_the_pipeline(repository: ModelRepository, po
             producer="bgremoval",
             source_fingerprint="f",
             cutout_keys={v: f"models/{model.id}/cutouts/{v}.png" for v in VIEWS},
+            view_warnings={"left": [ViewWarning(code="cutout_corrected", message="part removed")]},
         ),
         GenerationStarted(model_id=model.id, producer="generation", provider="local"),
         ModelGenerated(
@@ -124,6 +126,7 @@ async def test_full_journey_through_the_pipeline(repository: ModelRepository, po
     assert final.status == ModelStatus.COMPLETED and final.completed_at is not None
     assert final.photos == {v: f"models/{model.id}/originals/{v}" for v in VIEWS}
     assert final.cutouts["back"] == f"models/{model.id}/cutouts/back.png"
+    assert final.photo_warnings == {"left": [{"code": "cutout_corrected", "message": "part removed"}]}
     assert final.assets == {
         "glb": f"models/{model.id}/assets/model.glb",
         "mtl": f"models/{model.id}/assets/model.mtl",

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from typing import ClassVar
 
 from prometheus_client import REGISTRY
 
@@ -64,7 +65,7 @@ def test_stage_durations_and_failures_come_from_published_events() -> None:
             producer="bgremoval",
             source_fingerprint="f",
             cutout_keys=dict.fromkeys(("front", "left", "right", "back"), "k"),
-        )  # fmt: skip
+        )
     )
     assert sample("photo3d_stage_duration_seconds_count", stage="background_removal") == before + 1
 
@@ -82,9 +83,9 @@ def test_stage_durations_and_failures_come_from_published_events() -> None:
 
 
 class _Ingest(http.server.BaseHTTPRequestHandler):
-    received: list[bytes] = []
+    received: ClassVar[list[bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         if self.headers.get("content-encoding") == "gzip":
             body = gzip.decompress(body)

@@ -20,6 +20,7 @@ from photo3d_common.events import (
     PhotoUploaded,
     Stage,
     StageProgressed,
+    ViewWarning,
 )
 from photo3d_status.domain import Applied, EventKind, ModelState, NotApplied, UnknownEvent, decide, kind_of
 
@@ -268,6 +269,42 @@ def test_redelivered_start_does_not_reset_progress():
 def test_background_removed_records_cutouts_and_full_progress():
     after = decide(state(S.REMOVING_BACKGROUND, progress=0.75), EVENTS[K.BACKGROUND_REMOVED]()).new
     assert after.cutouts == cutouts() and after.progress == 1.0 and after.status == S.REMOVING_BACKGROUND
+
+
+def removed_with_warnings(**warnings):
+    return BackgroundRemoved(
+        model_id=MODEL_ID,
+        producer="bgremoval",
+        cutout_keys=cutouts(),
+        source_fingerprint="f",
+        view_warnings={
+            view: [ViewWarning(code=code, message=f"{view}: {code}")] for view, code in warnings.items()
+        },
+    )
+
+
+def test_background_removed_records_the_photo_warnings_of_that_run():
+    after = decide(state(S.REMOVING_BACKGROUND), removed_with_warnings(left="cutout_corrected")).new
+    assert after.photo_warnings == {
+        "left": [{"code": "cutout_corrected", "message": "left: cutout_corrected"}]
+    }
+
+
+def test_a_new_background_removal_run_resets_the_photo_warnings():
+    warned = state(S.FAILED, photo_warnings={"left": [{"code": "cutout_corrected", "message": "m"}]})
+    rerun = decide(warned, EVENTS[K.BACKGROUND_REMOVAL_STARTED]()).new
+    assert rerun.status == S.REMOVING_BACKGROUND and rerun.photo_warnings == {}
+    # a run that found nothing leaves no warning behind
+    clean = decide(
+        state(S.REMOVING_BACKGROUND, photo_warnings=warned.photo_warnings), removed_with_warnings()
+    ).new
+    assert clean.photo_warnings == {}
+
+
+def test_a_replaced_photo_drops_its_warnings_only():
+    warnings = {v: [{"code": "cutout_corrected", "message": v}] for v in ("left", "back")}
+    after = decide(state(S.FAILED, photo_warnings=warnings, photos={"left": "old"}), photo("left")).new
+    assert after.photo_warnings == {"back": warnings["back"]}
 
 
 def test_late_background_removed_records_cutouts_without_touching_generation():

@@ -285,3 +285,58 @@ def test_animated_png_is_rejected():
     frames = [photo((300, 300)), photo((300, 300))]
     data = encode(frames[0], "PNG", save_all=True, append_images=frames[1:])
     rejected(data, InvalidInput, "animated_image")
+
+
+# --- polyglots: whatever follows the image's end is never stored ------------------------------------------
+def zip_archive() -> bytes:
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("payload.html", "<script>alert(1)</script>" * 20)
+    return out.getvalue()
+
+
+def _stored_bytes(checked) -> bytes:
+    checked.fileobj.seek(0)
+    return checked.fileobj.read()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "options"),
+    [
+        ("PNG", {}),
+        ("JPEG", {"quality": 90}),
+        ("JPEG", {"quality": 90, "progressive": True}),
+        ("WEBP", {"quality": 80}),
+    ],
+)
+def test_data_appended_after_the_image_is_cut_off(fmt, options):
+    image = encode(photo(), fmt, **options)
+    checked = check(image + zip_archive())
+    stored = _stored_bytes(checked)
+    assert stored == image  # exactly the image, up to its end marker
+    assert checked.size_bytes == len(image) and checked.transformed and "removed" in checked.transformed
+
+
+def test_png_polyglot_ends_at_iend():
+    checked = check(encode(photo(), "PNG") + zip_archive())
+    stored = _stored_bytes(checked)
+    assert stored[-12:-4] == b"\x00\x00\x00\x00IEND" and b"PK\x03\x04" not in stored
+
+
+def test_jpeg_with_an_exif_thumbnail_is_not_cut_at_the_thumbnails_end():
+    """The thumbnail inside APP1 has its own EOI: the cut must come after the main image's."""
+    thumbnail = encode(photo((160, 120)), "JPEG")
+    exif = Image.Exif()
+    exif[0x010E] = "x"  # ImageDescription: an EXIF block of some substance
+    main = encode(photo(), "JPEG", exif=exif.tobytes() + thumbnail)
+    checked = check(main + b"trailing garbage")
+    assert _stored_bytes(checked) == main
+
+
+def test_an_image_with_nothing_appended_is_stored_as_uploaded():
+    image = encode(photo(), "PNG")
+    source = io.BytesIO(image)
+    checked = check_photo(source, LIMITS)
+    assert checked.fileobj is source and checked.transformed is None

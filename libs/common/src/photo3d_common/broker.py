@@ -1,8 +1,17 @@
 """Kafka through FastStream: the broker factory, topic creation, the event publisher and the middleware
-that binds the model id to log lines and parks what cannot be handled.
+that binds the model id to log lines, waits out dependency outages and parks what can never be handled.
 
 Delivery is at least once: a subscriber commits its offset after the handler returns (``AckPolicy.ACK``),
 so a crash mid-handler means the message comes again; handlers are written to be idempotent.
+
+Failures, as the middleware treats them:
+- a dependency outage (S3, broker, database; ``errors.dependency_failure``) is retried without end, with
+  capped, jittered backoff: the message is neither parked nor committed, so the subscriber's consumption
+  pauses until the dependency is back and then resumes by itself;
+- a message that can never succeed (it does not parse or validate, or its handler keeps failing with
+  something that is not an outage) is parked on ``messages.parked``, and in a worker its model gets
+  ``model.failed`` with a reason; both are published before the offset is committed, retried until the
+  broker takes them (the uncommitted offset is the outbox: a crash meanwhile redelivers the message).
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -23,8 +33,11 @@ from faststream.security import SASLPlaintext
 from pydantic import ValidationError
 
 from photo3d_common import metrics
-from photo3d_common.events import ALL_TOPICS, Event, ParkedMessage
-from photo3d_common.logging import get_logger
+from photo3d_common.errors import BrokerUnavailable, Photo3DError, dependency_failure
+from photo3d_common.events import ALL_TOPICS, Event, ParkedMessage, Stage
+from photo3d_common.failures import STAGE_NAMES, failure_event
+from photo3d_common.health import Health
+from photo3d_common.logging import FailureBurst, get_logger
 from photo3d_common.settings import KafkaSettings
 
 log = get_logger(__name__)
@@ -42,11 +55,24 @@ def _security(settings: KafkaSettings) -> Any:
     return None
 
 
-def create_broker(settings: KafkaSettings, *, service: str) -> KafkaBroker:
-    """A broker for one service. Nothing connects until the app starts it."""
+def create_broker(
+    settings: KafkaSettings,
+    *,
+    service: str,
+    failure_stage: Stage | None = None,
+    health: Health | None = None,
+    request_timeout_ms: int | None = None,
+) -> KafkaBroker:
+    """A broker for one service. Nothing connects until the app starts it.
+
+    ``failure_stage``: the stage this service's subscribers run (workers); a message parked here fails its
+    model at that stage. ``health``: told when a dependency goes down and comes back (readiness).
+    ``request_timeout_ms`` overrides the setting for a service that only publishes (no group joins to wait
+    for), so a publish to a dead broker fails fast."""
     broker = KafkaBroker(
         settings.bootstrap_servers,
         client_id=f"photo3d-{service}",
+        request_timeout_ms=request_timeout_ms or settings.request_timeout_ms,
         security=_security(settings),
         enable_idempotence=settings.enable_idempotence,
         acks="all",
@@ -55,8 +81,20 @@ def create_broker(settings: KafkaSettings, *, service: str) -> KafkaBroker:
         graceful_timeout=settings.graceful_timeout_s,
         middlewares=(metrics.kafka_middleware(service),),
     )
-    broker.add_middleware(_parking_middleware(broker, settings, service))
+    broker.add_middleware(
+        _parking_middleware(broker, settings, service, failure_stage, health or Health(service))
+    )
     return broker
+
+
+def broker_check(broker: KafkaBroker, timeout_s: float = 2.0) -> Callable[[], Awaitable[None]]:
+    """A readiness check: raises ``BrokerUnavailable`` unless the broker answers within ``timeout_s``."""
+
+    async def check() -> None:
+        if not await broker.ping(timeout_s):
+            raise BrokerUnavailable(message="the message broker does not answer")
+
+    return check
 
 
 def subscriber_options(settings: KafkaSettings, *, group_id: str) -> dict[str, Any]:
@@ -153,8 +191,53 @@ def _header(raw: Any, name: str) -> str | None:
     return None
 
 
-def _parking_middleware(broker: KafkaBroker, settings: KafkaSettings, service: str) -> type[BaseMiddleware]:
+class UnreadableRequest(Photo3DError):
+    """A stage's trigger could not be read (parked for an operator); a re-run sends a new, valid one."""
+
+    code = "unreadable_request"
+    retryable = True
+
+
+_DECODE_ERRORS = (ValidationError, json.JSONDecodeError, UnicodeDecodeError)
+_PARKED_NAMESPACE = uuid.UUID("5d4f4a43-7c59-4c3e-9a0b-70686f746f33")
+
+
+class Backoff:
+    """Capped exponential backoff with jitter (full jitter around the capped value, 0.5x-1.5x)."""
+
+    def __init__(self, first_s: float, max_s: float) -> None:
+        self.first_s, self.max_s, self.attempt = first_s, max_s, 0
+
+    def next_delay(self) -> float:
+        self.attempt += 1
+        return min(self.max_s, self.first_s * 2 ** (self.attempt - 1)) * random.uniform(0.5, 1.5)
+
+
+def _parking_middleware(
+    broker: KafkaBroker, settings: KafkaSettings, service: str, failure_stage: Stage | None, health: Health
+) -> type[BaseMiddleware]:
     attempts = settings.handler_attempts
+
+    async def until_published(what: str, publish: Callable[[], Awaitable[Any]]) -> None:
+        """Publish, waiting out a broker outage; give up only on an error no retry can fix."""
+        backoff, burst = Backoff(settings.retry_first_delay_s, settings.retry_max_delay_s), None
+        while True:
+            try:
+                await publish()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                down = dependency_failure(error)
+                if down is None:
+                    log.exception(f"{what} could not be published", error=f"{type(error).__name__}: {error}")
+                    return
+                burst = burst or FailureBurst(log, f"{what} not published yet ({down.dependency} is down)")
+                burst.failed(error)
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            if burst is not None:
+                burst.recovered()
+            return
 
     async def park(message: Any, error: BaseException, tries: int) -> None:
         raw = getattr(message, "raw_message", None)
@@ -177,16 +260,43 @@ def _parking_middleware(broker: KafkaBroker, settings: KafkaSettings, service: s
             error=parked.error,
             parked_topic=ParkedMessage.topic,
         )
-        await broker.publish(
-            parked.model_dump(mode="json"),
-            topic=settings.topic(ParkedMessage.topic),
-            key=(parked.key or "").encode(),
+        await until_published(
+            "parked message",
+            lambda: broker.publish(
+                parked.model_dump(mode="json"),
+                topic=settings.topic(ParkedMessage.topic),
+                key=(parked.key or "").encode(),
+            ),
+        )
+        await fail_model(parked, error)
+
+    async def fail_model(parked: ParkedMessage, error: BaseException) -> None:
+        """The model whose trigger was parked ends its stage with a reason instead of waiting forever."""
+        if failure_stage is None or parked.key is None:
+            return
+        try:
+            model_id = uuid.UUID(parked.key)
+        except ValueError:
+            return  # not keyed by a model id: nobody to tell
+        reason = error
+        if isinstance(error, _DECODE_ERRORS):
+            reason = UnreadableRequest(
+                f"{STAGE_NAMES[failure_stage]} could not read its request (kept for an operator); retry"
+            )
+        failed = failure_event(reason, failure_stage, model_id=model_id, producer=service)
+        # The same parked message fails its model once, however often it is redelivered.
+        where = f"{parked.source_topic}:{parked.partition}:{parked.offset}"
+        failed = failed.model_copy(update={"event_id": uuid.uuid5(_PARKED_NAMESPACE, where)})
+        topic = settings.topic(failed.topic)
+        await until_published(
+            "model.failed",
+            lambda: broker.publish(failed.model_dump(mode="json"), topic=topic, key=failed.kafka_key),
         )
 
     class ParkingMiddleware(BaseMiddleware):
-        """Binds ``model_id`` (the Kafka key) to log lines; retries a failing handler a few times with
-        backoff, then parks the message on ``messages.parked`` instead of crashing or blocking the
-        partition. A message that does not parse is parked at once: retrying cannot fix it."""
+        """Binds ``model_id`` (the Kafka key) to log lines; waits out dependency outages (see the module
+        docstring); retries another failing handler a few times, then parks its message. A message that
+        does not parse is parked at once: retrying cannot fix it."""
 
         async def on_receive(self) -> None:
             raw = getattr(self.msg, "raw_message", self.msg)
@@ -199,33 +309,49 @@ def _parking_middleware(broker: KafkaBroker, settings: KafkaSettings, service: s
         async def consume_scope(self, call_next: Any, msg: Any) -> Any:
             consumer = getattr(msg, "consumer", None)
             metrics.observe_consumed(msg, getattr(consumer, "_group_id", None))
-            for attempt in range(1, attempts + 1):
+            failures = 0
+            backoff = Backoff(settings.retry_first_delay_s, settings.retry_max_delay_s)
+            burst: FailureBurst | None = None
+            while True:
                 try:
-                    return await call_next(msg)
-                except (ValidationError, json.JSONDecodeError, UnicodeDecodeError) as error:
-                    await park(msg, error, attempt)
+                    result = await call_next(msg)
+                except _DECODE_ERRORS as error:
+                    await park(msg, error, failures + 1)
                     return None
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:
-                    if attempt == attempts:
-                        log.exception("handler failed, giving up", attempt=attempt)
-                        await park(msg, error, attempt)
+                    down = dependency_failure(error)
+                    if down is not None:
+                        health.dependency_down(down)
+                        burst = burst or FailureBurst(log, f"{down.dependency} is unavailable")
+                        burst.failed(error, code=down.code)
+                        await asyncio.sleep(backoff.next_delay())
+                        continue
+                    failures += 1
+                    if failures >= attempts:
+                        log.exception("handler failed, giving up", attempt=failures)
+                        await park(msg, error, failures)
                         return None
-                    delay = min(10.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+                    delay = min(10.0, 0.5 * 2 ** (failures - 1)) * random.uniform(0.5, 1.5)
                     log.warning(
-                        "handler failed, retrying", attempt=attempt, delay_s=round(delay, 2), error=str(error)
+                        "handler failed, retrying",
+                        attempt=failures,
+                        delay_s=round(delay, 2),
+                        error=str(error),
                     )
                     await asyncio.sleep(delay)
-            return None
+                    continue
+                if burst is not None:
+                    burst.recovered()
+                health.dependencies_up()
+                return result
 
         async def after_processed(
             self, exc_type: Any = None, exc_val: Any = None, exc_tb: Any = None
         ) -> bool:
             try:
-                if exc_val is not None and isinstance(
-                    exc_val, (ValidationError, json.JSONDecodeError, UnicodeDecodeError, ValueError)
-                ):
+                if exc_val is not None and isinstance(exc_val, (*_DECODE_ERRORS, ValueError)):
                     # Raised while decoding, before any handler ran.
                     await park(self.msg, exc_val, 1)
                     return True

@@ -111,6 +111,15 @@ class StageProgressed(Event):
     detail: str = ""
 
 
+class ViewWarning(BaseModel):
+    """Something about one photo the user should know (the model could still be built from it)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    code: str = Field(description="stable machine-readable reason, e.g. cutout_corrected")
+    message: str = Field(description="written for the user: what was seen and what to do about it")
+
+
 class BackgroundRemoved(Event):
     """The four cut-outs are stored."""
 
@@ -120,6 +129,11 @@ class BackgroundRemoved(Event):
     source_fingerprint: str = Field(description="sha256 over the originals the cut-outs came from")
     provider: str | None = None
     duration_s: float = 0.0
+    view_warnings: dict[View, list[ViewWarning]] = Field(
+        default_factory=dict,
+        description="per photo: what the cross-view check of the cut-outs corrected or doubts "
+        "(views without warnings may be absent)",
+    )
 
 
 class GenerationRequested(Event):

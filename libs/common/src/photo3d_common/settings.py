@@ -35,8 +35,20 @@ class KafkaSettings(BaseSettings):
     graceful_timeout_s: float = Field(
         120.0, gt=0, description="on shutdown, how long the message in hand may take to finish"
     )
+    request_timeout_ms: int = Field(
+        40_000,
+        ge=1_000,
+        description="longest wait for one broker request, metadata included (a publish to a dead broker "
+        "fails after it); consumers need more than the session timeout, since a group join waits for it",
+    )
     handler_attempts: int = Field(
-        3, ge=1, description="tries of a failing handler before the message is parked"
+        3, ge=1, description="tries of a failing handler before the message is parked (outages excepted)"
+    )
+    retry_first_delay_s: float = Field(
+        0.5, gt=0, description="first wait before retrying a message while a dependency is down"
+    )
+    retry_max_delay_s: float = Field(
+        15.0, gt=0, description="cap of that wait (retries go on without end, jittered)"
     )
     enable_idempotence: bool = Field(
         False,
@@ -77,6 +89,16 @@ class S3Settings(BaseSettings):
     addressing_style: Literal["path", "virtual", "auto"] = "path"
     create_bucket: bool = Field(True, description="create the bucket at start when it is missing")
     multipart_chunk_bytes: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024)
+    connect_timeout_s: float = Field(2.0, gt=0, description="longest wait for a connection to the store")
+    read_timeout_s: float = Field(
+        15.0, gt=0, description="longest wait for the store's answer to one request (or its next bytes)"
+    )
+    max_attempts: int = Field(
+        2,
+        ge=1,
+        description="tries of one request, the first included: a store that is down fails the request "
+        "within about a second, instead of botocore's default backoff of tens of seconds",
+    )
 
 
 class AuthSettings(BaseSettings):

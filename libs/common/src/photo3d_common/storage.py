@@ -64,7 +64,9 @@ class ObjectStorage:
     def _config(self) -> Config:
         options: dict[str, Any] = {
             "s3": {"addressing_style": self.settings.addressing_style},
-            "retries": {"max_attempts": 5, "mode": "standard"},
+            "retries": {"total_max_attempts": self.settings.max_attempts, "mode": "standard"},
+            "connect_timeout": self.settings.connect_timeout_s,
+            "read_timeout": self.settings.read_timeout_s,
             "signature_version": "s3v4",
         }
         if self.settings.checksum_when_required:
@@ -96,6 +98,10 @@ class ObjectStorage:
         if self._client is None:
             raise RuntimeError("ObjectStorage is not open: use 'async with ObjectStorage(settings)'")
         return self._client
+
+    async def ping(self) -> None:
+        """Raises unless the store answers for the bucket (readiness checks)."""
+        await self.client.head_bucket(Bucket=self.bucket)
 
     async def ensure_bucket(self) -> None:
         try:

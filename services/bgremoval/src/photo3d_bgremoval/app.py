@@ -10,13 +10,21 @@ from faststream import FastStream
 from faststream.specification import AsyncAPI
 
 from photo3d_common import metrics
-from photo3d_common.broker import EventPublisher, create_broker, document_publishers, ensure_topics
+from photo3d_common.broker import (
+    EventPublisher,
+    broker_check,
+    create_broker,
+    document_publishers,
+    ensure_topics,
+)
 from photo3d_common.events import (
     BackgroundRemovalStarted,
     BackgroundRemoved,
     ModelFailed,
+    Stage,
     StageProgressed,
 )
+from photo3d_common.health import Health, probe_server
 from photo3d_common.logging import configure_logging, get_logger
 from photo3d_common.storage import ObjectStorage
 
@@ -32,7 +40,10 @@ log = get_logger(__name__)
 def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
     settings = settings or BgRemovalServiceSettings()
     configure_logging(SERVICE, settings.log)
-    broker = create_broker(settings.kafka, service=SERVICE)
+    health = Health(SERVICE)
+    broker = create_broker(
+        settings.kafka, service=SERVICE, failure_stage=Stage.BACKGROUND_REMOVAL, health=health
+    )
     document_publishers(
         broker, settings.kafka, (BackgroundRemovalStarted, StageProgressed, BackgroundRemoved, ModelFailed)
     )
@@ -52,8 +63,10 @@ def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
             if settings.warm_up:
                 await resources.remover.load_async()
                 log.info("model loaded", model=settings.removal.model_name)
+            checks = {"storage": storage.ping, "broker": broker_check(broker)}
             try:
-                yield
+                async with probe_server(health, settings.probe_port, checks=checks):
+                    yield
             finally:
                 resources.storage = None
                 resources.remover.close()

@@ -6,29 +6,38 @@ came from, so a redelivered trigger republishes the result instead of redoing th
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import io
 import json
 import time
 import uuid
-from typing import Any
+
+from PIL import Image
 
 from photo3d_common.broker import Publish
-from photo3d_common.errors import Photo3DError
+from photo3d_common.errors import Photo3DError, dependency_failure
 from photo3d_common.events import (
     VIEWS,
     BackgroundRemovalRequested,
     BackgroundRemovalStarted,
     BackgroundRemoved,
-    ModelFailed,
     PhotoUploaded,
     Stage,
     StageProgressed,
     View,
+    ViewWarning,
 )
+from photo3d_common.failures import failure_event
 from photo3d_common.logging import bound_model, get_logger
 from photo3d_common.storage import ObjectNotFound, ObjectStorage, cutout_key
 
-from .remover import BackgroundRemover
+from .consistency import check_cutouts
+from .cutout import encode_png
+from .remover import BackgroundRemover, CutoutResult
+
+#: Version of the cross-view check of the cut-outs: stored cut-outs from another version are redone.
+CHECK_VERSION = 1
 
 log = get_logger(__name__)
 PRODUCER = "bgremoval"
@@ -75,9 +84,9 @@ async def remove_backgrounds(
         await publish(BackgroundRemovalStarted(model_id=model_id, producer=PRODUCER))
         try:
             fingerprint = await _source_fingerprint(model_id, original_keys, storage)
-            cutout_keys = await _reuse_previous(model_id, fingerprint, remover.model_name, storage)
-            if cutout_keys is None:
-                cutout_keys = await _cut_out_all(
+            previous = await _reuse_previous(model_id, fingerprint, remover.model_name, storage)
+            if previous is None:
+                cutout_keys, warnings = await _cut_out_all(
                     model_id, original_keys, storage=storage, remover=remover, publish=publish
                 )
                 await storage.put_bytes(
@@ -86,15 +95,25 @@ async def remove_backgrounds(
                         {
                             "source_fingerprint": fingerprint,
                             "model": remover.model_name,
+                            "check": CHECK_VERSION,
                             "cutout_keys": cutout_keys,
+                            "view_warnings": {
+                                view: [warning.model_dump() for warning in found]
+                                for view, found in warnings.items()
+                            },
                         }
                     ).encode(),
                     content_type="application/json",
                 )
             else:
+                cutout_keys, warnings = previous
                 log.info("cut-outs of these originals already stored: republishing", fingerprint=fingerprint)
-        except Exception as error:  # noqa: BLE001 - every failure ends the stage with a reason
-            await publish(_failure(model_id, error))
+        except Exception as error:  # every failure ends the stage with a reason, or waits (outage)
+            if dependency_failure(error) is not None:
+                raise  # not the work's fault: the consumer waits for the dependency and runs this again
+            await publish(
+                failure_event(error, Stage.BACKGROUND_REMOVAL, model_id=model_id, producer=PRODUCER)
+            )
             return
         duration = time.perf_counter() - started
         log.info("backgrounds removed", duration_s=round(duration, 3))
@@ -106,6 +125,7 @@ async def remove_backgrounds(
                 source_fingerprint=fingerprint,
                 provider=provider,
                 duration_s=duration,
+                view_warnings=warnings,
             )
         )
 
@@ -128,18 +148,26 @@ async def _source_fingerprint(
 
 async def _reuse_previous(
     model_id: uuid.UUID, fingerprint: str, model_name: str, storage: ObjectStorage
-) -> dict[View, str] | None:
+) -> tuple[dict[View, str], dict[View, list[ViewWarning]]] | None:
     try:
         manifest = json.loads(await storage.get_bytes(manifest_key(model_id)))
     except ObjectNotFound:
         return None
-    if manifest.get("source_fingerprint") != fingerprint or manifest.get("model") != model_name:
+    if (
+        manifest.get("source_fingerprint") != fingerprint
+        or manifest.get("model") != model_name
+        or manifest.get("check") != CHECK_VERSION
+    ):
         return None
     keys: dict[View, str] = manifest.get("cutout_keys", {})
     for view in VIEWS:
         if view not in keys or await storage.head(keys[view]) is None:
             return None
-    return keys
+    warnings = {
+        view: [ViewWarning.model_validate(w) for w in found]
+        for view, found in manifest.get("view_warnings", {}).items()
+    }
+    return keys, warnings
 
 
 async def _cut_out_all(
@@ -149,8 +177,9 @@ async def _cut_out_all(
     storage: ObjectStorage,
     remover: BackgroundRemover,
     publish: Publish,
-) -> dict[View, str]:
-    keys: dict[View, str] = {}
+) -> tuple[dict[View, str], dict[View, list[ViewWarning]]]:
+    """Cut out each photo, check the four cut-outs against each other, store them."""
+    results = {}
     for done, view in enumerate(VIEWS, start=1):
         try:
             photo = await storage.get_bytes(original_keys[view])
@@ -160,13 +189,9 @@ async def _cut_out_all(
                 detail={"view": view},
             ) from error
         result = await remover.process_async(photo, view=view)
-        key = cutout_key(model_id, view)
-        await storage.put_bytes(
-            key, result.png, content_type="image/png", metadata={"source-key": original_keys[view]}
-        )
-        keys[view] = key
+        results[view] = result
         log.info(
-            "cut-out stored",
+            "cut-out made",
             view=view,
             width=result.width,
             height=result.height,
@@ -181,30 +206,39 @@ async def _cut_out_all(
                 detail=f"{view} photo done",
             )
         )
-    return keys
-
-
-def _failure(model_id: uuid.UUID, error: BaseException) -> ModelFailed:
-    if isinstance(error, Photo3DError):
-        # the one error line of this failure: the model id is bound, the reason and the exception are here
-        log.error("background removal failed", code=error.code, reason=error.message, exc_info=error)
-        detail: Any = error.detail
-        return ModelFailed(
-            model_id=model_id,
-            producer=PRODUCER,
-            stage=Stage.BACKGROUND_REMOVAL,
-            reason=error.message,
-            error_code=error.code,
-            retryable=bool(getattr(error, "retryable", False)),
-            detail=json.dumps(detail, default=str) if detail is not None else None,
+    pngs, warnings = await asyncio.to_thread(_check, results, remover)
+    keys: dict[View, str] = {}
+    for view in VIEWS:
+        key = cutout_key(model_id, view)
+        await storage.put_bytes(
+            key, pngs[view], content_type="image/png", metadata={"source-key": original_keys[view]}
         )
-    log.exception("background removal failed unexpectedly")
-    return ModelFailed(
-        model_id=model_id,
-        producer=PRODUCER,
-        stage=Stage.BACKGROUND_REMOVAL,
-        reason="background removal failed unexpectedly; try again in a moment",
-        error_code="internal_error",
-        retryable=True,
-        detail=f"{type(error).__name__}: {error}",
+        keys[view] = key
+    return keys, warnings
+
+
+def _check(
+    results: dict[View, CutoutResult], remover: BackgroundRemover
+) -> tuple[dict[View, bytes], dict[View, list[ViewWarning]]]:
+    """The cross-view check (CPU work, off the event loop); PNGs of the corrected views are re-encoded."""
+    settings = remover.settings
+    images = {view: Image.open(io.BytesIO(result.png)) for view, result in results.items()}
+    checked = check_cutouts(
+        images,
+        margin_fraction=settings.margin_fraction,
+        square=settings.square,
+        max_side=settings.max_side_px,
     )
+    pngs = {view: result.png for view, result in results.items()}
+    for view in checked.corrected:
+        pngs[view] = encode_png(checked.cutouts[view], compress_level=settings.png_compress_level)
+    for view, check in checked.checks.items():
+        if view in checked.corrected or check.warnings:
+            log.warning(
+                "cut-out checked against the other views",
+                view=view,
+                corrected=view in checked.corrected,
+                removed_share=round(check.removed_share, 3),
+                pair_iou=round(check.pair_iou, 3),
+            )
+    return pngs, checked.warnings

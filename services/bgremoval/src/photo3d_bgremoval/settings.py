@@ -14,6 +14,9 @@ class BgRemovalServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BGREMOVAL_", extra="ignore")
 
     group_id: str = "photo3d-bgremoval"
+    probe_port: int | None = Field(
+        None, description="serve /health and /ready on this port (compose/Kubernetes probes)"
+    )
     warm_up: bool = Field(True, description="load the model at start instead of on the first photo")
     metrics_port: int | None = Field(
         None, description="serve Prometheus metrics at :PORT/metrics (off when unset)"

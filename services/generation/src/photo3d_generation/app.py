@@ -10,8 +10,15 @@ from faststream import FastStream
 from faststream.specification import AsyncAPI
 
 from photo3d_common import metrics
-from photo3d_common.broker import EventPublisher, create_broker, document_publishers, ensure_topics
-from photo3d_common.events import GenerationStarted, ModelFailed, ModelGenerated, StageProgressed
+from photo3d_common.broker import (
+    EventPublisher,
+    broker_check,
+    create_broker,
+    document_publishers,
+    ensure_topics,
+)
+from photo3d_common.events import GenerationStarted, ModelFailed, ModelGenerated, Stage, StageProgressed
+from photo3d_common.health import Health, probe_server
 from photo3d_common.logging import configure_logging, get_logger
 from photo3d_common.storage import ObjectStorage
 
@@ -29,7 +36,8 @@ def create_app(settings: GenerationServiceSettings | None = None) -> FastStream:
     settings = settings or GenerationServiceSettings()
     configure_logging(SERVICE, settings.log)
     providers = build_providers(settings)  # a missing credential stops the start here, with its reason
-    broker = create_broker(settings.kafka, service=SERVICE)
+    health = Health(SERVICE)
+    broker = create_broker(settings.kafka, service=SERVICE, failure_stage=Stage.GENERATION, health=health)
     document_publishers(
         broker, settings.kafka, (GenerationStarted, StageProgressed, ModelGenerated, ModelFailed)
     )
@@ -60,8 +68,10 @@ def create_app(settings: GenerationServiceSettings | None = None) -> FastStream:
                 default_provider=settings.default_provider,
                 providers=settings.providers,
             )
+            checks = {"storage": storage.ping, "broker": broker_check(broker)}
             try:
-                yield
+                async with probe_server(health, settings.probe_port, checks=checks):
+                    yield
             finally:
                 opened.clear()
                 for provider in providers.values():

@@ -12,18 +12,18 @@ import trimesh
 from PIL import Image
 
 from photo3d_common.broker import Publish
-from photo3d_common.errors import Photo3DError
+from photo3d_common.errors import Photo3DError, dependency_failure
 from photo3d_common.events import (
     VIEWS,
     BackgroundRemoved,
     GenerationRequested,
     GenerationStarted,
-    ModelFailed,
     ModelGenerated,
     Stage,
     StageProgressed,
     View,
 )
+from photo3d_common.failures import failure_event
 from photo3d_common.logging import bound_model, get_logger
 from photo3d_common.storage import ObjectNotFound, ObjectStorage, asset_key
 
@@ -96,8 +96,10 @@ async def generate(
                         result=generated.model_dump(mode="json", include=_RESULT_FIELDS),
                     ),
                 )
-        except Exception as error:  # noqa: BLE001 - every failure ends the stage with a reason
-            await deps.publish(_failure(model_id, error, deps.settings))
+        except Exception as error:  # every failure ends the stage with a reason, or waits (outage)
+            if dependency_failure(error) is not None:
+                raise  # not the work's fault: the consumer waits for the dependency and runs this again
+            await deps.publish(failure_event(error, Stage.GENERATION, model_id=model_id, producer=PRODUCER))
             return
         log.info(
             "model generated",
@@ -264,34 +266,3 @@ _CONTENT_TYPES = {
 
 def _content_type(filename: str) -> str:
     return _CONTENT_TYPES.get(filename.rpartition(".")[2], "application/octet-stream")
-
-
-def _failure(model_id: uuid.UUID, error: BaseException, settings: GenerationServiceSettings) -> ModelFailed:
-    common = {"model_id": model_id, "producer": PRODUCER, "stage": Stage.GENERATION}
-    if isinstance(error, ProviderError):
-        # the one error line of this failure: the model id is bound, the reason and the exception are here
-        log.error("generation failed", code=error.code, reason=error.user_message, exc_info=error)
-        return ModelFailed(
-            **common,
-            reason=error.user_message,
-            error_code=error.code,
-            retryable=error.retryable,
-            detail=str(error)[:2000],
-        )
-    if isinstance(error, Photo3DError):
-        log.error("generation failed", code=error.code, reason=error.message, exc_info=error)
-        return ModelFailed(
-            **common,
-            reason=error.message,
-            error_code=error.code,
-            retryable=bool(getattr(error, "retryable", False)),
-            detail=str(error.detail) if error.detail is not None else None,
-        )
-    log.exception("generation failed unexpectedly")
-    return ModelFailed(
-        **common,
-        reason="3D generation failed unexpectedly; try again in a moment",
-        error_code="internal_error",
-        retryable=True,
-        detail=f"{type(error).__name__}: {error}",
-    )

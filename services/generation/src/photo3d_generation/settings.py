@@ -51,6 +51,9 @@ class GenerationServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GENERATION_", extra="ignore")
 
     group_id: str = "photo3d-generation"
+    probe_port: int | None = Field(
+        None, description="serve /health and /ready on this port (compose/Kubernetes probes)"
+    )
     default_provider: ProviderName = Field("local", description="used when a model names no provider")
     providers: list[ProviderName] = Field(
         default_factory=lambda: ["local"],

@@ -30,13 +30,20 @@ from photo3d_common.events import ModelStatusChanged
 from photo3d_common.logging import configure_logging, get_logger
 from photo3d_common.settings import KafkaSettings
 from photo3d_common.storage import ObjectStorage
-from photo3d_common.web import EXCEPTION_HANDLERS, bearer_auth, http_error_handler
+from photo3d_common.web import (
+    EXCEPTION_HANDLERS,
+    Readiness,
+    bearer_auth,
+    http_error_handler,
+    nosniff,
+    readiness,
+)
 from photo3d_status.api.deps import provide_models, provide_owner
 from photo3d_status.api.dev import DevTokenController
 from photo3d_status.api.events import ModelEventsController
 from photo3d_status.api.files import ModelFilesController
 from photo3d_status.api.models import ModelController
-from photo3d_status.api.schemas import FrontendConfig, Health
+from photo3d_status.api.schemas import FrontendConfig
 from photo3d_status.api.system import SystemController
 from photo3d_status.consumer import document_consumers, document_published, register_consumers
 from photo3d_status.creation_switch import CreationSwitch, read_switch
@@ -99,7 +106,11 @@ class StatusRuntime:
             await migrate(settings.database_url)
         async with contextlib.AsyncExitStack() as stack:
             self.pool = await asyncpg.create_pool(
-                settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+                settings.database_url,
+                min_size=settings.db_pool_min,
+                max_size=settings.db_pool_max,
+                timeout=settings.db_connect_timeout_s,
+                command_timeout=settings.db_command_timeout_s,
             )
             stack.push_async_callback(self.pool.close)
             self.repository = ModelRepository(self.pool)
@@ -143,13 +154,17 @@ class StatusRuntime:
                 log.warning("outbox sweep failed", error=str(error))
             await asyncio.sleep(self.settings.outbox_sweep_s)
 
-    async def health(self) -> Response[Health]:
-        try:
-            await asyncio.wait_for(self.repository.ping(), timeout=3)
-        except Exception as error:  # noqa: BLE001 - reported, not raised
-            log.warning("health check failed", error=str(error))
-            return Response(Health(status="unavailable", database=f"error: {error}"), status_code=503)
-        return Response(Health(status="ok", database="ok"))
+    async def ready(self) -> Response[Readiness]:
+        storage = self.storage
+        assert storage is not None, "the lifespan opens the storage before requests are served"
+        return await readiness(
+            {
+                "database": self.repository.ping,
+                "broker": lambda: self.broker.ping(timeout=self.settings.ready_timeout_s),
+                "storage": storage.ping,
+            },
+            timeout_s=self.settings.ready_timeout_s,
+        )
 
     async def creation_switch(self) -> CreationSwitch:
         return await read_switch(self.pool)
@@ -216,6 +231,7 @@ def create_app(settings: StatusSettings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[runtime.lifespan],
         before_request=_bind_model_id,
+        before_send=[nosniff],
         after_response=_unbind_model_id,
         logging_config=None,  # configure_logging owns logging; Litestar's default would replace it
         state=_state(runtime),

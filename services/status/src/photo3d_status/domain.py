@@ -180,6 +180,8 @@ class ModelState:
     completed_at: datetime | None = None
     #: occurred_at of the event that set the current status (creation time for a draft)
     status_changed_at: datetime | None = None
+    #: view -> [{"code", "message"}]: what background removal's cross-view check found in each photo
+    photo_warnings: Mapping[str, list[dict[str, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -271,8 +273,19 @@ def _record_keys(model: ModelState, event: Event) -> ModelState:
         case PhotoUploaded():
             return dataclasses.replace(model, photos=_photo_keys(model, event))
         case BackgroundRemoved():
-            return dataclasses.replace(model, cutouts={**model.cutouts, **event.cutout_keys})
+            return dataclasses.replace(
+                model, cutouts={**model.cutouts, **event.cutout_keys}, photo_warnings=_warnings(event)
+            )
     return model  # pragma: no cover - only the two above have Late rows
+
+
+def _warnings(event: BackgroundRemoved) -> dict[str, list[dict[str, str]]]:
+    """The run's warnings replace the previous run's (a view without any has none left)."""
+    return {
+        view: [warning.model_dump() for warning in warnings]
+        for view, warnings in event.view_warnings.items()
+        if warnings
+    }
 
 
 def _photo_keys(model: ModelState, event: PhotoUploaded) -> dict[str, str]:
@@ -295,18 +308,22 @@ def _apply(model: ModelState, event: Event, to: ModelStatus) -> ModelState:
             changes["photos"] = photos
             if event.view in model.cutouts:  # a replaced photo's old cut-out no longer applies
                 changes["cutouts"] = {v: k for v, k in model.cutouts.items() if v != event.view}
+            if event.view in model.photo_warnings:  # nor do the warnings about the old photo
+                changes["photo_warnings"] = {v: w for v, w in model.photo_warnings.items() if v != event.view}
             if to != S.FAILED:
                 stored = sum(1 for view in VIEWS if photos.get(view))
                 changes["progress"] = stored / len(VIEWS)
                 changes["stage_detail"] = f"{stored} of {len(VIEWS)} photos uploaded"
         case BackgroundRemovalStarted():
             if entering:
-                changes.update(progress=0.0, stage_detail="removing backgrounds")
+                # a new run of background removal: the last run's warnings no longer hold
+                changes.update(progress=0.0, stage_detail="removing backgrounds", photo_warnings={})
         case StageProgressed():
             changes.update(progress=event.progress, stage_detail=event.detail or model.stage_detail)
         case BackgroundRemoved():
             changes.update(
                 cutouts={**model.cutouts, **event.cutout_keys},
+                photo_warnings=_warnings(event),
                 progress=1.0,
                 stage_detail="backgrounds removed",
             )

@@ -59,10 +59,15 @@ def status_changed_event_id(
     return uuid.uuid5(cause_event_id or model_id, f"model.status_changed:{to}")
 
 
+def _json(value: Any) -> dict[str, Any]:
+    """A jsonb column (asyncpg hands it over as text unless a codec is set)."""
+    return json.loads(value) if isinstance(value, str) else dict(value or {})
+
+
 def _row_to_state(row: Mapping[str, Any]) -> ModelState:
     assets = {fmt: row[column] for fmt, column in ASSET_COLUMNS.items() if row[column]}
     extra = row["extra_asset_keys"]
-    assets.update(json.loads(extra) if isinstance(extra, str) else (extra or {}))
+    assets.update(_json(extra))
     return ModelState(
         id=row["id"],
         owner=row["owner"],
@@ -84,6 +89,7 @@ def _row_to_state(row: Mapping[str, Any]) -> ModelState:
         updated_at=row["updated_at"],
         completed_at=row["completed_at"],
         status_changed_at=row["status_changed_at"],
+        photo_warnings=_json(row["photo_warnings"]),
     )
 
 
@@ -108,6 +114,7 @@ def _state_columns(state: ModelState) -> dict[str, Any]:
         columns[f"cutout_{view}_key"] = state.cutouts.get(view)
     for fmt, column in ASSET_COLUMNS.items():
         columns[column] = state.assets.get(fmt)
+    columns["photo_warnings"] = json.dumps(dict(state.photo_warnings))
     columns["extra_asset_keys"] = json.dumps(
         {fmt: key for fmt, key in state.assets.items() if fmt not in ASSET_COLUMNS}
     )

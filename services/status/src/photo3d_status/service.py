@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -38,11 +40,28 @@ def content_type_for(key: str, stored: str | None) -> str:
     return _EXTRA_TYPES.get(suffix) or mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
+#: Longest file path below a model accepted (S3 keys end at 1024 bytes; ours are far shorter).
+MAX_FILE_PATH = 512
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def safe_relative_key(path: str) -> str:
-    """A path below a model's folder, or InvalidInput: no absolute paths, no '..', no empty parts."""
+    """A path below a model's folder, or InvalidInput: no absolute paths, no '..', no empty parts, no NUL
+    or other control characters (S3 rejects them), at most MAX_FILE_PATH characters."""
     parts = path.split("/")
-    if not path or path.startswith("/") or "\\" in path or any(part in ("", ".", "..") for part in parts):
-        raise InvalidInput("the file path must be relative to the model, like 'assets/model.glb'")
+    if (
+        not path
+        or len(path) > MAX_FILE_PATH
+        or path.startswith("/")
+        or "\\" in path
+        or _CONTROL_CHARACTERS.search(path)
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise InvalidInput(
+            "the file path must be relative to the model, like 'assets/model.glb' (no control characters, "
+            f"at most {MAX_FILE_PATH} characters)",
+            code="invalid_file_path",
+        )
     return path
 
 
@@ -94,6 +113,7 @@ class ModelService:
         self.publish = publish
         self.providers = providers
         self.keepalive_s = keepalive_s
+        self._flushes: set[asyncio.Task[None]] = set()
 
     async def create(self, owner: str, *, name: str | None, provider: str | None) -> ModelState:
         if self.creation_switch is not None:
@@ -109,7 +129,7 @@ class ModelService:
         model = await self.repository.create(owner=owner, name=name, provider=provider)
         with bound_model(model.id):
             log.info("model created", owner=owner, provider=provider)
-            await self._flush()
+            self._flush_soon()
         return model
 
     async def list(self, owner: str, *, limit: int, offset: int) -> tuple[list[ModelState], int]:
@@ -187,6 +207,13 @@ class ModelService:
                 if current != last:
                     last = current
                     yield StatusUpdate(current)
+
+    def _flush_soon(self) -> None:
+        """Publish the queued status change now, without the request waiting for the broker: a broker
+        outage must not hold up the answer (the outbox sweep publishes what this misses)."""
+        task = asyncio.create_task(self._flush(), name="outbox-flush")
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
 
     async def _flush(self) -> None:
         try:

@@ -22,6 +22,10 @@ class DatabaseSettings(BaseSettings):
     )
     db_pool_min: int = Field(1, ge=1)
     db_pool_max: int = Field(10, ge=1)
+    db_connect_timeout_s: float = Field(2.0, gt=0, description="longest wait for a new database connection")
+    db_command_timeout_s: float = Field(
+        10.0, gt=0, description="longest wait for one statement: a hung database fails the request instead"
+    )
 
 
 class StatusSettings(DatabaseSettings):
@@ -43,6 +47,7 @@ class StatusSettings(DatabaseSettings):
     outbox_sweep_s: float = Field(5.0, gt=0, description="how often unpublished status changes are retried")
     page_size_max: int = 100
     consume: bool = Field(True, description="run the Kafka consumers in this process")
+    ready_timeout_s: float = Field(1.0, gt=0, description="longest wait of each readiness check (/ready)")
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     s3: S3Settings = Field(default_factory=S3Settings)

@@ -27,10 +27,18 @@ from photo3d_common.broker import EventPublisher, create_broker, document_publis
 from photo3d_common.events import BackgroundRemovalRequested, GenerationRequested, PhotoUploaded
 from photo3d_common.logging import configure_logging, get_logger
 from photo3d_common.storage import ObjectStorage
-from photo3d_common.web import EXCEPTION_HANDLERS, bearer_auth
+from photo3d_common.web import (
+    EXCEPTION_HANDLERS,
+    READINESS_RESPONSES,
+    Liveness,
+    Readiness,
+    bearer_auth,
+    error_response,
+    nosniff,
+    readiness,
+)
 from photo3d_upload.api.deps import Runtime, provide_caller, provide_runtime
 from photo3d_upload.api.photos import PhotoController
-from photo3d_upload.api.schemas import Health
 from photo3d_upload.api.stages import StageController
 from photo3d_upload.creation import CreationGate
 from photo3d_upload.handlers import ModelLocks
@@ -44,9 +52,28 @@ SERVICE = "upload"
 PUBLISHED_EVENTS = (PhotoUploaded, BackgroundRemovalRequested, GenerationRequested)
 
 
-@get("/health", operation_id="health", summary="Liveness", tags=["system"], include_in_schema=True)
-async def health() -> Health:
-    return Health(status="ok")
+@get(
+    "/health",
+    operation_id="health",
+    summary="Liveness: the process serves requests",
+    description="Checks nothing outside the process; `/ready` checks the dependencies.",
+    tags=["system"],
+)
+async def health() -> Liveness:
+    return Liveness(status="ok")
+
+
+@get(
+    "/ready",
+    operation_id="ready",
+    summary="Readiness: the object store, the broker and the status service, each with its own status",
+    description="200 when all answer within UPLOAD_READY_TIMEOUT_S, else 503 naming what is down. This "
+    "service has no database of its own: the status service owns the models (its `/ready` checks Postgres).",
+    tags=["system"],
+    responses=READINESS_RESPONSES,
+)
+async def ready(state: State) -> Response[Readiness]:
+    return await readiness(state.ready_checks, timeout_s=state.ready_timeout_s)
 
 
 @get(
@@ -62,15 +89,11 @@ async def asyncapi(state: State) -> dict[str, Any]:
 def _too_large_handler(max_bytes: int) -> Any:
     def handle(_: Request[Any, Any, Any], __: RequestEntityTooLarge) -> Response[dict[str, Any]]:
         mb = max_bytes / (1024 * 1024)
-        return Response(
-            {
-                "error": {
-                    "code": "file_too_large",
-                    "message": f"the upload is larger than the limit: photos may be at most {mb:g} MB",
-                    "detail": {"max_bytes": max_bytes},
-                }
-            },
-            status_code=413,
+        return error_response(
+            413,
+            "file_too_large",
+            f"the upload is larger than the limit: photos may be at most {mb:g} MB",
+            {"max_bytes": max_bytes},
         )
 
     return handle
@@ -81,7 +104,10 @@ def create_app(settings: UploadSettings | None = None) -> Litestar:
     configure_logging(SERVICE, settings.log)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per status lookup is noise
     register_heif()
-    broker: KafkaBroker = create_broker(settings.kafka, service=SERVICE)
+    # Publish only (no consumer group to wait for): a dead broker fails an upload within publish_timeout_ms.
+    broker: KafkaBroker = create_broker(
+        settings.kafka, service=SERVICE, request_timeout_ms=settings.publish_timeout_ms
+    )
     document_publishers(broker, settings.kafka, PUBLISHED_EVENTS)
 
     @contextlib.asynccontextmanager
@@ -95,10 +121,16 @@ def create_app(settings: UploadSettings | None = None) -> Litestar:
             await broker.connect()
             stack.push_async_callback(broker.stop)
             await broker.start()
+            status = StatusClient(http)
+            app.state.ready_checks = {
+                "storage": storage.ping,
+                "broker": lambda: broker.ping(timeout=settings.ready_timeout_s),
+                "status_service": status.ping,
+            }
             app.state.runtime = Runtime(
                 settings=settings,
                 storage=storage,
-                status=StatusClient(http),
+                status=status,
                 publish=EventPublisher(broker, settings.kafka),
                 locks=ModelLocks(),
                 decoding=CapacityLimiter(settings.decode_concurrency),
@@ -110,7 +142,7 @@ def create_app(settings: UploadSettings | None = None) -> Litestar:
     metrics_middleware, metrics_controller = metrics.http_plugin(SERVICE)
     asyncapi_doc = AsyncAPI(broker, title="photo3d upload", version="1.0.0").to_specification().to_jsonable()
     return Litestar(
-        route_handlers=[PhotoController, StageController, health, asyncapi, metrics_controller],
+        route_handlers=[PhotoController, StageController, health, ready, asyncapi, metrics_controller],
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
@@ -127,8 +159,9 @@ def create_app(settings: UploadSettings | None = None) -> Litestar:
             allow_methods=["GET", "POST", "OPTIONS"],
         ),
         request_max_body_size=settings.request_max_body_size,
+        before_send=[nosniff],
         lifespan=[lifespan],
-        state=State({"asyncapi": asyncapi_doc}),
+        state=State({"asyncapi": asyncapi_doc, "ready_timeout_s": settings.ready_timeout_s}),
         openapi_config=OpenAPIConfig(
             title="photo3d upload",
             version="1.0.0",

@@ -17,7 +17,7 @@ import anyio.to_thread
 from anyio import CapacityLimiter
 
 from photo3d_common.broker import Publish
-from photo3d_common.errors import InvalidInput, Photo3DError, ServiceUnavailable
+from photo3d_common.errors import BrokerUnavailable, InvalidInput, Photo3DError
 from photo3d_common.events import (
     VIEWS,
     BackgroundRemovalRequested,
@@ -254,10 +254,13 @@ async def _store_and_announce(
             try:
                 await publish(event)
             except Exception as error:
-                log.exception("could not publish photos.uploaded", view=view)
-                raise ServiceUnavailable(
-                    "the photo could not be registered (the message broker is unavailable): upload it again",
-                    code="broker_unavailable",
+                log.warning(
+                    "could not publish photos.uploaded", view=view, error=f"{type(error).__name__}: {error}"
+                )
+                raise BrokerUnavailable(
+                    error,
+                    message="the photo could not be registered (the message broker is unavailable): "
+                    "nothing was stored, upload it again in a moment",
                 ) from error
             published = True
         finally:
@@ -298,10 +301,10 @@ async def _publish_request(publish: Publish, event: BackgroundRemovalRequested |
     try:
         await publish(event)
     except Exception as error:
-        log.exception("could not publish", topic=event.topic)
-        raise ServiceUnavailable(
-            "the request could not be sent (the message broker is unavailable): try again in a moment",
-            code="broker_unavailable",
+        log.warning("could not publish", topic=event.topic, error=f"{type(error).__name__}: {error}")
+        raise BrokerUnavailable(
+            error,
+            message="the request could not be sent (the message broker is unavailable): try again in a moment",
         ) from error
 
 

@@ -48,6 +48,13 @@ class UploadSettings(PhotoLimits):
     creation_switch_ttl_s: float = Field(
         5.0, ge=0, description="how long the creation switch read from the status service is trusted"
     )
+    publish_timeout_ms: int = Field(
+        1_000,
+        ge=100,
+        description="longest wait for the broker to take an event (metadata included): with the broker "
+        "down an upload answers 503 broker_unavailable after this, and stores nothing",
+    )
+    ready_timeout_s: float = Field(1.0, gt=0, description="longest wait of each readiness check (/ready)")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"],
         description="origins of the web page allowed to call this API from a browser",

@@ -8,7 +8,9 @@ What it decides, in order, each with an error a user can act on:
 - that the whole image decodes (truncated or corrupt files are rejected, PNG chunk checksums verified).
 
 What it stores (decided here, documented in services/upload/README.md):
-- a JPEG, PNG or WebP whose EXIF orientation is 1 (or absent) is stored byte for byte as uploaded;
+- a JPEG, PNG or WebP whose EXIF orientation is 1 (or absent) is stored byte for byte as uploaded, up to
+  the image's end (JPEG's EOI marker, PNG's IEND chunk, the RIFF size of WebP): whatever is appended after
+  it (a ZIP, a script: a "polyglot" file) is cut off, never stored or served;
 - one with another orientation is turned upright (``ImageOps.exif_transpose``) and re-encoded in its own
   format, so every later stage and the browser see it the right way up without reading EXIF;
 - HEIC/HEIF is converted to JPEG (PNG when it has transparency): browsers other than Safari cannot show
@@ -254,6 +256,78 @@ def _encode(image: Image.Image, fmt: str, limits: PhotoLimits, *, icc: bytes | N
     return out
 
 
+def _png_end(data: bytes) -> int | None:
+    """Offset just past the IEND chunk (8-byte signature, then length, type, data, CRC per chunk)."""
+    position = 8
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        chunk_type = data[position + 4 : position + 8]
+        position += 12 + length
+        if chunk_type == b"IEND":
+            return position if position <= len(data) else None
+    return None
+
+
+def _jpeg_end(data: bytes) -> int | None:
+    """Offset just past the EOI marker: segments are walked by their lengths (an EXIF thumbnail's own EOI
+    lies inside one), entropy-coded scan data up to the next marker that is not a stuffed byte or RSTn."""
+    position = 2  # after SOI
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker == 0xD9:
+            return position + 2
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no length field
+            position += 2
+            continue
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker != 0xDA:  # not start of scan: the next segment follows
+            continue
+        while True:  # scan data: to the next real marker
+            found = data.find(b"\xff", position)
+            if found < 0 or found + 1 >= len(data):
+                return None
+            following = data[found + 1]
+            if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+                position = found + 1 if following == 0xFF else found + 2
+                continue
+            position = found
+            break
+    return None
+
+
+def _webp_end(data: bytes) -> int | None:
+    """The RIFF container says its own size (little-endian, after 'RIFF'), padded to an even length."""
+    size = int.from_bytes(data[4:8], "little")
+    end = 8 + size + (size & 1)
+    return min(end, len(data)) if end >= 12 else None
+
+
+_IMAGE_END = {"PNG": _png_end, "JPEG": _jpeg_end, "WEBP": _webp_end}
+
+
+def _without_trailing_data(source: IO[bytes], fmt: str) -> tuple[IO[bytes], int] | None:
+    """A copy of ``source`` cut at the image's end, and how many bytes were cut; None when nothing follows
+    the image (or its end cannot be found: the decoder accepted it, so it is stored as it is)."""
+    find_end = _IMAGE_END.get(fmt)
+    if find_end is None:
+        return None
+    source.seek(0)
+    data = source.read()
+    source.seek(0)
+    end = find_end(data)
+    if end is None or end >= len(data):
+        return None
+    out = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115 - returned open
+    out.write(data[:end])
+    out.seek(0)
+    return out, len(data) - end
+
+
 def _digest(fileobj: IO[bytes]) -> tuple[str, int]:
     fileobj.seek(0)
     digest = hashlib.sha256()
@@ -309,6 +383,9 @@ def check_photo(source: IO[bytes], limits: PhotoLimits) -> CheckedPhoto:
             width, height = image.size
             fileobj = source
             content_type = ACCEPTED_FORMATS[fmt]
+            if (cut := _without_trailing_data(source, fmt)) is not None:
+                fileobj, trailing = cut
+                transformed = f"{trailing} bytes after the image's end removed"
         else:
             upright = ImageOps.exif_transpose(image)
             width, height = upright.size

@@ -1,21 +1,23 @@
-"""One error hierarchy for every generation provider.
+"""The generation providers' errors: a branch of the one hierarchy (``photo3d_common.errors``).
 
 Each error carries:
 - ``code``: a stable machine code (it becomes ``ModelFailed.error_code``),
-- ``user_message``: a sentence a user can act on (it becomes ``ModelFailed.reason``),
+- ``user_message`` (= ``message``): a sentence a user can act on (it becomes ``ModelFailed.reason``),
 - ``retryable``: whether running the same stage again may succeed without anyone changing anything,
 - ``discard_job``: whether a stored job handle must be dropped before that re-run (the job itself is
   dead or its results are gone, so resuming it would fail again: submit a new one instead).
 
-``str(error)`` is the technical message for logs; it never contains credentials.
+``str(error)`` (and ``detail``) is the technical message for logs; it never contains credentials.
 """
 
 from __future__ import annotations
 
+from photo3d_common.errors import Photo3DError
 
-class ProviderError(Exception):
+
+class ProviderError(Photo3DError):
     code = "provider_error"
-    retryable = False
+    status_code = 502
     discard_job = False
     default_user_message = "3D generation failed."
 
@@ -27,16 +29,15 @@ class ProviderError(Exception):
         provider: str | None = None,
         retryable: bool | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.user_message = user_message or self.default_user_message
+        super().__init__(user_message or self.default_user_message, detail=message, retryable=retryable)
+        self.args = (message,)  # str(error): the technical message, for logs
+        self.technical_message = message
         self.provider = provider
-        if retryable is not None:
-            self.retryable = retryable
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(code={self.code!r}, retryable={self.retryable}, message={self.message!r})"
+            f"{type(self).__name__}(code={self.code!r}, retryable={self.retryable}, "
+            f"message={self.technical_message!r})"
         )
 
 

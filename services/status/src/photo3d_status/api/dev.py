@@ -5,6 +5,7 @@ from litestar.datastructures import State
 from litestar.params import JSONBody
 
 from photo3d_common.auth import mint_dev_token
+from photo3d_common.web import error_responses
 from photo3d_status.api.schemas import DevToken, DevTokenRequest
 
 
@@ -15,7 +16,11 @@ class DevTokenController(Controller):
     tags = ("dev",)
 
     @post(
-        "/", operation_id="createDevToken", summary="Sign in as any user (development only)", status_code=200
+        "/",
+        operation_id="createDevToken",
+        summary="Sign in as any user (development only)",
+        status_code=200,
+        responses=error_responses(),
     )
     async def create(self, data: JSONBody[DevTokenRequest], state: State) -> DevToken:
         auth = state.runtime.settings.auth

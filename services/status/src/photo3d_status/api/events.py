@@ -7,6 +7,7 @@ from litestar import Controller, get
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from photo3d_common.web import error_responses
 from photo3d_status.api.deps import Models, Owner
 from photo3d_status.api.schemas import Model
 from photo3d_status.service import StatusUpdate
@@ -33,6 +34,7 @@ class ModelEventsController(Controller):
         operation_id="watchModel",
         summary="Live model status (server-sent events)",
         description="Event `status` with the Model JSON at connect and on every change; `deleted` when it is gone.",
+        responses=error_responses(401, 404, 503),
     )
     async def watch(self, model_id: FromPath[uuid.UUID], models: Models, owner: Owner) -> ServerSentEvent:
         return ServerSentEvent(

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 from urllib.parse import quote
 
 from litestar import Controller, get
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import Stream
 
+from photo3d_common.web import error_responses
 from photo3d_status.api.deps import Models, Owner
-from photo3d_status.service import FileDownload
+from photo3d_status.service import MAX_FILE_PATH, FileDownload
 
 
 def _response(download: FileDownload, attachment: bool) -> Stream:
@@ -33,12 +35,27 @@ class ModelFilesController(Controller):
         "/{path:path}",
         operation_id="getModelFile",
         summary="A stored file of the model (original, cut-out, asset)",
-        description="`download=1` asks the browser to save it (Content-Disposition: attachment).",
+        description="Sent with its stored content type, `X-Content-Type-Options: nosniff` and "
+        "`Content-Disposition` (`inline`, or `attachment` with `download=true`).",
+        response_description="the file's bytes",
+        responses=error_responses(
+            401,
+            404,
+            (422, "the path is not a file path below the model (`invalid_file_path`)"),
+            503,
+        ),
     )
     async def get_file(
         self,
         model_id: FromPath[uuid.UUID],
-        path: FromPath[str],
+        path: Annotated[
+            str,
+            Parameter(
+                description="relative to the model, e.g. assets/model.glb",
+                max_length=MAX_FILE_PATH,
+                pattern=r"^/?[^\x00-\x1f\x7f]+$",
+            ),
+        ],
         models: Models,
         owner: Owner,
         download: FromQuery[bool] = False,

@@ -10,6 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from photo3d_common.events import VIEWS, ModelStatus
 from photo3d_status.domain import ModelState
 
+#: Text that reaches the database or a log: Postgres rejects NUL, and control characters are never meant.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+
+
+class PhotoWarning(BaseModel):
+    code: str = Field(description="stable machine-readable reason, e.g. cutout_corrected")
+    message: str = Field(description="written for the user, shown next to the photo")
+
 
 class Model(BaseModel):
     id: uuid.UUID
@@ -25,6 +33,10 @@ class Model(BaseModel):
     error_retryable: bool | None
     photos: dict[str, str | None] = Field(description="view -> object key of the original, or null")
     cutouts: dict[str, str | None] = Field(description="view -> object key of the cut-out, or null")
+    photo_warnings: dict[str, list[PhotoWarning]] = Field(
+        description="view -> what background removal's cross-view check corrected or doubts in that "
+        "photo (every view present, lists may be empty; reset when background removal runs again)"
+    )
     assets: dict[str, str] = Field(description="format (glb, obj, stl, preview, ...) -> object key")
     vertex_count: int | None
     face_count: int | None
@@ -48,6 +60,10 @@ class Model(BaseModel):
             error_retryable=state.error_retryable,
             photos={view: state.photos.get(view) for view in VIEWS},
             cutouts={view: state.cutouts.get(view) for view in VIEWS},
+            photo_warnings={
+                view: [PhotoWarning(**warning) for warning in state.photo_warnings.get(view, [])]
+                for view in VIEWS
+            },
             assets=dict(state.assets),
             vertex_count=state.vertex_count,
             face_count=state.face_count,
@@ -67,8 +83,13 @@ class ModelPage(BaseModel):
 class CreateModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, max_length=200)
-    provider: str | None = Field(None, description="generation provider; null for the default")
+    name: str | None = Field(None, max_length=200, pattern=NO_CONTROL_CHARACTERS)
+    provider: str | None = Field(
+        None,
+        max_length=64,
+        pattern=NO_CONTROL_CHARACTERS,
+        description="generation provider; null for the default",
+    )
 
 
 class DevTokenRequest(BaseModel):
@@ -79,11 +100,6 @@ class DevToken(BaseModel):
     token: str
     token_type: str = "Bearer"
     expires_in: int
-
-
-class Health(BaseModel):
-    status: str
-    database: str
 
 
 class FrontendConfig(BaseModel):

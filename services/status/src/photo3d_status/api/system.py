@@ -5,17 +5,34 @@ from typing import Any
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 
-from photo3d_status.api.schemas import FrontendConfig, Health
+from photo3d_common.web import READINESS_RESPONSES, Liveness, Readiness
+from photo3d_status.api.schemas import FrontendConfig
 
 
 class SystemController(Controller):
-    """Unauthenticated: health, the web page's configuration, the AsyncAPI document."""
+    """Unauthenticated: liveness, readiness, the web page's configuration, the AsyncAPI document."""
 
     tags = ("system",)
 
-    @get("/health", operation_id="health", summary="Liveness and database check")
-    async def health(self, state: State) -> Response[Health]:
-        return await state.runtime.health()
+    @get(
+        "/health",
+        operation_id="health",
+        summary="Liveness: the process serves requests",
+        description="Checks nothing outside the process (a dead database must not get the service "
+        "restarted); `/ready` checks the dependencies.",
+    )
+    async def health(self) -> Liveness:
+        return Liveness(status="ok")
+
+    @get(
+        "/ready",
+        operation_id="ready",
+        summary="Readiness: the database, the broker and the object store, each with its own status",
+        description="200 when all three answer within STATUS_READY_TIMEOUT_S, else 503 naming what is down.",
+        responses=READINESS_RESPONSES,
+    )
+    async def ready(self, state: State) -> Response[Readiness]:
+        return await state.runtime.ready()
 
     @get(
         "/config.json",

@@ -4,6 +4,7 @@ from litestar import Controller, post
 from litestar.di import NamedDependency
 from litestar.params import MultipartBody
 
+from photo3d_common.web import error_responses
 from photo3d_upload.api.deps import Runtime
 from photo3d_upload.api.schemas import PhotoStoredResponse, PhotoUploadForm
 from photo3d_upload.creation import creation_enabled
@@ -29,6 +30,19 @@ class PhotoController(Controller):
         description="Stores the photo at models/{model_id}/originals/{view} and publishes photos.uploaded; "
         "the upload that completes the set of four starts background removal. " + _ERRORS,
         status_code=201,
+        responses=error_responses(
+            401,
+            (404, "no such model of yours (`model_not_found`)"),
+            (409, "the model is being processed or is completed (the code says which)"),
+            (413, "the photo is larger than UPLOAD_MAX_BYTES (`file_too_large`)"),
+            (415, "the bytes are not a JPEG, PNG, WebP or HEIC image (`unsupported_image_type`)"),
+            (
+                422,
+                "an unknown view, a bad model id, wrong dimensions, a decompression bomb, an animated or a "
+                + "truncated/corrupt image (the code says which)",
+            ),
+            503,
+        ),
     )
     async def upload(
         self,

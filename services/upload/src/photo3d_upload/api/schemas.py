@@ -57,7 +57,3 @@ class GenerationRequest(BaseModel):
 class StageRequestedResponse(BaseModel):
     model_id: uuid.UUID
     requested: Literal["background_removal", "generation"]
-
-
-class Health(BaseModel):
-    status: str

@@ -4,6 +4,7 @@ from litestar import Controller, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
+from photo3d_common.web import error_responses
 from photo3d_upload.api.deps import Runtime
 from photo3d_upload.api.schemas import BackgroundRemovalRequest, GenerationRequest, StageRequestedResponse
 from photo3d_upload.creation import creation_enabled
@@ -27,6 +28,9 @@ class StageController(Controller):
         "409 says why not (a missing photo, removal already running, ...).",
         status_code=202,
         request_max_body_size=_SMALL_BODY,
+        responses=error_responses(
+            400, 401, (404, "no such model of yours (`model_not_found`)"), 409, 413, 503
+        ),
     )
     async def remove_background(
         self,
@@ -45,6 +49,14 @@ class StageController(Controller):
         "409 says why not. `provider` overrides the model's provider for this run.",
         status_code=202,
         request_max_body_size=_SMALL_BODY,
+        responses=error_responses(
+            401,
+            (404, "no such model of yours (`model_not_found`)"),
+            409,
+            413,
+            (422, "an unknown provider (`invalid_provider`, the known ones in `detail`)"),
+            503,
+        ),
     )
     async def generate_model(
         self,

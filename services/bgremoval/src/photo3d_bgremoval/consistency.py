@@ -1,0 +1,317 @@
+"""The four cut-outs checked against each other: parts the other photos contradict are removed.
+
+Why it works: the outline of an object seen from one side is the mirror image of its outline seen from the
+opposite side (exactly so for a distant camera; a near camera or a few degrees of turn change it only along
+the rim). So front and back, and left and right, must show mirror-like silhouettes. A piece of the backdrop
+that background removal kept in one photo (a cup behind the toy, a person behind the fruit) widens or
+heightens that photo's silhouette where the opposite photo shows nothing: it is *contradicted* and removed.
+A genuine asymmetric part (a mug's handle on one side) is in both opposite outlines, so it stays.
+
+How: each cut-out's alpha is reduced to a small working mask (``WORK_SIDE`` pixels, ~2 ms of work each);
+the opposite view, mirrored, is aligned to it by the scale and shift that maximise their overlap (FFT
+cross-correlation over a range of scales, so views taken from different distances still line up, and a
+kept blob cannot drag the alignment far: the object is the larger agreeing part). What is left of a view
+outside its aligned opposite is opened with a disk of ``RIM_TOLERANCE`` of the object's height (turns,
+tilts and perspective only add thin strips along the rim; a kept blob is thick); thick leftovers of a
+noticeable size, and detached pieces the opposite view does not support, are contradicted. Both views of
+a pair are checked against each other twice (the second pass aligns the cleaned masks).
+
+The result per view: the corrected cut-out (cropped again around what is left) and warnings for the
+status page; a view whose cut-out is mostly contradicted, or a pair that stays far apart, fails the stage
+with a reason that names the photo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+from scipy import fft, ndimage
+
+from photo3d_common.errors import Photo3DError
+from photo3d_common.events import View, ViewWarning
+
+from .cutout import SOLID_ALPHA, alpha_bbox, crop_and_pad
+
+#: Opposite views: their silhouettes are mirror images of each other.
+OPPOSITE: dict[View, View] = {"front": "back", "back": "front", "left": "right", "right": "left"}
+#: Side of the working masks, in pixels (cut-outs are squares with the object centred).
+WORK_SIDE = 112
+#: Scales of the mirrored opposite view tried when aligning, relative to the scale at which both photos
+#: show the object equally large (photos of one object are taken from roughly one distance).
+SCALES = np.exp(np.linspace(np.log(0.6), np.log(1.65), 13))
+#: Distance ratios between two photos taken as normal; beyond, an explanation costs as if this share of
+#: the silhouette more were removed per unit of log ratio.
+DISTANCE_TOLERANCE = 1.2
+DISTANCE_COST = 2.0
+#: Weight of the other view's area outside this one when fitting "this view holds extra material".
+INSIDE_PENALTY = 3.0
+#: Thickness below which a disagreement along the outline is a turn/tilt/perspective difference, not a
+#: kept piece of backdrop: radius of the opening, as a fraction of the object's height.
+RIM_TOLERANCE = 0.06
+#: A contradicted part smaller than this share of the view's silhouette is left alone.
+MIN_CONTRADICTED_SHARE = 0.02
+#: A view that loses more than this share of its silhouette cannot be trusted: the stage fails.
+MAX_REMOVED_SHARE = 0.6
+#: Opposite views whose aligned silhouettes overlap less than this (IoU) after the correction fail...
+MIN_PAIR_IOU = 0.5
+#: ... and less than this get a warning: the model may be off.
+WARN_PAIR_IOU = 0.75
+
+
+class CutoutsDisagree(Photo3DError):
+    """The cut-outs contradict each other beyond repair; the user must retake a photo."""
+
+    status_code = 422
+    code = "cutouts_disagree"
+    retryable = False
+
+
+@dataclass
+class ViewCheck:
+    """What the check found for one view."""
+
+    removed_share: float = 0.0  # share of the silhouette removed as contradicted
+    pair_iou: float = 1.0  # overlap with the aligned opposite view after the correction
+    warnings: list[ViewWarning] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CheckedCutouts:
+    cutouts: dict[View, Image.Image]  # every view; corrected ones re-cropped
+    corrected: frozenset[View]
+    checks: dict[View, ViewCheck]
+
+    @property
+    def warnings(self) -> dict[View, list[ViewWarning]]:
+        return {view: check.warnings for view, check in self.checks.items() if check.warnings}
+
+
+def _working_mask(image: Image.Image) -> np.ndarray:
+    alpha = image.getchannel("A").resize((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
+    return np.asarray(alpha) > SOLID_ALPHA
+
+
+def _height(mask: np.ndarray) -> int:
+    rows = np.flatnonzero(mask.any(axis=1))
+    return int(rows[-1] - rows[0] + 1) if rows.size else 0
+
+
+def _scaled(mask: np.ndarray, scale: float) -> np.ndarray:
+    side = max(4, round(mask.shape[0] * scale))
+    image = Image.fromarray(mask.astype(np.uint8) * 255).resize((side, side), Image.Resampling.BILINEAR)
+    return np.asarray(image) > 127
+
+
+def align(
+    reference: np.ndarray, moving: np.ndarray, *, inside: float = 0.0, base_scale: float = 1.0
+) -> tuple[np.ndarray, float, float]:
+    """``moving`` scaled and shifted onto ``reference`` (same shape), and the IoU of the two there.
+
+    ``inside = 0`` finds the placement of largest IoU. ``inside > 0`` looks for ``moving`` lying *within*
+    ``reference``: it maximises the overlap minus ``inside`` times the part of ``moving`` outside
+    ``reference``, so extra material in ``reference`` (a kept piece of backdrop) cannot inflate the scale.
+    Scales ``base_scale * SCALES`` are tried; returns the placed mask, its IoU and the relative scale.
+    """
+    scales = base_scale * SCALES
+    # large enough that no shift wraps around
+    size = fft.next_fast_len(reference.shape[0] + int(np.ceil(moving.shape[0] * scales[-1])), real=True)
+    reference_f = fft.rfft2(reference.astype(np.float32), s=(size, size))
+    reference_area = float(reference.sum())
+    best = (-np.inf, 0.0, 1.0, 0, 0)
+    for scale in scales:
+        scaled = _scaled(moving, scale)
+        area = float(scaled.sum())
+        if area == 0:
+            continue
+        # correlation[dy, dx] = overlap with ``scaled`` placed at (dy, dx)
+        correlation = fft.irfft2(
+            reference_f * np.conj(fft.rfft2(scaled.astype(np.float32), s=(size, size))), s=(size, size)
+        )
+        index = int(np.argmax(correlation))
+        overlap = float(correlation.flat[index])
+        iou = overlap / (reference_area + area - overlap)
+        score = overlap - inside * (area - overlap) if inside else iou
+        if score > best[0]:
+            dy, dx = divmod(index, size)
+            best = (score, iou, float(scale), dy, dx)
+    _, iou, scale, dy, dx = best
+    scaled = _scaled(moving, scale)
+    placed = np.zeros((size, size), dtype=bool)
+    placed[: scaled.shape[0], : scaled.shape[1]] = scaled
+    placed = np.roll(placed, (dy, dx), axis=(0, 1))[: reference.shape[0], : reference.shape[1]]
+    return placed, iou, scale / base_scale
+
+
+def contradicted(mask: np.ndarray, opposite_aligned: np.ndarray) -> np.ndarray:
+    """Parts of ``mask`` its aligned (mirrored) opposite view clearly contradicts."""
+    height = max(_height(opposite_aligned), 1)
+    radius = max(1, round(RIM_TOLERANCE * height))
+    outside = mask & ~opposite_aligned
+    disk = _disk(radius)
+    thick = ndimage.binary_opening(outside, structure=disk)
+    labels, count = ndimage.label(thick)
+    removal = np.zeros_like(mask)
+    if count:
+        sizes = ndimage.sum(thick, labels, index=np.arange(1, count + 1))
+        big = np.isin(labels, np.flatnonzero(sizes >= MIN_CONTRADICTED_SHARE * mask.sum()) + 1)
+        # grow back over the opening's rounded corners, within what the opposite view leaves out
+        removal |= ndimage.binary_dilation(big, structure=disk) & outside
+    # detached pieces the opposite view does not support at all (whatever their size)
+    parts, part_count = ndimage.label(mask)
+    if part_count > 1:
+        supported = ndimage.binary_dilation(opposite_aligned, structure=disk)
+        sizes = ndimage.sum(mask, parts, index=np.arange(1, part_count + 1))
+        main = int(np.argmax(sizes)) + 1
+        overlap = ndimage.sum(supported, parts, index=np.arange(1, part_count + 1))
+        for label in np.flatnonzero(overlap == 0) + 1:
+            if label != main:
+                removal |= parts == label
+    return removal
+
+
+def _disk(radius: int) -> np.ndarray:
+    y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    return x * x + y * y <= radius * radius
+
+
+def _mirror(mask: np.ndarray) -> np.ndarray:
+    return mask[:, ::-1]
+
+
+def _apply_removal(
+    image: Image.Image,
+    removal: np.ndarray,
+    kept: np.ndarray,
+    *,
+    margin_fraction: float,
+    square: bool,
+    max_side: int,
+) -> Image.Image:
+    """Clear the removed parts at full resolution and crop the cut-out again around what is left."""
+    # the removed piece's outline pixels (too faint to be in the working mask) go with it
+    region = ndimage.binary_dilation(removal, structure=_disk(1)) & ~kept
+    full = (
+        np.asarray(
+            Image.fromarray(region.astype(np.uint8) * 255).resize(image.size, Image.Resampling.NEAREST)
+        )
+        > 127
+    )
+    alpha = np.asarray(image.getchannel("A"))
+    cleared = np.where(full, 0, alpha)
+    # specks of the removed piece's outline left detached from what is kept
+    kept_full = (
+        np.asarray(Image.fromarray(kept.astype(np.uint8) * 255).resize(image.size, Image.Resampling.NEAREST))
+        > 127
+    )
+    labels, count = ndimage.label(cleared > 0)
+    if count > 1:
+        touching = np.unique(labels[kept_full & (labels > 0)])
+        cleared = np.where(np.isin(labels, touching), cleared, 0)
+    cleared = cleared.astype(np.uint8)
+    result = image.copy()
+    result.putalpha(Image.fromarray(cleared, mode="L"))
+    bbox = alpha_bbox(cleared)
+    assert bbox is not None  # at most MAX_REMOVED_SHARE of the silhouette is ever removed
+    return crop_and_pad(result, bbox, margin_fraction=margin_fraction, square=square, max_side=max_side)
+
+
+def check_cutouts(
+    cutouts: Mapping[View, Image.Image],
+    *,
+    margin_fraction: float = 0.08,
+    square: bool = True,
+    max_side: int = 2048,
+) -> CheckedCutouts:
+    """Check the four RGBA cut-outs against each other; remove contradicted parts; warn or fail.
+
+    Raises :class:`CutoutsDisagree` naming the photo when a cut-out is mostly contradicted by its
+    opposite view, or when two opposite photos cannot be reconciled.
+    """
+    masks = {view: _working_mask(image) for view, image in cutouts.items()}
+    # photo pixels per working pixel: the scale at which two views show the object equally large
+    pixel_size = {view: max(image.size) / WORK_SIDE for view, image in cutouts.items()}
+    originals = {view: mask.copy() for view, mask in masks.items()}
+    checks = {view: ViewCheck() for view in cutouts}
+    pairs = [pair for pair in (("front", "back"), ("left", "right")) if all(v in masks for v in pair)]
+    for first, second in pairs:
+        for _ in range(3):  # again after a correction: the other view may hold a piece of backdrop too
+            # Two explanations of a disagreement: this view holds extra material, or the other one does.
+            # Each is fitted (the other view placed within this one) and the one that needs less
+            # material removed wins (in both, the clean view lies within the spoilt one).
+            removals, costs, ious = {}, {}, []
+            for view, other in ((first, second), (second, first)):
+                placed, iou, ratio = align(
+                    masks[view],
+                    _mirror(masks[other]),
+                    inside=INSIDE_PENALTY,
+                    base_scale=pixel_size[other] / pixel_size[view],
+                )
+                removals[view] = contradicted(masks[view], placed)
+                # the simpler explanation: less removed, and the photos taken from similar distances
+                far = max(0.0, abs(np.log(ratio)) - np.log(DISTANCE_TOLERANCE))
+                costs[view] = removals[view].sum() / max(masks[view].sum(), 1) + DISTANCE_COST * far
+                ious.append(iou)
+            view = min(costs, key=costs.get)  # type: ignore[arg-type]
+            pair_iou = max(ious)
+            if not removals[view].any():
+                break
+            masks[view] &= ~removals[view]
+        for view in (first, second):
+            checks[view].pair_iou = pair_iou
+    for view, mask in masks.items():
+        area = float(originals[view].sum())
+        checks[view].removed_share = 1.0 - float(mask.sum()) / area if area else 0.0
+
+    for view, check in checks.items():
+        if check.removed_share > MAX_REMOVED_SHARE:
+            raise CutoutsDisagree(
+                f"the {view} photo's cut-out includes a large part of the background "
+                f"({check.removed_share:.0%} of it is not seen from the {OPPOSITE[view]} side): "
+                "retake it in front of a plain wall, with nothing else behind or next to the object",
+                detail={"view": view, "removed_share": round(check.removed_share, 3)},
+            )
+    for first, second in pairs:
+        iou = checks[first].pair_iou
+        if iou < MIN_PAIR_IOU:
+            raise CutoutsDisagree(
+                f"the {first} and {second} photos show very different outlines (overlap {iou:.0%} "
+                "when mirrored): check that they show the same object from opposite sides, "
+                "each whole and in front of a plain background, and retake the one that is wrong",
+                detail={"views": [first, second], "pair_iou": round(iou, 3)},
+            )
+
+    corrected: set[View] = set()
+    result: dict[View, Image.Image] = dict(cutouts)
+    for view, check in checks.items():
+        removal = originals[view] & ~masks[view]
+        if removal.any():
+            corrected.add(view)
+            result[view] = _apply_removal(
+                cutouts[view],
+                removal,
+                masks[view],
+                margin_fraction=margin_fraction,
+                square=square,
+                max_side=max_side,
+            )
+            check.warnings.append(
+                ViewWarning(
+                    code="cutout_corrected",
+                    message=f"part of the background stayed in the {view} photo's cut-out "
+                    f"({check.removed_share:.0%} of it, not seen from the {OPPOSITE[view]} side) and was "
+                    "removed; for a better model, retake it in front of a plain wall",
+                )
+            )
+        if check.pair_iou < WARN_PAIR_IOU:
+            check.warnings.append(
+                ViewWarning(
+                    code="silhouette_disagrees",
+                    message=f"the {view} photo's outline differs from the {OPPOSITE[view]} photo's "
+                    f"(overlap {check.pair_iou:.0%} when mirrored): the model may be off; retake the "
+                    "photos straight from opposite sides, at the same height and distance",
+                )
+            )
+    return CheckedCutouts(cutouts=result, corrected=frozenset(corrected), checks=checks)

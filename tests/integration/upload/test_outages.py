@@ -1,0 +1,190 @@
+"""The upload service with a dependency down (issue 9): ``/ready`` names it, and an upload answers 503 with
+its code within 2 s and stores nothing. The status service runs as a process on the session's
+infrastructure; the upload app runs in this process, with a broker of this test's own to stop, or the
+object store behind a proxy to cut."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from photo3d_tests_infra import TEST_JWT_SECRET, ServiceProcesses, free_port
+from PIL import Image
+
+from photo3d_common.auth import mint_dev_token
+from photo3d_common.settings import AuthSettings, KafkaSettings, LogSettings, S3Settings
+from photo3d_devstack.infra import TansuBroker
+from photo3d_upload.app import create_app
+from photo3d_upload.settings import UploadSettings
+from tests.support.outage import proxied, serving
+
+FAIL_FAST_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def status_url(infra_env, kafka_topic_prefix, request) -> Iterator[str]:
+    port = free_port()
+    processes = ServiceProcesses(request.node.nodeid)
+    env = infra_env | {"KAFKA_TOPIC_PREFIX": f"{kafka_topic_prefix}outages.", "STATUS_PORT": str(port)}
+    try:
+        processes("photo3d_status", env, port=port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        processes.stop_all()
+
+
+@pytest.fixture
+def own_broker(tmp_path) -> Iterator[TansuBroker]:
+    with open(tmp_path / "tansu.log", "w") as log, TansuBroker(port=free_port(), output=log) as broker:
+        yield broker
+
+
+def s3_of(s3_settings, endpoint_url: str | None = None) -> S3Settings:
+    return S3Settings(
+        endpoint_url=endpoint_url or s3_settings.endpoint_url,
+        region=s3_settings.region,
+        bucket=s3_settings.bucket,
+        S3_ACCESS_KEY_ID=s3_settings.access_key_id,
+        S3_SECRET_ACCESS_KEY=s3_settings.secret_access_key,
+    )
+
+
+def jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.effect_noise((400, 400), 30).convert("RGB").save(out, format="JPEG")
+    return out.getvalue()
+
+
+class Uploader:
+    def __init__(self, client: httpx.AsyncClient, status_url: str) -> None:
+        self.client = client
+        self.status_url = status_url
+        self.user = f"user-{uuid.uuid4().hex[:8]}"
+        self.headers = {
+            "Authorization": f"Bearer {mint_dev_token(AuthSettings(jwt_secret=TEST_JWT_SECRET), self.user)}"
+        }
+
+    async def create_model(self) -> str:
+        async with httpx.AsyncClient(base_url=self.status_url, headers=self.headers) as status:
+            response = await status.post("/api/models", json={})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    async def upload(self, model_id: str, view: str) -> tuple[httpx.Response, float]:
+        started = time.monotonic()
+        response = await self.client.post(
+            "/api/upload-photo",
+            data={"model_id": model_id, "view": view},
+            files={"file": ("a.jpg", jpeg(), "image/jpeg")},
+            headers=self.headers,
+        )
+        return response, time.monotonic() - started
+
+
+@pytest.fixture
+async def uploader_factory(status_url) -> AsyncIterator:
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def make(kafka: KafkaSettings, s3: S3Settings) -> Uploader:
+            app = create_app(
+                UploadSettings(
+                    status_url=status_url,
+                    kafka=kafka,
+                    s3=s3,
+                    auth=AuthSettings(jwt_secret=TEST_JWT_SECRET),
+                    log=LogSettings(level="WARNING"),
+                )
+            )
+            base_url = await stack.enter_async_context(serving(app, free_port()))
+            client = await stack.enter_async_context(httpx.AsyncClient(base_url=base_url, timeout=30))
+            return Uploader(client, status_url)
+
+        yield make
+
+
+async def wait_until_unready(
+    client: httpx.AsyncClient, dependency: str, timeout_s: float = 15
+) -> httpx.Response:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        ready = await client.get("/ready")
+        if ready.status_code == 503 and ready.json()["checks"][dependency]["status"] == "unavailable":
+            return ready
+        assert time.monotonic() < deadline, (
+            f"/ready still says {ready.json()} {timeout_s}s after {dependency} died"
+        )
+
+
+def stored_keys(s3_settings, model_id: str) -> list[str]:
+    listing = s3_settings.client().list_objects_v2(Bucket=s3_settings.bucket, Prefix=f"models/{model_id}/")
+    return [item["Key"] for item in listing.get("Contents", [])]
+
+
+async def test_broker_stopped_ready_says_so_and_uploads_answer_503_within_2s(
+    own_broker, uploader_factory, kafka_topic_prefix, s3_settings
+):
+    kafka = KafkaSettings(bootstrap_servers=own_broker.bootstrap_servers, topic_prefix=kafka_topic_prefix)
+    uploader = await uploader_factory(kafka, s3_of(s3_settings))
+    model_id = await uploader.create_model()
+    before, _ = await uploader.upload(model_id, "front")
+    assert before.status_code == 201, before.text
+    assert (await uploader.client.get("/ready")).json()["status"] == "ok"
+
+    own_broker.stop()
+    ready = await wait_until_unready(uploader.client, "broker")
+    failed, elapsed = await uploader.upload(model_id, "left")
+    health = await uploader.client.get("/health")
+
+    print(f"broker stopped: upload answered {failed.status_code} in {elapsed:.3f}s")
+    checks = ready.json()["checks"]
+    assert (checks["broker"]["status"], checks["storage"]["status"], checks["status_service"]["status"]) == (
+        "unavailable",
+        "ok",
+        "ok",
+    )
+    assert failed.status_code == 503, failed.text
+    assert failed.json()["error"]["code"] == "broker_unavailable"
+    assert elapsed < FAIL_FAST_S
+    assert stored_keys(s3_settings, model_id) == [f"models/{model_id}/originals/front"]  # left not kept
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+
+
+async def test_broker_dying_under_an_upload_answers_503_within_2s(
+    own_broker, uploader_factory, kafka_topic_prefix, s3_settings
+):
+    """Before readiness noticed: the publish itself gives up within UPLOAD_PUBLISH_TIMEOUT_MS."""
+    kafka = KafkaSettings(bootstrap_servers=own_broker.bootstrap_servers, topic_prefix=kafka_topic_prefix)
+    uploader = await uploader_factory(kafka, s3_of(s3_settings))
+    model_id = await uploader.create_model()
+    own_broker.stop()
+    failed, elapsed = await uploader.upload(model_id, "front")
+    print(f"broker just stopped: upload answered {failed.status_code} in {elapsed:.3f}s")
+    assert failed.status_code == 503 and failed.json()["error"]["code"] == "broker_unavailable", failed.text
+    assert elapsed < FAIL_FAST_S
+    assert stored_keys(s3_settings, model_id) == []
+
+
+async def test_object_store_down_ready_says_so_and_uploads_answer_503_within_2s(
+    uploader_factory, kafka_bootstrap, kafka_topic_prefix, s3_settings
+):
+    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"{kafka_topic_prefix}outages.")
+    async with proxied(s3_settings.endpoint_url) as store:
+        uploader = await uploader_factory(kafka, s3_of(s3_settings, store.url(s3_settings.endpoint_url)))
+        model_id = await uploader.create_model()
+        await store.cut()
+        ready = await wait_until_unready(uploader.client, "storage")
+        failed, elapsed = await uploader.upload(model_id, "front")
+        rerun = await uploader.client.post(
+            "/api/remove-background", json={"model_id": model_id}, headers=uploader.headers
+        )
+    print(f"object store down: upload answered {failed.status_code} in {elapsed:.3f}s")
+    assert ready.json()["checks"]["broker"]["status"] == "ok"
+    assert failed.status_code == 503 and failed.json()["error"]["code"] == "storage_unavailable", failed.text
+    assert elapsed < FAIL_FAST_S
+    assert rerun.status_code == 503 and rerun.json()["error"]["code"] == "storage_unavailable"
+    assert stored_keys(s3_settings, model_id) == []

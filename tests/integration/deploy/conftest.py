@@ -15,7 +15,7 @@ import pytest
 
 from photo3d_devstack.deploy.environment import Environment, load_environment
 from photo3d_devstack.deploy.runtimes import LocalRuntime
-from photo3d_devstack.infra._util import free_port
+from photo3d_devstack.infra._util import free_ports
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -57,7 +57,7 @@ class Staging:
 def staging_settings(
     name: str, state_dir: Path, infra_env: dict[str, str], database_url: str, topic_prefix: str
 ) -> dict[str, str]:
-    status_port, upload_port = free_port(), free_port()
+    status_port, upload_port, *worker_ports = free_ports(6)
     return {
         "DEPLOY_RUNTIME": "local",
         "DEPLOY_RESET_DB": "true",
@@ -74,6 +74,10 @@ def staging_settings(
         "AUTH_DEV_TOKENS_ENABLED": "false",
         "STATUS_PORT": str(status_port),
         "UPLOAD_PORT": str(upload_port),
+        "BGREMOVAL_METRICS_PORT": str(worker_ports[0]),
+        "GENERATION_METRICS_PORT": str(worker_ports[1]),
+        "BGREMOVAL_PROBE_PORT": str(worker_ports[2]),
+        "GENERATION_PROBE_PORT": str(worker_ports[3]),
         "UPLOAD_CREATION_SWITCH_TTL_S": "0.5",
         "BGREMOVAL_MODEL_DIR": str(ROOT / "var" / "models" / "u2net"),
         "BGREMOVAL_MAX_SIDE_PX": "1024",

@@ -107,6 +107,9 @@ def test_failed_smoke_test_rolls_back_on_its_own(staging: Staging, models: dict[
     assert model_status_code(staging, "alice", models["before v3"]) == 200
     assert set(staging.running_versions().values()) == {"test-v2"}
     assert records.current(history(staging)).version == "test-v2"
+    build = httpx.get(f"{staging.status_url}/metrics", timeout=10).text
+    expected = f'photo3d_build_info{{environment="{staging.name}",service="status",version="test-v2"}} 1.0'
+    assert expected in build
     assert "smoke test passed" in (failed.error or "")
 
 
@@ -180,3 +183,13 @@ def test_creation_switch_turns_uploads_away_and_back_on_a_model_completes(stagin
         assert time.monotonic() < deadline, model
         time.sleep(0.5)
     assert model["status"] == "completed", json.dumps(model)
+
+    # what happened is in the metrics: HTTP answers (the 503s among them), the stages' durations
+    status_metrics = httpx.get(f"{staging.status_url}/metrics", timeout=10).text
+    upload_metrics = httpx.get(f"{staging.upload_url}/metrics", timeout=10).text
+    assert "photo3d_http_request_duration_seconds_bucket" in status_metrics
+    assert 'status_code="503"' in upload_metrics and "faststream_published_messages_total" in upload_metrics
+    generation = staging.lines["GENERATION_METRICS_PORT"]
+    worker_metrics = httpx.get(f"http://127.0.0.1:{generation}/metrics", timeout=10).text
+    assert 'photo3d_stage_duration_seconds_count{stage="generation"}' in worker_metrics
+    assert "photo3d_consumer_lag_messages{" in worker_metrics

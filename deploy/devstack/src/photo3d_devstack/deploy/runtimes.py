@@ -334,8 +334,11 @@ class LocalRuntime:
                 raise RolloutError(
                     f"{service.name} {release.version} exited while starting:\n{process.tail()}"
                 )
+            probe = env.get(f"{service.name.upper()}_PROBE_PORT")
             if url is not None:
                 ready, answer = http_ready(url)
+            elif probe:  # the worker's own readiness probe: started, object store and broker answer
+                ready, answer = http_ready(f"http://127.0.0.1:{probe}")
             else:
                 ready, answer = WORKER_READY_LINE in process.log_since_start(), "consuming"
             if ready:

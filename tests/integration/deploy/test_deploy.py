@@ -17,7 +17,8 @@ from photo3d_devstack.deploy.store import OpsStore
 
 from .conftest import Staging, create_model, model_status_code, user_headers
 
-pytestmark = pytest.mark.e2e
+# each step deploys the four services, and a failing one rolls back (a second roll-out and smoke test)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 
 def deploy(staging: Staging, *args: str, env_file=None) -> int:

@@ -121,7 +121,9 @@ def dependency_failure(error: BaseException) -> DependencyUnavailable | None:
         found = _classify(current)
         if found is not None:
             return found
-        current = current.__cause__ or current.__context__
+        if isinstance(current, Photo3DError):
+            return None  # decided by the work (e.g. a generation deadline), whatever it was raised from
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
     return None
 
 

@@ -3,6 +3,7 @@ stopping at the first failure; a failure after the backup rolls back on its own.
 
 from __future__ import annotations
 
+import subprocess
 import time
 import traceback
 from collections.abc import Callable
@@ -173,8 +174,10 @@ def _preflight(
     if problems:
         raise StepFailed("pre-flight", "; ".join(problems))
     try:
-        release = releases.resolve(version, environment.state_dir / "releases")
-    except releases.ReleaseError as error:
+        release = releases.resolve(
+            version, environment.state_dir / "releases", keep=environment.runtime == "local"
+        )
+    except (releases.ReleaseError, OSError, subprocess.CalledProcessError) as error:
         raise StepFailed("pre-flight", str(error)) from error
     tools = database.find_pg_tools(
         environment.settings["DATABASE_URL"], bin_dir=environment.settings.get("DEPLOY_PG_BIN") or None

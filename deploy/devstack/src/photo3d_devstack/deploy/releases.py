@@ -67,11 +67,18 @@ def checkout_version() -> str:
     return f"{version}-dirty" if dirty and not tag else version
 
 
-def resolve(version: str | None, releases_dir: Path) -> Release:
-    """The release to run for ``version`` (None: the checkout's). Raises ReleaseError when unknown."""
+def resolve(version: str | None, releases_dir: Path, *, keep: bool = False) -> Release:
+    """The release to run for ``version`` (None: the checkout's). Raises ReleaseError when unknown.
+
+    ``keep``: the checkout's version runs from the checkout, and a copy of its tree (uncommitted changes
+    included) is kept in ``releases_dir`` so that a later rollback can run it again after the checkout moved on."""
     root = config.project_root()
     if version is None or version == checkout_version():
-        return Release(version or checkout_version(), root, sys.executable)
+        current = version or checkout_version()
+        if keep and not (releases_dir / current).is_dir():
+            snapshot = _git("stash", "create") or _git("rev-parse", "HEAD")  # a commit of the working tree
+            _unpack(current, snapshot, releases_dir / current, same_page=True)
+        return Release(current, root, sys.executable)
     folder = releases_dir / version
     if folder.is_dir():
         return Release(version, folder.resolve(), _python_for(folder))
@@ -84,7 +91,7 @@ def resolve(version: str | None, releases_dir: Path) -> Release:
     return _unpack(version, commit, folder)
 
 
-def _unpack(version: str, commit: str, folder: Path) -> Release:
+def _unpack(version: str, commit: str, folder: Path, *, same_page: bool = False) -> Release:
     root = config.project_root()
     partial = folder.with_name(folder.name + ".partial")
     subprocess.run(["rm", "-rf", str(partial)], check=True)
@@ -95,7 +102,7 @@ def _unpack(version: str, commit: str, folder: Path) -> Release:
     if archive.returncode != 0:
         raise ReleaseError(f"git archive {commit} failed: {archive.stderr.decode(errors='replace')}")
     subprocess.run(["tar", "-x", "-C", str(partial)], input=archive.stdout, check=True)
-    same_frontend = not _git("diff", "--name-only", commit, "HEAD", "--", "frontend")
+    same_frontend = same_page or not _git("diff", "--name-only", commit, "HEAD", "--", "frontend")
     if same_frontend and (root / "frontend" / "dist").is_dir():
         subprocess.run(
             ["cp", "-a", str(root / "frontend" / "dist"), str(partial / "frontend" / "dist")], check=True
@@ -107,7 +114,7 @@ def _unpack(version: str, commit: str, folder: Path) -> Release:
             )
             if built.returncode != 0:
                 raise ReleaseError(f"building the web page of {version} failed: {built.stderr[-1500:]}")
-    if _git("diff", "--name-only", commit, "HEAD", "--", "uv.lock"):
+    if not same_page and _git("diff", "--name-only", commit, "HEAD", "--", "uv.lock"):
         uv = os.environ.get("UV") or "uv"
         synced = subprocess.run(
             [uv, "sync", "--frozen", "--no-dev"], cwd=partial, capture_output=True, text=True,

@@ -6,8 +6,8 @@ Speed and memory: each variant runs in its own subprocess (so peak RSS belongs t
 generated photos (tests/support/photos.py) whose longer side is 1024 or 2048 px:
 - ``rembg``       plain in-process ``rembg.remove(image, session=...)`` returning a PIL image
 - ``rembg_bytes`` ``rembg.remove(jpeg_bytes, session=...)`` returning PNG bytes (Pillow's default level 6)
-- ``remover``     this service's path: ``BackgroundRemover.process(jpeg_bytes)`` = decode + cap + remove +
-                  quality check + crop/pad + PNG (level ``BGREMOVAL_PNG_COMPRESS_LEVEL``)
+- ``remover``     this service's path: ``await BackgroundRemover.remove(jpeg_bytes)`` = decode at the cap +
+                  mask + quality check + crop/pad + PNG (level ``BGREMOVAL_PNG_COMPRESS_LEVEL``)
 - ``remover_no_arena`` the same with ``BGREMOVAL_ONNX_MEMORY_ARENA=false`` (memory against speed)
 
 Quality: IoU of alpha > 127 against the true mask on synthetic photos, and against the ground-truth alpha
@@ -20,6 +20,7 @@ Results: bench/results/bgremoval.json and bench/results/bgremoval.md.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -68,16 +69,17 @@ def run_variant(variant: str, side: int, photo_dir: Path) -> dict:
     from PIL import Image
 
     settings = _settings(max_side_px=max(2048, side), onnx_memory_arena=variant != "remover_no_arena")
-    from photo3d_bgremoval.remover import BackgroundRemover, load_session, prepare_runtime
+    from photo3d_bgremoval.remover import BackgroundRemover, prepare_process
 
-    prepare_runtime(settings)
+    prepare_process(settings)
     import rembg
 
     jpegs = [path.read_bytes() for path in sorted(photo_dir.glob("*.jpg"))]
     count = len(jpegs)
     images = [Image.open(path).convert("RGB") for path in sorted(photo_dir.glob("*.jpg"))]
-    session = load_session(settings)
     remover = BackgroundRemover(settings)
+    if variant.startswith("rembg"):
+        session = rembg.new_session("u2netp")  # rembg's own defaults (U2NET_HOME set by the parent)
 
     def one(i: int) -> int:
         if variant == "rembg":
@@ -85,7 +87,7 @@ def run_variant(variant: str, side: int, photo_dir: Path) -> dict:
             return out.width
         if variant == "rembg_bytes":
             return len(rembg.remove(jpegs[i], session=session))
-        return len(remover.process(jpegs[i], view="front").png)
+        return len(asyncio.run(remover.remove(jpegs[i], view="front")).png)
 
     one(0)  # warm-up: first inference allocates onnxruntime's arenas
     rss_warm = rss_mib_self()
@@ -110,20 +112,22 @@ def run_variant(variant: str, side: int, photo_dir: Path) -> dict:
 
 
 def _stage_breakdown(remover, jpegs: list[bytes]) -> dict[str, float]:
-    """Where the remover's time goes, step by step (the same steps as ``process``)."""
-    from photo3d_bgremoval.cutout import decode_photo, encode_png, make_cutout
+    """Where the remover's time goes, step by step (the same steps as ``remove``)."""
+    from photo3d_bgremoval.cutout import cut_out_with_mask, decode_photo, encode_png
 
     s = remover.settings
     stages: dict[str, list[float]] = {
-        k: [] for k in ("decode", "remove", "cutout", "png_level_1", "png_level_6")
+        k: [] for k in ("decode", "mask", "cutout", "png_level_1", "png_level_6")
     }
     for data in jpegs:
         t0 = time.perf_counter()
-        image = decode_photo(data)
+        image = decode_photo(data, max_side=s.max_side_px)
         t1 = time.perf_counter()
-        rgba = remover.remove(image)
+        mask = asyncio.run(remover.remove(image)).mask
         t2 = time.perf_counter()
-        cut = make_cutout(rgba, margin_fraction=s.margin_fraction, square=s.square, max_side=s.max_side_px)
+        cut = cut_out_with_mask(
+            image, mask, margin_fraction=s.margin_fraction, square=s.square, max_side=s.max_side_px
+        )
         t3 = time.perf_counter()
         encode_png(cut.image, compress_level=1)
         t4 = time.perf_counter()
@@ -132,6 +136,11 @@ def _stage_breakdown(remover, jpegs: list[bytes]) -> dict[str, float]:
         for key, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
             stages[key].append(value)
     return {key: round(statistics.median(values), 4) for key, values in stages.items() if values}
+
+
+def _mask(remover, image):
+    """The model's full-frame alpha of ``image``; the synthetic and real photos all hold an object."""
+    return asyncio.run(remover.remove(image)).mask
 
 
 def measure_iou_synthetic(seeds: int) -> list[dict]:
@@ -146,7 +155,7 @@ def measure_iou_synthetic(seeds: int) -> list[dict]:
         for kind in OBJECT_KINDS:
             for seed in range(seeds):
                 photo = make_photo(kind, background=background, size=(640, 480), seed=seed)
-                alpha = np.asarray(remover.remove(photo.image).getchannel("A"))
+                alpha = np.asarray(_mask(remover, photo.image))
                 rows.append(
                     {
                         "background": background,
@@ -178,7 +187,7 @@ def measure_iou_matting() -> list[dict] | None:
         if truth_file is None or not (item / "input.png").exists():
             continue
         truth = np.asarray(Image.open(truth_file).convert("L")) > 127
-        alpha = np.asarray(remover.remove(Image.open(item / "input.png")).getchannel("A"))
+        alpha = np.asarray(_mask(remover, Image.open(item / "input.png")))
         quality = assess_mask(alpha)
         try:
             check_subject(quality)
@@ -252,11 +261,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from photo3d_bgremoval import model_files
-    from photo3d_bgremoval.remover import prepare_runtime
+    from photo3d_bgremoval.remover import prepare_process
 
     model_files.install(MODEL_DIR)
-    prepare_runtime(_settings())
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR), "ORT_DISABLE_TELEMETRY": "1"}
+    prepare_process(_settings())
+    env = {
+        **os.environ,
+        "NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
+        "ORT_DISABLE_TELEMETRY": "1",
+        "U2NET_HOME": str(MODEL_DIR),  # for plain rembg's own session
+    }
     counts = {1024: 4, 2048: 3} if args.quick else {1024: 12, 2048: 8}
 
     speed = []

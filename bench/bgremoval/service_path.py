@@ -5,7 +5,7 @@
 - ``service``: photo in object storage -> cut-out in object storage, i.e. what the bgremoval worker does for
   one model: ``photo3d_bgremoval.handlers.remove_backgrounds(...)`` on a real S3 store (SeaweedFS, started
   here in a temp dir; no Kafka: events go to a collecting publish function). Per model: head the four
-  originals, get each, ``BackgroundRemover.process`` (decode, cap, remove, quality check, crop/pad, PNG),
+  originals, get each, ``BackgroundRemover.remove`` (decode at the cap, mask, quality check, crop/pad, PNG),
   put each cut-out, put the manifest. Service default settings (``BGREMOVAL_*``).
 - ``rembg``: plain ``rembg.remove(image, session=new_session("u2netp"))`` on the same photos, decoded into
   PIL images in memory beforehand.
@@ -177,22 +177,21 @@ async def _service(model_ids: list[str], warmup_id: str, side: int) -> dict[str,
         await one(warmup_id)  # loads the model, allocates onnxruntime's arenas
         rss_warm = rss_mib_self()
         storage.seconds.clear()
-        # time inside BackgroundRemover.process (in its worker thread) vs the rest
+        # time inside BackgroundRemover.remove (its worker thread and the hand-off) vs the rest
         process_s: list[float] = []
-        original_process = remover.process
+        original_remove = remover.remove
 
-        def counted_process(data: bytes, *, view: str | None = None) -> Any:
+        async def counted_remove(data: bytes, *, view: str | None = None) -> Any:
             started = time.perf_counter()
             try:
-                return original_process(data, view=view)
+                return await original_remove(data, view=view)
             finally:
                 process_s.append(time.perf_counter() - started)
 
-        remover.process = counted_process  # type: ignore[method-assign]
+        remover.remove = counted_remove  # type: ignore[method-assign]
         cpu_started = cpu_seconds()
         per_model = [await one(model_id) for model_id in model_ids]
         cpu = cpu_seconds() - cpu_started
-    remover.close()
     images = 4 * len(model_ids)
     total = sum(per_model)
     return {
@@ -206,7 +205,7 @@ async def _service(model_ids: list[str], warmup_id: str, side: int) -> dict[str,
         "peak_rss_mib": peak_rss_mib_self(),
         "load_average_1min": os.getloadavg()[0],
         "breakdown_s_per_image": {
-            "BackgroundRemover.process": sum(process_s) / images,
+            "BackgroundRemover.remove": sum(process_s) / images,
             **{f"storage.{name}": s / images for name, s in sorted(storage.seconds.items())},
             "other (events, thread hand-off, manifest json)": (
                 total - sum(process_s) - sum(storage.seconds.values())
@@ -253,7 +252,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         (
             "service = photo in S3 (SeaweedFS) → `handlers.remove_backgrounds` (head, get, "
-            "`BackgroundRemover.process`, put cut-out, manifest) → cut-out in S3, service default settings; "
+            "`BackgroundRemover.remove`, put cut-out, manifest) → cut-out in S3, service default settings; "
             'rembg = `rembg.remove(PIL image, session=new_session("u2netp"))` on the same photos already in '
             "memory. Fresh process per run; warm-up not timed; runs in ABBA order, the best kept (the other runs "
             "are listed); load avg = the machine's 1-min load at the end of the run (2 cores: above 2 means other "
@@ -290,7 +289,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         (
-            "BackgroundRemover.process includes more than rembg.remove: decode + EXIF, mask quality "
+            "BackgroundRemover.remove includes more than rembg.remove: decode + EXIF, mask quality "
             "check, crop/pad to a centred square and PNG encoding (level 1)."
         ),
     ]

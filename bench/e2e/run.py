@@ -19,7 +19,7 @@ give each stage's queue wait and work; ModelStatusChanged vs the event that caus
 service's apply lag. Peak memory per service is the RSS of each service's process tree, sampled every
 0.2 s with psutil.
 
-Then the same work in one process with no broker, database or object store (``BackgroundRemover.process``
+Then the same work in one process with no broker, database or object store (``BackgroundRemover.remove``
 on each photo, ``local.reconstruct``, ``meshio.export_assets``; same settings), so the orchestration's
 share of the time is visible.
 
@@ -315,14 +315,14 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
 
     from PIL import Image
 
-    from photo3d_bgremoval.remover import BackgroundRemovalSettings, BackgroundRemover, prepare_runtime
+    from photo3d_bgremoval.remover import BackgroundRemovalSettings, BackgroundRemover, prepare_process
     from photo3d_generation import meshio
     from photo3d_generation.local import reconstruct
     from photo3d_generation.settings import GenerationServiceSettings
 
     bg_settings = BackgroundRemovalSettings()  # BGREMOVAL_* from the environment, like the service
     gen_settings = GenerationServiceSettings()
-    prepare_runtime(bg_settings)
+    prepare_process(bg_settings)
     photos = load_photos(photo_dir, count)
     remover = BackgroundRemover(bg_settings)
     started = time.perf_counter()
@@ -341,7 +341,7 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
     run_started = time.perf_counter()
     for views in photos:
         t0 = time.perf_counter()
-        cutouts = {view: remover.process(data, view=view).png for view, data in views.items()}
+        cutouts = {view: asyncio.run(remover.remove(data, view=view)).png for view, data in views.items()}
         t1 = time.perf_counter()
         images = {view: Image.open(io.BytesIO(png)) for view, png in cutouts.items()}
         mesh = reconstruct(images, gen_settings.local.reconstruction())
@@ -457,7 +457,7 @@ def markdown(report: dict[str, Any]) -> str:
             "| step per model | p50 s | p95 s |",
             "|---|---:|---:|",
             (
-                f"| background removal (4 photos, BackgroundRemover.process) | {fmt(s['bgremoval_s']['p50'])} | "
+                f"| background removal (4 photos, BackgroundRemover.remove) | {fmt(s['bgremoval_s']['p50'])} | "
                 f"{fmt(s['bgremoval_s']['p95'])} |"
             ),
             f"| reconstruct (local) | {fmt(s['reconstruct_s']['p50'])} | {fmt(s['reconstruct_s']['p95'])} |",

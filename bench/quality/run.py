@@ -67,21 +67,10 @@ def _remover():
 
 def _cut_out(remover, photo: Image.Image, view: str) -> tuple[Image.Image, np.ndarray]:
     """Production cut-out (cropped, centred with a margin) and the full-frame alpha for mask IoU."""
-    from photo3d_bgremoval.cutout import make_cutout
+    import asyncio
 
-    full = remover.remove(photo, view=view)
-    s = remover.settings
-    cutout = make_cutout(
-        full,
-        view=view,
-        margin_fraction=s.margin_fraction,
-        square=s.square,
-        max_side=s.max_side_px,
-        min_coverage=s.min_coverage,
-        max_touching_sides=s.max_touching_sides,
-        edge_touch_fraction=s.edge_touch_fraction,
-    )
-    return cutout.image, np.asarray(full.getchannel("A"))
+    result = asyncio.run(remover.remove(photo, view=view))
+    return result.cutout.image, np.asarray(result.mask)
 
 
 def _score(row: Row, cutouts, settings, truth, renderer, rig, distance, photos, sheet) -> None:

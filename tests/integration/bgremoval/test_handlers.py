@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from photo3d_bgremoval import handlers, model_files
-from photo3d_bgremoval.remover import BackgroundRemovalSettings, BackgroundRemover
+from photo3d_bgremoval.remover import BackgroundRemovalSettings, BackgroundRemover, prepare_process
 from photo3d_common.events import (
     VIEWS,
     BackgroundRemovalRequested,
@@ -37,9 +37,9 @@ MODEL_DIR = ROOT / "var" / "models" / "u2net"
 @pytest.fixture(scope="module")
 def remover():
     model_files.install(MODEL_DIR)
-    remover = BackgroundRemover(BackgroundRemovalSettings(model_dir=MODEL_DIR, max_side_px=640))
-    yield remover
-    remover.close()
+    settings = BackgroundRemovalSettings(model_dir=MODEL_DIR, max_side_px=640)
+    prepare_process(settings)
+    return BackgroundRemover(settings)
 
 
 class Recorder(list):

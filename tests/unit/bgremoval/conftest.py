@@ -13,7 +13,7 @@ if str(REPO_ROOT) not in sys.path:  # tests.support is imported from the checkou
     sys.path.insert(0, str(REPO_ROOT))
 
 from photo3d_bgremoval import model_files
-from photo3d_bgremoval.remover import BackgroundRemovalSettings, BackgroundRemover
+from photo3d_bgremoval.remover import BackgroundRemovalSettings, BackgroundRemover, prepare_process
 
 MODEL_DIR = REPO_ROOT / "var" / "models" / "u2net"
 NUMBA_CACHE_DIR = REPO_ROOT / "var" / "cache" / "numba"
@@ -28,14 +28,15 @@ def model_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def settings(model_dir: Path) -> BackgroundRemovalSettings:
-    return BackgroundRemovalSettings(
+    settings = BackgroundRemovalSettings(
         model_name="u2netp", model_dir=model_dir, numba_cache_dir=NUMBA_CACHE_DIR
     )
+    prepare_process(settings)  # what the service's entry point does before onnxruntime is imported
+    return settings
 
 
 @pytest.fixture(scope="session")
 def remover(settings: BackgroundRemovalSettings):
     remover = BackgroundRemover(settings)
     remover.load()
-    yield remover
-    remover.close()
+    return remover

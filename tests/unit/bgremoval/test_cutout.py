@@ -13,9 +13,9 @@ from photo3d_bgremoval.cutout import (
     NoSubjectFound,
     alpha_bbox,
     assess_mask,
+    canvas_box,
     cap_size,
     check_subject,
-    clear_haze,
     crop_and_pad,
     decode_photo,
     encode_png,
@@ -158,9 +158,26 @@ def test_make_cutout_clears_haze_and_centres():
     assert abs((top + bottom) / 2 - cutout.image.height / 2) <= 0.5
 
 
-def test_clear_haze_keeps_real_alpha():
-    image = rgba_with_rect(alpha=200)
-    assert np.array_equal(alpha(clear_haze(image)), alpha(image))
+def test_make_cutout_keeps_real_alpha_and_colour_and_blanks_colour_under_transparency():
+    array = np.asarray(rgba_with_rect(size=(400, 300), rect=(100, 100, 200, 200))).copy()
+    array[100:200, 200:203] = (10, 200, 90, 200)  # a soft edge right of the object
+    array[100:200, 203:205] = (10, 200, 90, 40)  # and its fainter outside
+    array[50:60, 50:60] = (90, 90, 250, 0)  # background colour under full transparency
+    source = Image.fromarray(array, mode="RGBA")
+    cutout = make_cutout(source, margin_fraction=0.5, square=False)
+    x0, y0, _, _ = cutout.canvas_box
+    out = np.asarray(cutout.image)
+    assert (out[100 - y0 : 200 - y0, 100 - x0 : 200 - x0] == (200, 40, 30, 255)).all()
+    assert (out[100 - y0 : 200 - y0, 200 - x0 : 203 - x0] == (10, 200, 90, 200)).all()
+    assert (out[100 - y0 : 200 - y0, 203 - x0 : 205 - x0] == (10, 200, 90, 40)).all()
+    assert not out[..., :3][out[..., 3] == 0].any()  # nothing but black under alpha 0
+
+
+def test_canvas_box_centres_the_object_and_may_reach_beyond_the_frame():
+    assert canvas_box((0, 20, 100, 180), (200, 200), margin_fraction=0.1, square=True) == (-46, 4, 146, 196)
+    assert canvas_box((50, 60, 150, 240), (400, 300), margin_fraction=0.0, square=False) == (50, 60, 150, 240)
+    with pytest.raises(ValueError):
+        canvas_box((0, 0, 500, 10), (400, 300), margin_fraction=0.1, square=True)
 
 
 def test_decode_photo_applies_exif_orientation():
@@ -175,6 +192,19 @@ def test_decode_photo_applies_exif_orientation():
     assert decoded.mode == "RGB"
     top_row = np.asarray(decoded)[2, 20]
     assert top_row[2] > 150 and top_row[0] < 100  # the blue strip is now at the top
+
+
+@pytest.mark.parametrize("size", [(4096, 3072), (2500, 1875), (1000, 750)])
+def test_decode_photo_decodes_at_the_capped_size(size):
+    photo = make_photo("box", size=(400, 300), seed=2).image.resize(size)
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=92)
+    decoded = decode_photo(buffer.getvalue(), max_side=1024)
+    expected = cap_size(photo, 1024)
+    assert decoded.size == expected.size and decoded.mode == "RGB"
+    # the scaled JPEG decode is a proper downscale: close to Lanczos from the full image
+    difference = np.abs(np.asarray(decoded, dtype=np.int16) - np.asarray(expected, dtype=np.int16))
+    assert difference.mean() < 3
 
 
 def test_decode_photo_flattens_transparency_onto_white():

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import shutil
 import threading
 
 import numpy as np
+import onnxruntime
 import pytest
 from PIL import Image
+from rembg.sessions.u2netp import U2netpSession
 
 from photo3d_bgremoval.cutout import NoSubjectFound, alpha_bbox
 from photo3d_bgremoval.remover import (
@@ -27,15 +30,32 @@ from photo3d_bgremoval.remover import (
     ModelFileMissing,
     ModelLoadFailed,
     UnsupportedModel,
-    load_session,
 )
 from tests.support.photos import OBJECT_KINDS, blank_photo, iou, make_photo
 
 IOU_MIN = {"plain": 0.97, "busy": 0.90}
 
 
-def solid(image: Image.Image) -> np.ndarray:
-    return np.asarray(image.getchannel("A")) > 127
+def solid(mask: Image.Image) -> np.ndarray:
+    return np.asarray(mask) > 127
+
+
+def cut_out(remover: BackgroundRemover, photo, *, view: str | None = None):
+    return asyncio.run(remover.remove(photo, view=view))
+
+
+@pytest.fixture
+def created_sessions(monkeypatch):
+    """Every onnxruntime session created meanwhile, as (model file, session options)."""
+    created: list[tuple[str, onnxruntime.SessionOptions]] = []
+    real = onnxruntime.InferenceSession
+
+    def recording(path, sess_options=None, *args, **kwargs):
+        created.append((str(path), sess_options))
+        return real(path, sess_options, *args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", recording)
+    return created
 
 
 @pytest.mark.parametrize("background", ["plain", "busy"])
@@ -43,14 +63,14 @@ def solid(image: Image.Image) -> np.ndarray:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_mask_matches_the_true_object(remover, kind, background, seed):
     photo = make_photo(kind, background=background, size=(640, 480), seed=seed)
-    result = remover.remove(photo.image, view="front")
-    assert result.mode == "RGBA" and result.size == photo.image.size
-    assert iou(solid(result), photo.mask) >= IOU_MIN[background]
+    result = cut_out(remover, photo.png(), view="front")  # lossless: the pixels the thresholds were set on
+    assert result.mask.mode == "L" and result.mask.size == photo.image.size
+    assert iou(solid(result.mask), photo.mask) >= IOU_MIN[background]
 
 
 def test_the_shadow_and_the_handle_hole_stay_background(remover):
     photo = make_photo("mug", background="plain", size=(640, 480), seed=2)
-    predicted = solid(remover.remove(photo.image))
+    predicted = solid(cut_out(remover, photo.image).mask)
     left, top, right, bottom = photo.bbox
     below = predicted[bottom + 8 :, :]  # the contact shadow lies under the object
     assert below.mean() < 0.002
@@ -64,7 +84,7 @@ def test_the_shadow_and_the_handle_hole_stay_background(remover):
 
 def test_process_returns_a_centred_png_cut_out(remover):
     photo = make_photo("vase", background="busy", size=(800, 600), seed=5)
-    result = remover.process(photo.jpeg(), view="left")
+    result = cut_out(remover, photo.jpeg(), view="left")
     image = Image.open(io.BytesIO(result.png))
     assert image.format == "PNG" and image.mode == "RGBA"
     assert image.size == (result.width, result.height) and result.width == result.height
@@ -81,34 +101,61 @@ def test_process_returns_a_centred_png_cut_out(remover):
 def test_large_photos_are_capped(settings):
     capped = BackgroundRemover(settings.model_copy(update={"max_side_px": 1024}))
     photo = make_photo("box", background="plain", size=(1500, 1000), seed=1)
-    cutout = capped.cut_out(photo.image, view="front")
-    assert cutout.source_size == (1024, 683)
-    assert max(cutout.image.size) <= 1024
+    for source in (photo.image, photo.jpeg()):
+        result = cut_out(capped, source, view="front")
+        assert result.source_size == result.mask.size == (1024, 683)
+        assert max(result.width, result.height) <= 1024
 
 
 @pytest.mark.parametrize("colour", [(236, 236, 232), (30, 30, 30), (128, 128, 128), (200, 60, 40)])
 def test_an_empty_photo_is_no_subject_found(remover, colour):
     with pytest.raises(NoSubjectFound, match="the left photo") as caught:
-        remover.cut_out(blank_photo((640, 480), colour=colour), view="left")
+        cut_out(remover, blank_photo((640, 480), colour=colour), view="left")
     assert caught.value.retryable is False
 
 
 def test_a_missing_model_file_is_a_clear_error_and_nothing_is_downloaded(settings, tmp_path):
     missing = BackgroundRemover(settings.model_copy(update={"model_dir": tmp_path}))
     with pytest.raises(ModelFileMissing, match=r"u2netp\.onnx") as caught:
-        missing.remove(make_photo("vase", size=(320, 240)).image)
+        cut_out(missing, make_photo("vase", size=(320, 240)).image)
     assert str(tmp_path) in caught.value.message
     assert "model_files install" in caught.value.message
     assert list(tmp_path.rglob("*")) == []  # no partial download was started
 
 
-def test_another_model_name_loads_its_own_file_from_the_directory(settings, model_dir, tmp_path):
+def test_another_model_name_loads_its_own_file_from_the_directory(
+    settings, model_dir, tmp_path, created_sessions
+):
     # silueta is a u2net-architecture model with u2netp's input and output: u2netp's weights stand in
     shutil.copy(model_dir / "u2netp.onnx", tmp_path / "silueta.onnx")
     other = BackgroundRemover(settings.model_copy(update={"model_dir": tmp_path, "model_name": "silueta"}))
     photo = make_photo("box", size=(640, 480))
-    assert iou(solid(other.remove(photo.image)), photo.mask) >= IOU_MIN["plain"]
-    assert type(load_session(other.settings)).__name__ == "SiluetaSession"
+    assert iou(solid(cut_out(other, photo.image).mask), photo.mask) >= IOU_MIN["plain"]
+    assert [path for path, _ in created_sessions] == [str(tmp_path / "silueta.onnx")]
+
+
+def test_the_model_location_does_not_depend_on_the_working_directory(settings, tmp_path, monkeypatch):
+    monkeypatch.delenv("BGREMOVAL_MODEL_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    default = BackgroundRemovalSettings()
+    assert default.model_dir.is_absolute() and default.numba_cache_dir.is_absolute()
+    assert default.model_dir == settings.model_dir  # the checkout's var/models/u2net, from anywhere
+    relative = BackgroundRemovalSettings(model_dir="models")
+    monkeypatch.chdir(tmp_path.parent)
+    assert relative.model_dir == tmp_path / "models"  # fixed when the settings were read
+
+
+def test_loading_touches_neither_the_environment_nor_rembg(settings, monkeypatch):
+    import pooch
+
+    monkeypatch.delenv("U2NET_HOME", raising=False)
+    before = dict(os.environ)
+    retrieve = pooch.retrieve
+    fresh = BackgroundRemover(settings.model_copy(update={"intra_op_threads": 1}))
+    fresh.load()
+    assert dict(os.environ) == before
+    assert pooch.retrieve is retrieve
+    assert U2netpSession.download_models.__qualname__ == "U2netpSession.download_models"  # left as it is
 
 
 def test_an_unknown_model_name_is_rejected(settings):
@@ -123,71 +170,59 @@ def test_a_corrupt_model_file_is_a_load_error(settings, tmp_path):
 
 
 def test_an_exception_inside_rembg_surfaces_as_a_clear_error(remover, monkeypatch):
-    session = load_session(remover.settings)
-
     def broken_predict(*args, **kwargs):
         raise RuntimeError("onnxruntime ran out of memory")
 
-    monkeypatch.setattr(session, "predict", broken_predict)
+    monkeypatch.setattr(U2netpSession, "predict", broken_predict)
     with pytest.raises(
         BackgroundRemovalFailed, match="background removal failed on the back photo"
     ) as caught:
-        remover.remove(make_photo("vase", size=(320, 240)).image, view="back")
+        cut_out(remover, make_photo("vase", size=(320, 240)).image, view="back")
     assert "onnxruntime ran out of memory" in caught.value.message
     assert caught.value.retryable is True
     assert isinstance(caught.value.__cause__, RuntimeError)
 
 
-def test_the_model_loads_once_however_many_threads_ask(settings, monkeypatch):
-    import rembg
-
-    calls = []
-    real_new_session = rembg.new_session
-
-    def counting_new_session(*args, **kwargs):
-        calls.append(threading.get_ident())
-        return real_new_session(*args, **kwargs)
-
-    monkeypatch.setattr(rembg, "new_session", counting_new_session)
-    fresh = settings.model_copy(update={"intra_op_threads": 1})  # a settings key not loaded yet
-    results: list[object] = []
+def test_the_model_loads_once_however_many_threads_ask(settings, created_sessions):
+    fresh = BackgroundRemover(settings.model_copy(update={"intra_op_threads": 1}))
     barrier = threading.Barrier(4)
 
     def worker():
         barrier.wait()
-        results.append(load_session(fresh))
+        fresh.load()
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(calls) == 1
-    assert len({id(session) for session in results}) == 1
+    assert len(created_sessions) == 1
+    fresh.load()
+    assert len(created_sessions) == 1
 
 
-async def test_async_api_runs_off_the_event_loop_with_bounded_workers(settings, monkeypatch):
+async def test_remove_runs_off_the_event_loop_with_bounded_workers(settings, monkeypatch):
     bounded = BackgroundRemover(settings.model_copy(update={"workers": 1}))
     loop_thread = threading.get_ident()
     seen_threads: set[int] = set()
     active = 0
     peak = 0
     lock = threading.Lock()
-    real_remove = BackgroundRemover.remove
+    real_predict = U2netpSession.predict
 
-    def tracking_remove(self, image, *, view=None):
+    def tracking_predict(self, image, *args, **kwargs):
         nonlocal active, peak
         with lock:
             active += 1
             peak = max(peak, active)
             seen_threads.add(threading.get_ident())
         try:
-            return real_remove(self, image, view=view)
+            return real_predict(self, image, *args, **kwargs)
         finally:
             with lock:
                 active -= 1
 
-    monkeypatch.setattr(BackgroundRemover, "remove", tracking_remove)
+    monkeypatch.setattr(U2netpSession, "predict", tracking_predict)
     photos = [make_photo(kind, size=(480, 360)) for kind in OBJECT_KINDS]
     ticks = 0
 
@@ -199,10 +234,9 @@ async def test_async_api_runs_off_the_event_loop_with_bounded_workers(settings, 
 
     ticking = asyncio.create_task(ticker())
     try:
-        results = await asyncio.gather(*(bounded.process_async(p.jpeg(), view="front") for p in photos))
+        results = await asyncio.gather(*(bounded.remove(p.jpeg(), view="front") for p in photos))
     finally:
         ticking.cancel()
-        bounded.close()
     assert len(results) == 3 and all(r.png.startswith(b"\x89PNG") for r in results)
     assert loop_thread not in seen_threads
     assert peak == 1
@@ -227,10 +261,14 @@ def test_settings_come_from_bgremoval_environment(settings, monkeypatch, tmp_pat
         BackgroundRemover(s.model_copy(update={"numba_cache_dir": settings.numba_cache_dir})).load()
 
 
-def test_the_memory_arena_setting_reaches_onnxruntime(settings):
-    lean = BackgroundRemover(settings.model_copy(update={"onnx_memory_arena": False}))
+def test_the_session_settings_reach_onnxruntime(settings, created_sessions):
+    lean = BackgroundRemover(settings.model_copy(update={"onnx_memory_arena": False, "intra_op_threads": 1}))
     photo = make_photo("vase", size=(480, 360))
-    assert iou(solid(lean.remove(photo.image)), photo.mask) >= IOU_MIN["plain"]
-    options = load_session(lean.settings).inner_session.get_session_options()
-    assert options.enable_cpu_mem_arena is False
-    assert load_session(settings).inner_session.get_session_options().enable_cpu_mem_arena is True
+    assert iou(solid(cut_out(lean, photo.image).mask), photo.mask) >= IOU_MIN["plain"]
+    spinning = BackgroundRemover(settings.model_copy(update={"onnx_spinning": True, "intra_op_threads": 2}))
+    spinning.load()
+    (_, lean_options), (_, spinning_options) = created_sessions
+    assert lean_options.enable_cpu_mem_arena is False and lean_options.intra_op_num_threads == 1
+    assert lean_options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert spinning_options.enable_cpu_mem_arena is True and spinning_options.intra_op_num_threads == 2
+    assert spinning_options.get_session_config_entry("session.intra_op.allow_spinning") == "1"

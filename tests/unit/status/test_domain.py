@@ -22,6 +22,7 @@ from photo3d_common.events import (
     StageProgressed,
     ViewWarning,
 )
+from photo3d_status import domain
 from photo3d_status.domain import Applied, EventKind, ModelState, NotApplied, UnknownEvent, decide, kind_of
 
 S = ModelStatus
@@ -383,3 +384,29 @@ def test_status_changed_at_follows_status_changes_only():
     assert progressed.status_changed_at == T0
     generating = decide(progressed, at(EVENTS[K.GENERATION_STARTED](), 6)).new
     assert generating.status_changed_at == T0 + timedelta(seconds=6)
+
+
+@pytest.mark.parametrize(
+    "start,to,expected",
+    [
+        (None, S.DRAFT, [S.DRAFT]),
+        (S.DRAFT, S.UPLOADING_PHOTOS, [S.UPLOADING_PHOTOS]),
+        (S.UPLOADING_PHOTOS, S.REMOVING_BACKGROUND, [S.PHOTOS_UPLOADED, S.REMOVING_BACKGROUND]),
+        (
+            S.DRAFT,
+            S.COMPLETED,
+            [
+                S.UPLOADING_PHOTOS,
+                S.PHOTOS_UPLOADED,
+                S.REMOVING_BACKGROUND,
+                S.GENERATING_3D_MODEL,
+                S.COMPLETED,
+            ],
+        ),
+        (S.REMOVING_BACKGROUND, S.FAILED, [S.FAILED]),
+        (S.FAILED, S.REMOVING_BACKGROUND, [S.REMOVING_BACKGROUND]),
+        (S.FAILED, S.COMPLETED, [S.GENERATING_3D_MODEL, S.COMPLETED]),
+    ],
+)
+def test_a_move_passes_through_every_earlier_status_in_order(start, to, expected):
+    assert domain.passed_through(start, to) == expected

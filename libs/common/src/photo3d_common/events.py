@@ -193,6 +193,11 @@ class ModelStatusChanged(Event):
     progress: float
     cause_event_id: uuid.UUID | None = None
     cause_topic: str | None = None
+    inferred: bool = Field(
+        False,
+        description="the status service inferred this status: the cause (a later stage's event, consumed "
+        "before this stage's own) proves the model passed through it",
+    )
     error_stage: Stage | None = None
     error_message: str | None = None
 

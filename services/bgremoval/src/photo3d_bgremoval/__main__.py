@@ -3,10 +3,14 @@
 import asyncio
 
 from .app import create_app
+from .remover import prepare_process
+from .settings import BgRemovalServiceSettings
 
 
 def main() -> None:
-    asyncio.run(create_app().run())
+    settings = BgRemovalServiceSettings()
+    prepare_process(settings.removal)
+    asyncio.run(create_app(settings).run())
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from faststream import FastStream
 from faststream.specification import AsyncAPI
 
@@ -61,7 +62,7 @@ def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
         async with ObjectStorage(settings.s3) as storage:
             resources.storage = storage
             if settings.warm_up:
-                await resources.remover.load_async()
+                await anyio.to_thread.run_sync(resources.remover.load)
                 log.info("model loaded", model=settings.removal.model_name)
             checks = {"storage": storage.ping, "broker": broker_check(broker)}
             try:
@@ -69,7 +70,6 @@ def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
                     yield
             finally:
                 resources.storage = None
-                resources.remover.close()
                 if metrics_server is not None:
                     metrics_server.shutdown()
 

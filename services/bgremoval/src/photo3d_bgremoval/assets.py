@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from .model_files import KNOWN_SOURCES, install
-from .remover import BackgroundRemovalSettings, ModelFileMissing, prepare_runtime
+from .remover import BackgroundRemovalSettings, ModelFileMissing, prepare_process
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def ensure_assets(settings: BackgroundRemovalSettings | None = None) -> None:
                 detail={"model": settings.model_name, "model_dir": str(model_dir)},
             )
     # the first `import rembg` compiles numba code for about a minute: do it now, into the project cache
-    prepare_runtime(settings)
+    prepare_process(settings)
     import rembg  # noqa: F401
 
     log.info("rembg imported; numba cache at %s", settings.numba_cache_dir)

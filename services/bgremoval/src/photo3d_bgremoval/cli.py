@@ -8,13 +8,14 @@ written, and the exit status is 1 when any failed.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
 from pathlib import Path
 
 from photo3d_common.errors import Photo3DError
 
-from .remover import BackgroundRemovalSettings, BackgroundRemover
+from .remover import BackgroundRemovalSettings, BackgroundRemover, prepare_process
 
 VIEW_NAMES = ("front", "left", "right", "back")
 
@@ -73,37 +74,37 @@ def main(argv: list[str] | None = None) -> int:
         stems[photo.stem] = photo
 
     args.out.mkdir(parents=True, exist_ok=True)
-    remover = BackgroundRemover(settings)
+    prepare_process(settings)
+    return asyncio.run(_remove_all(BackgroundRemover(settings), args.photos, args.out))
+
+
+async def _remove_all(remover: BackgroundRemover, photos: list[Path], out: Path) -> int:
     failures = 0
-    try:
-        for photo in args.photos:
-            target = args.out / f"{photo.stem}.png"
-            started = time.perf_counter()
-            try:
-                data = photo.read_bytes()
-                result = remover.process(data, view=_view_of(photo))
-            except OSError as exc:
-                print(f"{photo}: error: cannot read it: {exc.strerror or exc}", file=sys.stderr)
-                failures += 1
-                continue
-            except Photo3DError as exc:
-                print(f"{photo}: error: {exc.message}", file=sys.stderr)
-                failures += 1
-                # the model itself is unusable: every further photo would fail the same way
-                if exc.code in ("model_file_missing", "model_load_failed", "unsupported_model"):
-                    remaining = len(args.photos) - args.photos.index(photo) - 1
-                    failures += remaining
-                    break
-                continue
-            partial = target.with_name(f".{target.name}.partial")
-            partial.write_bytes(result.png)
-            partial.replace(target)
-            elapsed = time.perf_counter() - started
-            print(f"{photo} -> {target} ({result.width}x{result.height}, {elapsed:.2f} s)")
-    finally:
-        remover.close()
+    for index, photo in enumerate(photos):
+        target = out / f"{photo.stem}.png"
+        started = time.perf_counter()
+        try:
+            data = photo.read_bytes()
+            result = await remover.remove(data, view=_view_of(photo))
+        except OSError as exc:
+            print(f"{photo}: error: cannot read it: {exc.strerror or exc}", file=sys.stderr)
+            failures += 1
+            continue
+        except Photo3DError as exc:
+            print(f"{photo}: error: {exc.message}", file=sys.stderr)
+            failures += 1
+            # the model itself is unusable: every further photo would fail the same way
+            if exc.code in ("model_file_missing", "model_load_failed", "unsupported_model"):
+                failures += len(photos) - index - 1
+                break
+            continue
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_bytes(result.png)
+        partial.replace(target)
+        elapsed = time.perf_counter() - started
+        print(f"{photo} -> {target} ({result.width}x{result.height}, {elapsed:.2f} s)")
     if failures:
-        print(f"{failures} of {len(args.photos)} photo(s) failed", file=sys.stderr)
+        print(f"{failures} of {len(photos)} photo(s) failed", file=sys.stderr)
         return 1
     return 0
 

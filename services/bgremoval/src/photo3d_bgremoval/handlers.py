@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import time
 import uuid
-
-from PIL import Image
 
 from photo3d_common.broker import Publish
 from photo3d_common.errors import Photo3DError, dependency_failure
@@ -188,7 +185,7 @@ async def _cut_out_all(
                 f"the {view} photo is missing: upload it, then run background removal again",
                 detail={"view": view},
             ) from error
-        result = await remover.process_async(photo, view=view)
+        result = await remover.remove(photo, view=view)
         results[view] = result
         log.info(
             "cut-out made",
@@ -222,7 +219,7 @@ def _check(
 ) -> tuple[dict[View, bytes], dict[View, list[ViewWarning]]]:
     """The cross-view check (CPU work, off the event loop); PNGs of the corrected views are re-encoded."""
     settings = remover.settings
-    images = {view: Image.open(io.BytesIO(result.png)) for view, result in results.items()}
+    images = {view: result.cutout.image for view, result in results.items()}  # no PNG decode
     checked = check_cutouts(
         images,
         margin_fraction=settings.margin_fraction,

@@ -30,7 +30,6 @@ from pathlib import Path
 
 from photo3d_common.errors import Photo3DError
 
-DEFAULT_MODEL_DIR = Path("var/models/u2net")
 MODEL_DIR_ENV = "BGREMOVAL_MODEL_DIR"
 
 
@@ -65,8 +64,31 @@ KNOWN_SOURCES: dict[str, WheelModelSource] = {
 }
 
 
+def _checkout() -> Path | None:
+    """The source checkout this package runs from (the editable install of `make setup`), if it is one."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "uv.lock").is_file() and (parent / "pyproject.toml").is_file():
+            return parent
+    return None
+
+
+def data_dir() -> Path:
+    """Where model files and caches live unless settings say otherwise, whatever the working directory:
+    the checkout's ``var/`` (where `make setup` installs them), else ``$XDG_DATA_HOME/photo3d``."""
+    checkout = _checkout()
+    if checkout is not None:
+        return checkout / "var"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "photo3d"
+
+
+def standard_model_dir() -> Path:
+    return data_dir() / "models" / "u2net"
+
+
 def default_model_dir() -> Path:
-    return Path(os.environ.get(MODEL_DIR_ENV) or DEFAULT_MODEL_DIR)
+    """``$BGREMOVAL_MODEL_DIR`` (absolute from here on), else the standard place."""
+    configured = os.environ.get(MODEL_DIR_ENV)
+    return Path(configured).resolve() if configured else standard_model_dir()
 
 
 def md5_of(path: Path) -> str:
@@ -186,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "--dir",
         type=Path,
         default=None,
-        help=f"model directory (default: ${MODEL_DIR_ENV} or {DEFAULT_MODEL_DIR})",
+        help=f"model directory (default: ${MODEL_DIR_ENV} or {standard_model_dir()})",
     )
     install_cmd.add_argument("--model", default="u2netp", choices=sorted(KNOWN_SOURCES))
     install_cmd.add_argument(

@@ -1,25 +1,28 @@
-"""The background-removal model behind a small interface.
+"""The background-removal model behind a small interface (immich's InferenceModel shape).
 
-``BackgroundRemover`` loads its rembg session lazily, once per process and thread-safely, from a model
-file that must already be on disk (``python -m photo3d_bgremoval.model_files install``): it never
-downloads. Inference is synchronous CPU work; the ``*_async`` methods run it on a bounded thread pool so
-the event loop stays free.
+``BackgroundRemover`` has two members: ``load()`` creates the onnxruntime session once, under a lock,
+from a model file that must already be on disk (``python -m photo3d_bgremoval.model_files install``), and
+``await remove(photo)`` runs the whole cut-out off the event loop (at most ``workers`` at a time): decode at
+the capped size, the model's mask, quality check, crop/pad, PNG. Model choice and location come from
+``BackgroundRemovalSettings``, fixed when the remover is built; nothing reads the working directory,
+writes the process environment or patches a library at run time, and nothing is ever downloaded.
+
+``prepare_process(settings)`` is for entry points only (the service, the CLI, set-up): the environment
+onnxruntime and numba read when they are first imported.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-from pydantic import Field
+import anyio.to_thread
+from anyio import CapacityLimiter
+from PIL import Image, ImageOps
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from photo3d_common.errors import Photo3DError
@@ -28,13 +31,13 @@ from .cutout import (
     Cutout,
     MaskQuality,
     cap_size,
+    cut_out_with_mask,
     decode_photo,
     encode_png,
-    make_cutout,
     to_rgb,
     view_label,
 )
-from .model_files import DEFAULT_MODEL_DIR
+from .model_files import data_dir, default_model_dir
 
 #: rembg models that need extra inputs (prompts, a custom model path) or send the photo to a remote API
 UNSUPPORTED_MODELS = frozenset({"sam", "u2net_custom", "dis_custom", "ben_custom"})
@@ -46,9 +49,13 @@ class BackgroundRemovalSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BGREMOVAL_", extra="ignore", protected_namespaces=())
 
     model_name: str = Field("u2netp", description="any local rembg model whose file is in model_dir")
-    model_dir: Path = Field(DEFAULT_MODEL_DIR, description="holds <model_name>.onnx; becomes U2NET_HOME")
+    model_dir: Path = Field(
+        default_factory=default_model_dir,
+        description="holds <model_name>.onnx; default: var/models/u2net of the checkout (or "
+        "$XDG_DATA_HOME/photo3d/models/u2net when installed), whatever the working directory",
+    )
     numba_cache_dir: Path = Field(
-        Path("var/cache/numba"),
+        default_factory=lambda: data_dir() / "cache" / "numba",
         description="keeps numba's compiled code: the first import of rembg takes ~1 min",
     )
     max_side_px: int = Field(
@@ -78,13 +85,35 @@ class BackgroundRemovalSettings(BaseSettings):
     max_uncertain_ratio: float = Field(
         1.0, gt=0.0, description="half-transparent per opaque pixels above which the mask is no clear object"
     )
-    workers: int = Field(1, ge=1, description="concurrent inferences of the async API")
+    workers: int = Field(1, ge=1, description="photos cut out at once by one remover")
     intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads per inference; 0 = one per core")
+    onnx_spinning: bool = Field(
+        False,
+        description="onnxruntime's threads busy-wait between operators: slightly lower latency on idle "
+        "cores, CPU burnt for nothing when the cores are shared (the other worker, other processes)",
+    )
     onnx_memory_arena: bool = Field(
         True,
         description="onnxruntime's CPU arena keeps ~450 MB of u2netp activations between photos (faster); "
         "off returns it after each photo",
     )
+
+    @field_validator("model_dir", "numba_cache_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        # fixed once, when the settings are read: later changes of the working directory do not move it
+        return path.expanduser().resolve()
+
+
+def prepare_process(settings: BackgroundRemovalSettings) -> None:
+    """At process start, before anything imports onnxruntime or rembg: the variables they read then.
+
+    ``ORT_DISABLE_TELEMETRY`` only works in the environment at onnxruntime's start (its API can only
+    mute events after a first one); numba reads ``NUMBA_CACHE_DIR`` at import. Values already set win.
+    """
+    settings.numba_cache_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(settings.numba_cache_dir))
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 
 class ModelFileMissing(Photo3DError):
@@ -124,150 +153,116 @@ class CutoutResult:
     """A stored-ready cut-out: PNG bytes and what was measured on the way."""
 
     png: bytes
-    width: int
-    height: int
-    quality: MaskQuality
-    source_size: tuple[int, int]
+    cutout: Cutout  # the cut-out image (RGBA) and its quality, canvas box and source size
+    mask: Image.Image  # the model's alpha over the whole (capped) photo, L
+
+    @property
+    def width(self) -> int:
+        return self.cutout.image.width
+
+    @property
+    def height(self) -> int:
+        return self.cutout.image.height
+
+    @property
+    def quality(self) -> MaskQuality:
+        return self.cutout.quality
+
+    @property
+    def source_size(self) -> tuple[int, int]:
+        return self.cutout.source_size
 
 
-_sessions: dict[tuple[str, str, int, bool], Any] = {}
-_sessions_lock = threading.Lock()
+def _session_options(settings: BackgroundRemovalSettings) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if settings.intra_op_threads:
+        options.intra_op_num_threads = settings.intra_op_threads
+    options.enable_cpu_mem_arena = settings.onnx_memory_arena
+    spinning = "1" if settings.onnx_spinning else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
+    return options
 
 
-def prepare_runtime(settings: BackgroundRemovalSettings) -> None:
-    """Environment rembg, onnxruntime and numba read: must run before ``import rembg``."""
-    numba_cache = settings.numba_cache_dir.resolve()
-    numba_cache.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(numba_cache))
-    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-    # rembg looks for model files under U2NET_HOME at session creation
-    os.environ["U2NET_HOME"] = str(settings.model_dir.resolve())
+def _create_session(settings: BackgroundRemovalSettings) -> Any:
+    """The rembg session of ``settings.model_name`` on the file ``<model_dir>/<name>.onnx``.
 
+    rembg's session classes find their file through ``download_models`` (which downloads a missing one):
+    a subclass answers with the configured file instead, so rembg never looks elsewhere or fetches."""
+    import onnxruntime as ort
+    from rembg.sessions import sessions as session_classes
 
-@contextlib.contextmanager
-def _refuse_downloads(model_name: str, model_dir: Path) -> Iterator[None]:
-    """rembg sessions download a missing file through ``pooch.retrieve``: turn that into an error."""
-    import pooch
+    ort.disable_telemetry_events()  # in case the process started without ORT_DISABLE_TELEMETRY
+    name, model_dir = settings.model_name, settings.model_dir
 
-    original = pooch.retrieve
+    def runnable(model: str, cls: Any) -> bool:
+        return model not in UNSUPPORTED_MODELS and getattr(cls, "is_local", lambda: True)()
 
-    def refuse(url: str, known_hash: Any = None, fname: str | None = None, *args: Any, **kwargs: Any) -> str:
-        name = fname or url.rsplit("/", 1)[-1]
+    session_class = session_classes.get(name)
+    if session_class is None or not runnable(name, session_class):
+        usable = sorted(n for n, c in session_classes.items() if runnable(n, c))
+        raise UnsupportedModel(
+            f"BGREMOVAL_MODEL_NAME={name!r} is not a model this service can run; use one of: {', '.join(usable)}",
+            detail={"model": name},
+        )
+    model_file = model_dir / f"{name}.onnx"
+    if not model_file.is_file():
         raise ModelFileMissing(
-            f"background removal model file {name} for {model_name!r} is not in {model_dir}: "
+            f"background removal model file {model_file.name} for {name!r} is not in {model_dir}: "
             "run `python -m photo3d_bgremoval.model_files install` (u2netp) or place the file there",
-            detail={"model": model_name, "model_dir": str(model_dir), "file": name},
+            detail={"model": name, "model_dir": str(model_dir), "file": model_file.name},
         )
 
-    pooch.retrieve = refuse
+    class LocalFileSession(session_class):  # type: ignore[misc,valid-type]
+        @classmethod
+        def download_models(cls, *args: Any, **kwargs: Any) -> str:
+            return str(model_file)
+
+    LocalFileSession.__name__ = LocalFileSession.__qualname__ = f"Local{session_class.__name__}"
     try:
-        yield
-    finally:
-        pooch.retrieve = original
-
-
-def load_session(settings: BackgroundRemovalSettings) -> Any:
-    """The rembg session for these settings, created once per process."""
-    model_dir = settings.model_dir.resolve()
-    key = (settings.model_name, str(model_dir), settings.intra_op_threads, settings.onnx_memory_arena)
-    session = _sessions.get(key)
-    if session is not None:
-        return session
-    with _sessions_lock:
-        session = _sessions.get(key)
-        if session is not None:
-            return session
-        prepare_runtime(settings)
-        import onnxruntime as ort
-        from rembg import new_session
-        from rembg.sessions import sessions as session_classes
-
-        name = settings.model_name
-        session_class = session_classes.get(name)
-
-        def runnable(model: str, cls: Any) -> bool:
-            return model not in UNSUPPORTED_MODELS and getattr(cls, "is_local", lambda: True)()
-
-        if session_class is None or not runnable(name, session_class):
-            usable = sorted(n for n, c in session_classes.items() if runnable(n, c))
-            raise UnsupportedModel(
-                f"BGREMOVAL_MODEL_NAME={name!r} is not a model this service can run; use one of: {', '.join(usable)}",
-                detail={"model": name},
-            )
-        options = ort.SessionOptions()
-        if settings.intra_op_threads:
-            options.intra_op_num_threads = settings.intra_op_threads
-        options.enable_cpu_mem_arena = settings.onnx_memory_arena
-        # U2NET_HOME is process-wide; it is set and read under this lock
-        os.environ["U2NET_HOME"] = str(model_dir)
-        try:
-            with _refuse_downloads(name, model_dir):
-                session = new_session(name, sess_opts=options, providers=["CPUExecutionProvider"])
-        except Photo3DError:
-            raise
-        except Exception as exc:  # onnxruntime raises its own types for corrupt or incompatible files
-            raise ModelLoadFailed(
-                f"the background removal model {name!r} in {model_dir} could not be loaded: {exc}",
-                detail={"model": name, "model_dir": str(model_dir)},
-            ) from exc
-        _sessions[key] = session
-        return session
+        return LocalFileSession(name, _session_options(settings), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own types for corrupt or incompatible files
+        raise ModelLoadFailed(
+            f"the background removal model {name!r} in {model_dir} could not be loaded: {exc}",
+            detail={"model": name, "model_dir": str(model_dir)},
+        ) from exc
 
 
 class BackgroundRemover:
-    """Removes photo backgrounds with a rembg model; one instance per service (composition root)."""
+    """Cuts the object out of photos with a rembg model; one instance per process (composition root)."""
 
     def __init__(self, settings: BackgroundRemovalSettings | None = None) -> None:
         self.settings = settings or BackgroundRemovalSettings()
-        self._executor: ThreadPoolExecutor | None = None
-        self._executor_lock = threading.Lock()
-
-    @property
-    def model_name(self) -> str:
-        return self.settings.model_name
+        self.model_name = self.settings.model_name
+        self._session: Any = None
+        self._load_lock = threading.Lock()
+        self._slots = CapacityLimiter(self.settings.workers)
 
     def load(self) -> None:
-        """Load the model now (warm-up at service start); otherwise the first photo loads it."""
-        load_session(self.settings)
+        """Create the model session now (warm-up at start); otherwise the first photo does. Idempotent and
+        thread-safe: the session is created once."""
+        with self._load_lock:
+            if self._session is None:
+                self._session = _create_session(self.settings)
 
-    # -- synchronous, CPU-bound ------------------------------------------------------------------------
+    async def remove(self, photo: bytes | Image.Image, *, view: str | None = None) -> CutoutResult:
+        """The cut-out of ``photo`` (encoded bytes in any Pillow format, or an image; EXIF orientation
+        applied), computed in a worker thread so the event loop stays free."""
+        return await anyio.to_thread.run_sync(self._cut_out, photo, view, limiter=self._slots)
 
-    def remove(self, image: Image.Image, *, view: str | None = None) -> Image.Image:
-        """RGBA image with the background transparent, scaled down to ``max_side_px`` if larger."""
-        session = load_session(self.settings)
-        from rembg import remove as rembg_remove
-
-        source = cap_size(to_rgb(image), self.settings.max_side_px)
+    def _cut_out(self, photo: bytes | Image.Image, view: str | None) -> CutoutResult:
         s = self.settings
-        try:
-            result = rembg_remove(
-                source,
-                session=session,
-                alpha_matting=s.alpha_matting,
-                alpha_matting_foreground_threshold=s.alpha_matting_foreground_threshold,
-                alpha_matting_background_threshold=s.alpha_matting_background_threshold,
-                alpha_matting_erode_size=s.alpha_matting_erode_size,
-                post_process_mask=s.post_process_mask,
-                putalpha=True,  # keep the true colours under soft edges for texturing
-            )
-        except Exception as exc:
-            raise BackgroundRemovalFailed(
-                f"background removal failed on {view_label(view)}; try again "
-                f"(model {s.model_name}: {type(exc).__name__}: {exc})",
-                detail={"view": view, "model": s.model_name, "error": type(exc).__name__},
-            ) from exc
-        if not isinstance(result, Image.Image) or result.size != source.size:
-            raise BackgroundRemovalFailed(
-                f"background removal returned an unusable result for {view_label(view)}",
-                detail={"view": view, "model": s.model_name},
-            )
-        return result if result.mode == "RGBA" else result.convert("RGBA")
-
-    def cut_out(self, image: Image.Image, *, view: str | None = None) -> Cutout:
-        """Remove the background, check a subject was found, crop it centred with a margin."""
-        s = self.settings
-        return make_cutout(
-            self.remove(image, view=view),
+        if isinstance(photo, Image.Image):
+            image = cap_size(to_rgb(ImageOps.exif_transpose(photo)), s.max_side_px)
+        else:
+            image = decode_photo(photo, view=view, max_side=s.max_side_px)
+        self.load()
+        image, mask = self._separate(image, view)
+        cutout = cut_out_with_mask(
+            image,
+            mask,
             view=view,
             margin_fraction=s.margin_fraction,
             square=s.square,
@@ -277,48 +272,49 @@ class BackgroundRemover:
             edge_touch_fraction=s.edge_touch_fraction,
             max_uncertain_ratio=s.max_uncertain_ratio,
         )
-
-    def process(self, data: bytes, *, view: str | None = None) -> CutoutResult:
-        """Photo bytes in (any Pillow format, EXIF orientation applied), cut-out PNG bytes out."""
-        cutout = self.cut_out(decode_photo(data, view=view), view=view)
-        png = encode_png(cutout.image, compress_level=self.settings.png_compress_level)
         return CutoutResult(
-            png=png,
-            width=cutout.image.width,
-            height=cutout.image.height,
-            quality=cutout.quality,
-            source_size=cutout.source_size,
+            png=encode_png(cutout.image, compress_level=s.png_compress_level), cutout=cutout, mask=mask
         )
 
-    # -- off the event loop ----------------------------------------------------------------------------
+    def _separate(self, image: Image.Image, view: str | None) -> tuple[Image.Image, Image.Image]:
+        """The colour (RGB) and the model's alpha (L) of ``image``, as ``rembg.remove`` computes them:
+        the photo's own colour, or with alpha matting the estimated foreground colour."""
+        s = self.settings
+        try:
+            if s.alpha_matting:
+                from rembg import remove as rembg_remove
 
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._executor_lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self.settings.workers, thread_name_prefix="bgremoval"
+                matted = rembg_remove(
+                    image,
+                    session=self._session,
+                    alpha_matting=True,
+                    alpha_matting_foreground_threshold=s.alpha_matting_foreground_threshold,
+                    alpha_matting_background_threshold=s.alpha_matting_background_threshold,
+                    alpha_matting_erode_size=s.alpha_matting_erode_size,
+                    post_process_mask=s.post_process_mask,
+                    putalpha=True,
                 )
-            return self._executor
+                if isinstance(matted, Image.Image) and matted.mode == "RGBA":
+                    image, masks = matted.convert("RGB"), [matted.getchannel("A")]
+                else:
+                    masks = []
+            else:
+                # what rembg.remove does without matting, minus its copy of the photo and the RGBA it builds
+                masks = self._session.predict(image)
+                if s.post_process_mask:
+                    import numpy as np
+                    from rembg.bg import post_process
 
-    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool(), lambda: fn(*args, **kwargs))
-
-    async def load_async(self) -> None:
-        await self._run(self.load)
-
-    async def remove_async(self, image: Image.Image, *, view: str | None = None) -> Image.Image:
-        return await self._run(self.remove, image, view=view)
-
-    async def cut_out_async(self, image: Image.Image, *, view: str | None = None) -> Cutout:
-        return await self._run(self.cut_out, image, view=view)
-
-    async def process_async(self, data: bytes, *, view: str | None = None) -> CutoutResult:
-        return await self._run(self.process, data, view=view)
-
-    def close(self) -> None:
-        """Stop the worker threads (service shutdown). The process-wide model session stays loaded."""
-        with self._executor_lock:
-            if self._executor is not None:
-                self._executor.shutdown(wait=True, cancel_futures=True)
-                self._executor = None
+                    masks = [Image.fromarray(post_process(np.asarray(m)), mode="L") for m in masks]
+        except Exception as exc:
+            raise BackgroundRemovalFailed(
+                f"background removal failed on {view_label(view)}; try again "
+                f"(model {s.model_name}: {type(exc).__name__}: {exc})",
+                detail={"view": view, "model": s.model_name, "error": type(exc).__name__},
+            ) from exc
+        if len(masks) != 1 or not isinstance(masks[0], Image.Image) or masks[0].size != image.size:
+            raise BackgroundRemovalFailed(
+                f"background removal returned an unusable result for {view_label(view)}",
+                detail={"view": view, "model": s.model_name},
+            )
+        return image, masks[0] if masks[0].mode == "L" else masks[0].convert("L")

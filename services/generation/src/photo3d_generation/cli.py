@@ -10,6 +10,7 @@ The ``left`` photo shows the object's own left side (see ``photo3d_generation.me
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
 from collections.abc import Sequence
@@ -100,7 +101,7 @@ def _remove_background(image: Image.Image, view: str) -> Image.Image:
     if _remover is None:
         _remover = BackgroundRemover()  # BGREMOVAL_* settings: model name and directory
     try:
-        return _remover.cut_out(image, view=view).image
+        return asyncio.run(_remover.remove(image, view=view)).cutout.image
     except Photo3DError as exc:
         raise CliError(exc.message) from exc
 

@@ -155,6 +155,30 @@ for _kind in (K.UPLOAD_PROGRESSED, K.BACKGROUND_PROGRESSED, K.GENERATION_PROGRES
         TRANSITIONS.setdefault((_kind, _status), Ignore("progress of a stage that is not running"))
 
 
+#: The statuses a model passes through, in order, on its way to completion.
+SEQUENCE: tuple[ModelStatus, ...] = (
+    S.DRAFT,
+    S.UPLOADING_PHOTOS,
+    S.PHOTOS_UPLOADED,
+    S.REMOVING_BACKGROUND,
+    S.GENERATING_3D_MODEL,
+    S.COMPLETED,
+)
+
+
+def passed_through(from_status: ModelStatus | None, to: ModelStatus) -> list[ModelStatus]:
+    """The statuses a move from ``from_status`` to ``to`` passes through, ``to`` last. A *reorder* move
+    skips statuses whose events have not been consumed yet (topics are read independently); the model did
+    pass through them, so they are recorded too, as inferred. A re-run after a failure starts at its
+    stage; one that is seen completing before it was seen starting passed through generation."""
+    if from_status is None or to == from_status or to == S.FAILED:
+        return [to]
+    if from_status == S.FAILED:
+        return [S.GENERATING_3D_MODEL, to] if to == S.COMPLETED else [to]
+    start, end = SEQUENCE.index(from_status), SEQUENCE.index(to)
+    return list(SEQUENCE[start + 1 : end + 1]) if end > start else [to]
+
+
 @dataclass(frozen=True)
 class ModelState:
     """One row of ``models`` as the domain sees it."""

@@ -150,3 +150,19 @@ def test_compose_runtime_drains_workers_then_brings_services_up_one_by_one(tmp_p
     text = env_file.read_text()
     assert 'PHOTO3D_VERSION="v1.2.0"' in text and "DEPLOY_" not in text  # image tags = the version
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600  # it holds secrets
+
+
+def test_compose_file_gives_every_service_its_version_and_a_health_check_to_wait_for() -> None:
+    import yaml
+
+    compose = yaml.safe_load((config.project_root() / "deploy" / "compose.yaml").read_text())
+    dockerfiles = config.project_root() / "deploy" / "docker"
+    for name in ("status", "upload", "bgremoval", "generation"):
+        service = compose["services"][name]
+        assert service["image"] == f"photo3d/{name}:${{PHOTO3D_VERSION:-latest}}"
+        assert service["environment"]["PHOTO3D_VERSION"] == "${PHOTO3D_VERSION:-latest}"
+        # `docker compose up --wait` waits for the image's HEALTHCHECK or the service's healthcheck
+        has_check = (
+            "healthcheck" in service or "HEALTHCHECK" in (dockerfiles / f"{name}.Dockerfile").read_text()
+        )
+        assert has_check, name

@@ -29,6 +29,7 @@ class System:
     status_url: str
     upload_url: str
     fake_tencent: FakeTencentAi3d
+    database_url: str = ""  # the system's own database (for operator actions, e.g. the creation switch)
 
     def token(self, user: str) -> str:
         response = httpx.post(f"{self.status_url}/api/dev/token", json={"user": user}, timeout=10)
@@ -147,7 +148,12 @@ def running_system(
             processes("photo3d_bgremoval", env)
             processes("photo3d_generation", env)
             _wait_healthy(status_url, upload_url)
-            yield System(status_url=status_url, upload_url=upload_url, fake_tencent=fake_tencent)
+            yield System(
+                status_url=status_url,
+                upload_url=upload_url,
+                fake_tencent=fake_tencent,
+                database_url=env["DATABASE_URL"],
+            )
         finally:
             processes.stop_all()
 

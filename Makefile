@@ -18,8 +18,8 @@ PYTHON := $(VENV)/bin/python
 HAS_FRONTEND := $(wildcard frontend/package.json)
 NPM ?= npm
 
-.PHONY: help setup venv setup-assets frontend chromium bench-deps docs run infra deploy rollback deploy-status pg-client \
-        test test-python test-frontend bench lint \
+.PHONY: help setup venv setup-assets frontend chromium kcat-deps kcat bench-deps docs run infra deploy rollback deploy-status \
+        pg-client test test-python test-frontend bench lint \
         clean clean-data distclean
 
 help: ## this list
@@ -58,6 +58,20 @@ chromium: ## Debian's Chromium for the browser tests (installed with apt-get whe
 	  else echo "the browser tests need $(CHROMIUM): install Debian's chromium package (sudo apt-get install chromium)" >&2; exit 1; fi; \
 	fi
 
+# kcat: Debian's package, run with the librdkafka of the confluent-kafka wheel (Debian's own fails on Tansu).
+KCAT := /usr/bin/kcat
+kcat-deps: ## Debian's kcat (installed with apt-get when missing)
+	@if [ ! -x $(KCAT) ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's kcat"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; \
+	  else echo "make kcat needs $(KCAT): install Debian's kcat package (sudo apt-get install kcat)" >&2; exit 1; fi; \
+	fi
+
+kcat: kcat-deps ## kcat against make run's broker: make kcat ARGS='-C -t model.status_changed -o -5 -e'
+	@test -x $(VENV)/bin/photo3d || $(MAKE) venv >&2  # stdout is kcat's alone, for pipes
+	@$(VENV)/bin/photo3d kcat $(ARGS)
+
 # --- run ---------------------------------------------------------------------------------------------
 run: setup ## the whole system: Postgres, Kafka (Tansu), S3 (SeaweedFS), every service; Ctrl-C stops it
 	$(VENV)/bin/photo3d run
@@ -87,7 +101,7 @@ pg-client: ## Debian's postgresql-client-$(PG_CLIENT_MAJOR) (pg_dump/pg_restore 
 	fi
 
 # --- checks ------------------------------------------------------------------------------------------
-test: setup chromium ## every test (Python, then the web page's, both always run); fails unless tests ran and passed
+test: setup chromium kcat-deps ## every test (Python, then the web page's, both always run); fails unless tests ran and passed
 	@failed=0; \
 	$(MAKE) test-python || failed=1; \
 	if [ -n "$(HAS_FRONTEND)" ]; then $(MAKE) test-frontend || failed=1; fi; \

@@ -572,6 +572,53 @@ async def test_after_a_failure_photos_can_be_replaced_and_stages_rerun(stack: St
     assert (await stack.model(user, model_id))["status"] == "failed"  # waits for the re-run to really start
 
 
+async def test_options_travel_with_the_events_and_a_rerun_overrides_them(stack: Stack):
+    user = new_user()
+    model_id = await stack.create_model(user, height_m=0.3, target_faces=5000)
+    stored = {"height_m": 0.3, "width_m": None, "target_faces": 5000, "texture": True}
+    await upload_all(stack, user, model_id)
+    uploads = await stack.events.wait_for(model_id, "photos.uploaded", 4)
+    assert all(event["options"] == stored for event in uploads)  # on to bgremoval, then generation
+
+    uid = uuid.UUID(model_id)
+    await stack.publish(BackgroundRemovalStarted(model_id=uid, producer="bgremoval"))
+    await stack.wait_for_status(user, model_id, "removing_background")
+    await stack.publish(
+        ModelFailed(
+            model_id=uid,
+            producer="generation",
+            stage=Stage.GENERATION,
+            reason="the provider timed out",
+            error_code="timeout",
+            retryable=True,
+        )
+    )
+    await stack.wait_for_status(user, model_id, "failed")
+    for view in VIEWS:
+        stack.s3.put_object(
+            Bucket=stack.bucket,
+            Key=f"models/{model_id}/cutouts/{view}.png",
+            Body=b"png",
+            ContentType="image/png",
+        )
+    async with stack.client(user) as client:
+        too_few = await client.post("/api/generate-model", json={"model_id": model_id, "target_faces": 10})
+        both = await client.post(
+            "/api/generate-model", json={"model_id": model_id, "height_m": 1.0, "width_m": 1.0}
+        )
+        rerun = await client.post(
+            "/api/generate-model", json={"model_id": model_id, "width_m": 0.5, "texture": False}
+        )
+    for refused, field_name in ((too_few, "target_faces"), (both, "width_m")):
+        assert refused.status_code == 400 and error_of(refused)["code"] == "validation_error", refused.text
+        assert field_name in json.dumps(error_of(refused))
+    assert rerun.status_code == 202, rerun.text
+    (generation,) = await stack.events.wait_for(model_id, "generation.requested", 1)
+    # field by field: the new width replaces the stored height, the face budget stays
+    assert generation["options"] == {"height_m": None, "width_m": 0.5, "target_faces": 5000, "texture": False}
+    assert (await stack.model(user, model_id))["options"] == stored  # until generation really starts
+
+
 async def test_generate_model_before_any_failure_is_409(stack: Stack):
     user = new_user()
     model_id = await stack.create_model(user)

@@ -13,6 +13,8 @@ from photo3d_common.events import (
     BackgroundRemovalRequested,
     BackgroundRemovalStarted,
     BackgroundRemoved,
+    Dimensions,
+    GenerationOptions,
     GenerationStarted,
     ModelFailed,
     ModelGenerated,
@@ -326,6 +328,30 @@ def test_model_generated_records_assets_counts_and_completion_time():
     assert after.assets == {"glb": "a.glb", "stl": "a.stl", "mtl": "a.mtl"}
     assert (after.vertex_count, after.face_count, after.progress) == (10, 12, 1.0)
     assert after.completed_at == event.occurred_at
+
+
+def test_generation_events_record_the_options_size_and_the_providers_limit():
+    rerun = GenerationOptions(width_m=0.5, target_faces=5000, texture=False)
+    started = GenerationStarted(model_id=MODEL_ID, producer="generation", provider="local", options=rerun)
+    running = decide(state(S.FAILED), started).new
+    assert running.options == rerun  # a re-run's overrides are what the model is now made with
+    unchanged = decide(state(S.REMOVING_BACKGROUND), EVENTS[K.GENERATION_STARTED]()).new
+    assert unchanged.options == GenerationOptions()  # an event without options keeps the stored ones
+
+    generated = ModelGenerated(
+        model_id=MODEL_ID,
+        producer="generation",
+        provider="tencent",
+        asset_keys={"glb": "a.glb"},
+        vertex_count=10,
+        face_count=4000,
+        options=rerun,
+        dimensions_m=Dimensions(x=0.5, y=0.8, z=0.4),
+        detail="delivered with 4,000 faces",
+    )
+    done = decide(state(S.GENERATING_3D_MODEL), generated).new
+    assert done.options == rerun and done.dimensions_m == Dimensions(x=0.5, y=0.8, z=0.4)
+    assert done.stage_detail == "delivered with 4,000 faces"
 
 
 def test_model_failed_records_an_actionable_error():

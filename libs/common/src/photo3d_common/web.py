@@ -29,6 +29,10 @@ log = get_logger(__name__)
 # files and its client-side routes: every path outside /api that starts with a letter).
 PUBLIC_PATHS = (r"^/$", r"^/api/dev/token$", r"^/(?!api/)[A-Za-z]")
 
+#: ``security=`` of a route in PUBLIC_PATHS: OpenAPI then says it needs no token (an empty requirement
+#: overrides the document's bearer requirement).
+NO_AUTH: list[dict[str, list[str]]] = [{}]
+
 #: Seconds a client should wait before retrying a 503 (a dependency is down).
 RETRY_AFTER_S = 5
 

@@ -129,6 +129,7 @@ class StatusRuntime:
                 providers=settings.providers,
                 keepalive_s=settings.sse_keepalive_s,
                 creation_switch=self.creation_switch,
+                default_options=settings.default_options(),
             )
             self._sweeper = asyncio.create_task(self._sweep_outbox(), name="outbox-sweeper")
             stack.push_async_callback(self._stop_sweeper)

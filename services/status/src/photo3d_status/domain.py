@@ -24,7 +24,9 @@ from photo3d_common.events import (
     VIEWS,
     BackgroundRemovalStarted,
     BackgroundRemoved,
+    Dimensions,
     Event,
+    GenerationOptions,
     GenerationStarted,
     ModelFailed,
     ModelGenerated,
@@ -199,6 +201,9 @@ class ModelState:
     assets: Mapping[str, str] = field(default_factory=dict)
     vertex_count: int | None = None
     face_count: int | None = None
+    options: GenerationOptions = field(default_factory=GenerationOptions)
+    #: bounding box of the delivered mesh in metres (y up), once generated
+    dimensions_m: Dimensions | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     completed_at: datetime | None = None
@@ -353,6 +358,8 @@ def _apply(model: ModelState, event: Event, to: ModelStatus) -> ModelState:
             )
         case GenerationStarted():
             changes["provider"] = event.provider
+            if event.options is not None:  # a re-run may have changed them
+                changes["options"] = event.options
             if entering:
                 changes.update(
                     progress=0.0,
@@ -366,11 +373,14 @@ def _apply(model: ModelState, event: Event, to: ModelStatus) -> ModelState:
                 assets=dict(event.asset_keys),
                 vertex_count=event.vertex_count,
                 face_count=event.face_count,
+                dimensions_m=event.dimensions_m,
                 progress=1.0,
-                stage_detail=None,
+                stage_detail=event.detail,  # e.g. a face budget the provider could not meet
                 completed_at=event.occurred_at,
                 **_NO_ERROR,
             )
+            if event.options is not None:
+                changes["options"] = event.options
         case ModelFailed():
             changes.update(
                 error_stage=str(event.stage),

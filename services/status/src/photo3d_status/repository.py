@@ -15,7 +15,14 @@ from typing import Any
 
 import asyncpg
 
-from photo3d_common.events import VIEWS, Event, ModelStatus, ModelStatusChanged
+from photo3d_common.events import (
+    VIEWS,
+    Dimensions,
+    Event,
+    GenerationOptions,
+    ModelStatus,
+    ModelStatusChanged,
+)
 from photo3d_common.logging import get_logger
 from photo3d_status import domain
 from photo3d_status.domain import Applied, ModelState
@@ -73,6 +80,7 @@ def _row_to_state(row: Mapping[str, Any]) -> ModelState:
     assets = {fmt: row[column] for fmt, column in ASSET_COLUMNS.items() if row[column]}
     extra = row["extra_asset_keys"]
     assets.update(_json(extra))
+    dimensions = _json(row["dimensions_m"]) if row["dimensions_m"] is not None else None
     return ModelState(
         id=row["id"],
         owner=row["owner"],
@@ -90,6 +98,13 @@ def _row_to_state(row: Mapping[str, Any]) -> ModelState:
         assets=assets,
         vertex_count=row["vertex_count"],
         face_count=row["face_count"],
+        options=GenerationOptions(
+            height_m=row["height_m"],
+            width_m=row["width_m"],
+            target_faces=row["target_faces"],
+            texture=row["texture"],
+        ),
+        dimensions_m=Dimensions.model_validate(dimensions) if dimensions else None,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         completed_at=row["completed_at"],
@@ -111,6 +126,11 @@ def _state_columns(state: ModelState) -> dict[str, Any]:
         "error_retryable": state.error_retryable,
         "vertex_count": state.vertex_count,
         "face_count": state.face_count,
+        "height_m": state.options.height_m,
+        "width_m": state.options.width_m,
+        "target_faces": state.options.target_faces,
+        "texture": state.options.texture,
+        "dimensions_m": state.dimensions_m.model_dump_json() if state.dimensions_m else None,
         "completed_at": state.completed_at,
         "status_changed_at": state.status_changed_at,
     }
@@ -155,15 +175,23 @@ class ModelRepository:
 
     # --- writes from the API ---------------------------------------------------------------------------
 
-    async def create(self, *, owner: str, name: str, provider: str | None) -> ModelState:
+    async def create(
+        self, *, owner: str, name: str, provider: str | None, options: GenerationOptions | None = None
+    ) -> ModelState:
         model_id = uuid.uuid4()
+        options = options or GenerationOptions()
         async with self.pool.acquire() as connection, connection.transaction():
             row = await connection.fetchrow(
-                "INSERT INTO models (id, owner, name, provider, status) VALUES ($1, $2, $3, $4, 'draft') RETURNING *",
+                """INSERT INTO models (id, owner, name, provider, status, height_m, width_m, target_faces, texture)
+                   VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8) RETURNING *""",
                 model_id,
                 owner,
                 name,
                 provider,
+                options.height_m,
+                options.width_m,
+                options.target_faces,
+                options.texture,
             )
             state = _row_to_state(row)
             await self._record_change(connection, state, None, cause=None)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from photo3d_common.errors import Conflict, CreationDisabled, InvalidInput, NotFound
+from photo3d_common.events import GenerationOptions, GenerationOptionsChange
 from photo3d_common.logging import bound_model, get_logger
 from photo3d_common.storage import ObjectInfo, ObjectNotFound, ObjectStorage, model_prefix
 from photo3d_status.creation_switch import DEFAULT_NOTICE, CreationSwitch
@@ -26,6 +27,7 @@ _EXTRA_TYPES = {
     ".obj": "model/obj",
     ".mtl": "model/mtl",
     ".stl": "model/stl",
+    ".usdz": "model/vnd.usdz+zip",
     ".png": "image/png",
     ".json": "application/json",
 }
@@ -105,6 +107,7 @@ class ModelService:
         providers: list[str],
         keepalive_s: float,
         creation_switch: Callable[[], Awaitable[CreationSwitch]] | None = None,
+        default_options: GenerationOptions | None = None,
     ) -> None:
         self.repository = repository
         self.creation_switch = creation_switch
@@ -113,9 +116,17 @@ class ModelService:
         self.publish = publish
         self.providers = providers
         self.keepalive_s = keepalive_s
+        self.default_options = default_options or GenerationOptions()
         self._flushes: set[asyncio.Task[None]] = set()
 
-    async def create(self, owner: str, *, name: str | None, provider: str | None) -> ModelState:
+    async def create(
+        self,
+        owner: str,
+        *,
+        name: str | None,
+        provider: str | None,
+        options: GenerationOptionsChange | None = None,
+    ) -> ModelState:
         if self.creation_switch is not None:
             switch = await self.creation_switch()
             if not switch.enabled:
@@ -126,9 +137,10 @@ class ModelService:
                 detail={"providers": self.providers},
             )
         name = (name or "").strip() or "Untitled model"
-        model = await self.repository.create(owner=owner, name=name, provider=provider)
+        chosen = self.default_options.overridden(options) if options else self.default_options
+        model = await self.repository.create(owner=owner, name=name, provider=provider, options=chosen)
         with bound_model(model.id):
-            log.info("model created", owner=owner, provider=provider)
+            log.info("model created", owner=owner, provider=provider, options=chosen.model_dump())
             self._flush_soon()
         return model
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from photo3d_common.events import ModelStatus
+from photo3d_common.events import DEFAULT_TARGET_FACES, FaceBudget, GenerationOptions, ModelStatus
 from photo3d_common.settings import AuthSettings, KafkaSettings, LogSettings, S3Settings, list_from_env
 
 
@@ -37,6 +37,10 @@ class StatusSettings(DatabaseSettings):
         default_factory=lambda: ["local", "tencent", "selfhosted"],
         description="generation providers a model may ask for",
     )
+    default_target_faces: FaceBudget = Field(
+        DEFAULT_TARGET_FACES, description="face budget of a model created without one"
+    )
+    default_texture: bool = Field(True, description="whether a model created without the choice is textured")
     public_upload_url: str = Field(
         "http://127.0.0.1:8001", description="the upload service, as browsers reach it"
     )
@@ -77,3 +81,7 @@ class StatusSettings(DatabaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
 
     _split_lists = field_validator("providers", "cors_origins", mode="before")(list_from_env)
+
+    def default_options(self) -> GenerationOptions:
+        """What a model gets for the options its creation left out (no size: the provider's own scale)."""
+        return GenerationOptions(target_faces=self.default_target_faces, texture=self.default_texture)

@@ -18,8 +18,8 @@ PYTHON := $(VENV)/bin/python
 HAS_FRONTEND := $(wildcard frontend/package.json)
 NPM ?= npm
 
-.PHONY: help setup venv setup-assets frontend chromium kcat-deps kcat bench-deps docs run infra deploy rollback deploy-status \
-        pg-client test test-python test-frontend bench lint \
+.PHONY: help setup venv setup-assets frontend-deps frontend chromium kcat-deps kcat bench-deps docs run infra deploy rollback \
+        deploy-status pg-client test test-python test-frontend bench lint \
         clean clean-data distclean
 
 help: ## this list
@@ -37,10 +37,14 @@ venv: $(if $(UV_ON_PATH),,$(CURDIR)/.tools/bin/uv) ## the Python environment (.v
 setup-assets: venv ## model files the services need offline (hooks: photo3d_*.assets:ensure_assets)
 	$(VENV)/bin/photo3d setup-assets
 
-frontend: ## build the web page (when frontend/ exists)
+frontend-deps: ## the web page's npm packages (npm ci when package-lock.json changed)
 ifneq ($(HAS_FRONTEND),)
 	cd frontend && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; \
 	  then $(NPM) ci --no-audit --no-fund; fi
+endif
+
+frontend: frontend-deps ## build the web page (when frontend/ exists)
+ifneq ($(HAS_FRONTEND),)
 	cd frontend && $(NPM) run build
 else
 	@echo "no frontend/ yet: skipped"
@@ -111,7 +115,7 @@ test: setup chromium kcat-deps ## every test (Python, then the web page's, both 
 test-python: ## pytest over tests/ (PYTEST_ARGS="-k ..." to narrow it)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
-test-frontend:
+test-frontend: frontend-deps
 	cd frontend && $(NPM) test
 
 # The quality benchmark renders test photos headless with pyrender on Mesa's EGL (software rendering).
@@ -124,8 +128,12 @@ bench-deps: ## system packages the benchmarks need (Mesa EGL), installed with ap
 	  else echo "the benchmarks need: $$missing (apt-get install them)" >&2; exit 1; fi; \
 	fi
 
-docs: venv ## regenerate the AsyncAPI documents (docs/asyncapi/) from the event schemas
+docs: venv frontend-deps ## regenerate docs/asyncapi/ and docs/openapi/ from the code, and the web page's API types from docs/openapi/
 	$(VENV)/bin/photo3d asyncapi
+	$(VENV)/bin/photo3d openapi
+ifneq ($(HAS_FRONTEND),)
+	cd frontend && $(NPM) run api:types
+endif
 
 bench: setup bench-deps ## every benchmark: bench/<name>/run.py (BENCH_ARGS=--quick passed on); results in bench/results/
 	@shopt -s nullglob; benches=(bench/*/run.py bench/bgremoval/service_path.py); \
@@ -134,10 +142,11 @@ bench: setup bench-deps ## every benchmark: bench/<name>/run.py (BENCH_ARGS=--qu
 	  echo "== $$bench"; $(PYTHON) "$$bench" $(BENCH_ARGS) || { echo "!! $$bench failed" >&2; failed=1; }; \
 	done; exit $$failed
 
-lint: venv ## ruff (and the web page's type check)
+lint: venv frontend-deps ## ruff, and the web page's ESLint and type check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 ifneq ($(HAS_FRONTEND),)
+	cd frontend && $(NPM) run lint
 	cd frontend && $(NPM) run typecheck
 endif
 

@@ -513,10 +513,8 @@ async def test_remove_background_rerun(stack: Stack):
     assert event["requested_by"] == user and event["provider"] == "local"
 
 
-async def test_after_a_failure_photos_can_be_replaced_and_stages_rerun(stack: Stack):
-    user = new_user()
-    model_id = await stack.create_model(user)
-    await upload_all(stack, user, model_id)
+async def fail_generation(stack: Stack, user: str, model_id: str) -> None:
+    """The model went through background removal and its generation failed, as the workers would say."""
     uid = uuid.UUID(model_id)
     await stack.publish(BackgroundRemovalStarted(model_id=uid, producer="bgremoval"))
     await stack.wait_for_status(user, model_id, "removing_background")
@@ -531,6 +529,13 @@ async def test_after_a_failure_photos_can_be_replaced_and_stages_rerun(stack: St
         )
     )
     await stack.wait_for_status(user, model_id, "failed")
+
+
+async def test_after_a_failure_photos_can_be_replaced_and_stages_rerun(stack: Stack):
+    user = new_user()
+    model_id = await stack.create_model(user)
+    await upload_all(stack, user, model_id)
+    await fail_generation(stack, user, model_id)
 
     async with stack.client(user) as client:
         no_cutouts = await client.post("/api/generate-model", json={"model_id": model_id})
@@ -580,20 +585,7 @@ async def test_options_travel_with_the_events_and_a_rerun_overrides_them(stack: 
     uploads = await stack.events.wait_for(model_id, "photos.uploaded", 4)
     assert all(event["options"] == stored for event in uploads)  # on to bgremoval, then generation
 
-    uid = uuid.UUID(model_id)
-    await stack.publish(BackgroundRemovalStarted(model_id=uid, producer="bgremoval"))
-    await stack.wait_for_status(user, model_id, "removing_background")
-    await stack.publish(
-        ModelFailed(
-            model_id=uid,
-            producer="generation",
-            stage=Stage.GENERATION,
-            reason="the provider timed out",
-            error_code="timeout",
-            retryable=True,
-        )
-    )
-    await stack.wait_for_status(user, model_id, "failed")
+    await fail_generation(stack, user, model_id)
     for view in VIEWS:
         stack.s3.put_object(
             Bucket=stack.bucket,

@@ -28,7 +28,7 @@ from trimesh import remesh
 
 from photo3d_common.events import Dimensions, GenerationOptions
 
-from .meshio import normalize_mesh, welded
+from .meshio import drop_doubled_faces, normalize_mesh, welded
 
 log = logging.getLogger(__name__)
 
@@ -173,13 +173,7 @@ def _repair(mesh: trimesh.Trimesh) -> None:
     the gap they leave."""
     mesh.merge_vertices(digits_vertex=_MERGE_DIGITS)
     mesh.update_faces(mesh.nondegenerate_faces())
-    faces = np.sort(mesh.faces, axis=1)
-    _, index, counts = np.unique(faces, axis=0, return_index=True, return_counts=True)
-    keep = np.zeros(len(faces), dtype=bool)
-    keep[index[counts == 1]] = True
-    mesh.update_faces(keep)
-    mesh.remove_unreferenced_vertices()
-    trimesh.repair.fill_holes(mesh)
+    drop_doubled_faces(mesh)
 
 
 def _transfer_appearance(original: trimesh.Trimesh, simplified: trimesh.Trimesh) -> trimesh.Trimesh:

@@ -35,6 +35,7 @@ __all__ = [
     "VIEW_RIGHT",
     "MeshLoadError",
     "axis_vector",
+    "drop_doubled_faces",
     "export_assets",
     "face_colors",
     "load_mesh",
@@ -150,6 +151,17 @@ def welded(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     plain = trimesh.Trimesh(vertices=np.asarray(mesh.vertices), faces=np.asarray(mesh.faces), process=False)
     plain.merge_vertices()
     return plain
+
+
+def drop_doubled_faces(mesh: trimesh.Trimesh) -> None:
+    """In place: edge collapses now and then leave a triangle doubled; drop both copies and patch the gap."""
+    faces = np.sort(mesh.faces, axis=1)
+    _, index, counts = np.unique(faces, axis=0, return_index=True, return_counts=True)
+    keep = np.zeros(len(faces), dtype=bool)
+    keep[index[counts == 1]] = True
+    mesh.update_faces(keep)
+    mesh.remove_unreferenced_vertices()
+    trimesh.repair.fill_holes(mesh)
 
 
 def to_glb_bytes(mesh: trimesh.Trimesh) -> bytes:

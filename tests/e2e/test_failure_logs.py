@@ -11,11 +11,12 @@ import pytest
 
 from photo3d_common.events import VIEWS
 from tests.support.photos import blank_photo, make_photo
+from tests.system import SYSTEM_VERSION
 
 pytestmark = pytest.mark.e2e
 
-SYSTEM_ENV = {"LOG_FORMAT": "json", "PHOTO3D_VERSION": "e2e-logs-1"}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "services"
+LOGS = "running-system-*.log"  # the session's running system (tests/system.py), JSON lines
 
 
 def jpeg(image) -> bytes:
@@ -27,9 +28,9 @@ def jpeg(image) -> bytes:
 
 
 def service_lines() -> list[dict]:
-    """Every JSON line the module's service processes wrote (their log files are named after the module)."""
+    """Every JSON line the running system's service processes wrote."""
     lines: list[dict] = []
-    for path in ARTIFACTS.glob("tests_e2e_test_failure_logs.py-*.log"):
+    for path in ARTIFACTS.glob(LOGS):
         for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
             _, _, text = raw.partition("| ")
             if text.startswith("{"):
@@ -41,9 +42,7 @@ def service_lines() -> list[dict]:
 
 
 def raw_text() -> str:
-    return "\n".join(
-        p.read_text(errors="replace") for p in ARTIFACTS.glob("tests_e2e_test_failure_logs.py-*.log")
-    )
+    return "\n".join(p.read_text(errors="replace") for p in ARTIFACTS.glob(LOGS))
 
 
 async def test_a_failed_model_is_logged_once_with_its_id_and_reason_and_no_secret(alice, infra_env) -> None:
@@ -68,7 +67,7 @@ async def test_a_failed_model_is_logged_once_with_its_id_and_reason_and_no_secre
 
     mine = [line for line in lines if line.get("model_id") == model["id"]]
     assert {line["service"] for line in mine} >= {"status", "upload", "bgremoval"}
-    assert all(line.get("version") == "e2e-logs-1" for line in mine)
+    assert all(line.get("version") == SYSTEM_VERSION for line in mine)
     assert any(line.get("event_id") for line in mine if line["service"] == "bgremoval")
 
     text = raw_text()

@@ -6,7 +6,7 @@ photo3d dev-token alice     a development JWT for user ``alice``
 photo3d setup-assets        fetch/prepare model files the services need offline
 photo3d deploy ENV          deploy to an environment (photo3d_devstack.deploy; runbook: deploy/README.md)
 photo3d rollback ENV        undo the last deployment
-photo3d remove-background   (photo3d_bgremoval.cli) / photo3d reconstruct (photo3d_generation.cli)
+photo3d remove-background   (photo3d_bgremoval.cli) / photo3d reconstruct (photo3d_devstack.reconstruct)
 """
 
 from __future__ import annotations

@@ -15,8 +15,10 @@ HTTP services serve them at ``GET /metrics``; the workers at ``http://<host>:<*_
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, Info
@@ -136,11 +138,18 @@ def http_plugin(service: str) -> tuple[Any, Any]:
     return config.middleware, PrometheusController
 
 
-def serve_worker_metrics(port: int | None, host: str = "127.0.0.1") -> Any:
-    """The worker's ``/metrics`` on ``host:port`` (a thread of prometheus-client); None when no port."""
+@contextlib.contextmanager
+def worker_metrics(port: int | None, host: str = "127.0.0.1") -> Iterator[None]:
+    """The worker's ``/metrics`` on ``host:port`` (a thread of prometheus-client) while the block runs;
+    nothing when no port is set."""
     if not port:
-        return None
+        yield
+        return
     from prometheus_client import start_http_server
 
     server, _thread = start_http_server(port, addr=host)
-    return server
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()

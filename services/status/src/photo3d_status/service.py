@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from photo3d_common.errors import Conflict, CreationDisabled, InvalidInput, NotFound
 from photo3d_common.events import GenerationOptions, GenerationOptionsChange
 from photo3d_common.logging import bound_model, get_logger
+from photo3d_common.ports import Publisher
 from photo3d_common.storage import ObjectInfo, ObjectNotFound, ObjectStorage, model_prefix
 from photo3d_status.creation_switch import DEFAULT_NOTICE, CreationSwitch
 from photo3d_status.domain import ModelState
-from photo3d_status.handlers import Publish
 from photo3d_status.live import Closed, ModelChangeHub
 from photo3d_status.repository import ModelBusy, ModelNotFound, ModelRepository
 
@@ -103,7 +103,7 @@ class ModelService:
         repository: ModelRepository,
         storage: ObjectStorage,
         hub: ModelChangeHub,
-        publish: Publish,
+        publish: Publisher,
         providers: list[str],
         keepalive_s: float,
         creation_switch: Callable[[], Awaitable[CreationSwitch]] | None = None,

@@ -48,4 +48,4 @@ class CreationGate:
 
 async def creation_enabled(connection: Any, _handler: Any) -> None:
     """Litestar guard of the routes that create or re-run work (uploads, stage re-runs)."""
-    await connection.app.state.runtime.creation.check()
+    await connection.app.state.deps.creation.check()

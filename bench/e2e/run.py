@@ -68,7 +68,8 @@ VIEWS = ("front", "left", "right", "back")
 PHOTO_CACHE = REPO_ROOT / "var" / "cache" / "bench" / "e2e-photos"
 TERMINAL = {"completed", "failed"}
 READY_LINE = "FastStream app started successfully"
-QUICK_MODELS = 4
+QUICK_MODELS = 3
+IDLE_SAMPLE_S = 8.0
 
 
 # --- photos -------------------------------------------------------------------------------------------
@@ -342,6 +343,8 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
 
     from PIL import Image
 
+    from photo3d_bgremoval.consistency import check_cutouts
+    from photo3d_bgremoval.cutout import encode_png
     from photo3d_bgremoval.remover import BackgroundRemovalSettings, BackgroundRemover, prepare_process
     from photo3d_generation import meshio
     from photo3d_generation.local import reconstruct
@@ -368,7 +371,18 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
     run_started = time.perf_counter()
 
     async def cut_out_all(views: dict[str, bytes]) -> dict[str, bytes]:
-        return {view: (await remover.remove(data, view=view)).png for view, data in views.items()}
+        """What the bgremoval handler computes: each cut-out, then the cross-view check."""
+        results = {view: await remover.remove(data, view=view) for view, data in views.items()}
+        checked = check_cutouts(
+            {view: r.cutout.image for view, r in results.items()},
+            margin_fraction=bg_settings.margin_fraction,
+            square=bg_settings.square,
+            max_side=bg_settings.max_side_px,
+        )
+        pngs = {view: r.png for view, r in results.items()}
+        for view in checked.corrected:
+            pngs[view] = encode_png(checked.cutouts[view], compress_level=bg_settings.png_compress_level)
+        return pngs
 
     for views in photos:
         t0, c0 = time.perf_counter(), cpu_now()
@@ -582,8 +596,22 @@ def cost_sections(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {row['workers']} | {row['threads_per_worker']} | {row['partitions']} | {row['completed']} | "
             f"{fmt(row['wall_s'], 1)} | {fmt(row['models_per_minute'])} | {fmt(row['system_cpu_s_per_model'])} | "
-            f"{fmt(row.get('cpu_ratio'), 3)} | {row['load_after']} |"
+            f"{fmt(row.get('cpu_ratio'), 3)} | {fmt(row['idle_cpu_s_per_model'])} | "
+            f"{fmt(row.get('work_cpu_ratio'), 3)} | {row['load_after']} |"
         )
+    first = next(iter(report["scale_out"].values()))
+    idle = ", ".join(
+        f"{name} {share * 100:.1f} %" for name, share in first["idle_cpu_share_of_a_core"].items()
+    )
+    lines += [
+        "",
+        (
+            "Idle CPU (share of one core, every process doing nothing for "
+            f"{IDLE_SAMPLE_S:.0f} s before the burst): {idle}. It is charged per second, not per model: "
+            "'of it idle' is that rate times the burst's duration per model, 'work cpu_ratio' the rest over "
+            "the in-process CPU."
+        ),
+    ]
     latency = report.get("latency")
     if latency:
         lines += [
@@ -767,6 +795,9 @@ def main(argv: list[str] | None = None) -> int:
                 "wall_s": run["system"]["wall_s"],
                 "models_per_minute": run["system"]["models_per_minute"],
                 "system_cpu_s_per_model": run["cpu_s_per_model"],
+                "idle_cpu_s_per_model": run["idle_cpu_s_per_model"],
+                "work_cpu_s_per_model": run["work_cpu_s_per_model"],
+                "idle_cpu_share_of_a_core": run["idle_cpu_share_of_a_core"],
                 "load_after": run["load_after"],
             }
             for workers, run in runs.items()
@@ -778,9 +809,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         report["cpu_ratio"] = primary["cpu_s_per_model"] / in_process["cpu_s_per_model"]
         for workers, run in runs.items():
-            report["scale_out"][str(workers)]["cpu_ratio"] = (
-                run["cpu_s_per_model"] / in_process["cpu_s_per_model"]
-            )
+            entry = report["scale_out"][str(workers)]
+            entry["cpu_ratio"] = run["cpu_s_per_model"] / in_process["cpu_s_per_model"]
+            entry["work_cpu_ratio"] = run["work_cpu_s_per_model"] / in_process["cpu_s_per_model"]
+        report["work_cpu_ratio"] = report["scale_out"][str(args.workers[0])]["work_cpu_ratio"]
     text = markdown(report)
     json_path, md_path = write_results("e2e", report, text)
     print(text)
@@ -849,14 +881,20 @@ def run_system(
             if workers > 1:
                 time.sleep(2 * KAFKA_SESSION_TIMEOUT_MS / 1000)  # let the groups settle on their partitions
             pids = {**services.pids(), **infra.pids}
+            print(f"-- idle: {IDLE_SAMPLE_S:.0f} s of every process doing nothing", flush=True)
+            with TreeMemorySampler(pids, interval=0.5) as idle_sampler:
+                time.sleep(IDLE_SAMPLE_S)
+            idle_cpu_per_s = {name: cpu / IDLE_SAMPLE_S for name, cpu in idle_sampler.cpu_seconds().items()}
             print(f"-- running: submitting {count} models at once", flush=True)
             profiler = Profiler(pids, LOG_DIR / f"profile-w{workers}") if profile else None
+            burst_started = time.monotonic()
             with TreeMemorySampler(pids, interval=0.2) as sampler, profiler or contextlib.nullcontext():
                 run = asyncio.run(
                     submit_and_follow(status_url, upload_url, photos, timeout, one_by_one=False)
                 )
                 time.sleep(1.0)  # the last ModelStatusChanged is published right after the status changes
                 load_after = tuple(round(x, 2) for x in os.getloadavg())
+            burst_ended = time.monotonic()
             if profiler is not None:
                 profile_report = profiler.report()
             latency = None
@@ -880,7 +918,15 @@ def run_system(
     }
     system = analyse(events, run)
     print(f"   {system['completed']}/{count} completed; {system['events_read']} events read", flush=True)
+    burst_s = burst_ended - burst_started
+    cpu_total = sum(memory["cpu_s"].values())
+    idle_total = sum(idle_cpu_per_s.values()) * burst_s
     return {
+        "idle_cpu_share_of_a_core": {name: round(v, 4) for name, v in idle_cpu_per_s.items()},
+        # what the processes burn doing nothing (consumer fetch polls, heartbeats, servers' own loops),
+        # charged by the time the burst took: on a loaded machine a run takes longer, so it grows
+        "idle_cpu_s_per_model": idle_total / count,
+        "work_cpu_s_per_model": (cpu_total - idle_total) / count,
         "system": system,
         "memory": memory,
         "latency": latency,

@@ -18,7 +18,7 @@ PYTHON := $(VENV)/bin/python
 HAS_FRONTEND := $(wildcard frontend/package.json)
 NPM ?= npm
 
-.PHONY: help setup venv setup-assets frontend chromium bench-deps docs run infra test test-python test-frontend bench lint \
+.PHONY: help setup venv setup-assets frontend-deps frontend chromium kcat-deps kcat bench-deps docs run infra test test-python test-frontend bench lint \
         clean clean-data distclean
 
 help: ## this list
@@ -36,10 +36,14 @@ venv: $(if $(UV_ON_PATH),,$(CURDIR)/.tools/bin/uv) ## the Python environment (.v
 setup-assets: venv ## model files the services need offline (hooks: photo3d_*.assets:ensure_assets)
 	$(VENV)/bin/photo3d setup-assets
 
-frontend: ## build the web page (when frontend/ exists)
+frontend-deps: ## the web page's npm packages (npm ci when package-lock.json changed)
 ifneq ($(HAS_FRONTEND),)
 	cd frontend && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; \
 	  then $(NPM) ci --no-audit --no-fund; fi
+endif
+
+frontend: frontend-deps ## build the web page (when frontend/ exists)
+ifneq ($(HAS_FRONTEND),)
 	cd frontend && $(NPM) run build
 else
 	@echo "no frontend/ yet: skipped"
@@ -57,6 +61,20 @@ chromium: ## Debian's Chromium for the browser tests (installed with apt-get whe
 	  else echo "the browser tests need $(CHROMIUM): install Debian's chromium package (sudo apt-get install chromium)" >&2; exit 1; fi; \
 	fi
 
+# kcat: Debian's package, run with the librdkafka of the confluent-kafka wheel (Debian's own fails on Tansu).
+KCAT := /usr/bin/kcat
+kcat-deps: ## Debian's kcat (installed with apt-get when missing)
+	@if [ ! -x $(KCAT) ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's kcat"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; \
+	  else echo "make kcat needs $(KCAT): install Debian's kcat package (sudo apt-get install kcat)" >&2; exit 1; fi; \
+	fi
+
+kcat: kcat-deps ## kcat against make run's broker: make kcat ARGS='-C -t model.status_changed -o -5 -e'
+	@test -x $(VENV)/bin/photo3d || $(MAKE) venv >&2  # stdout is kcat's alone, for pipes
+	@$(VENV)/bin/photo3d kcat $(ARGS)
+
 # --- run ---------------------------------------------------------------------------------------------
 run: setup ## the whole system: Postgres, Kafka (Tansu), S3 (SeaweedFS), every service; Ctrl-C stops it
 	$(VENV)/bin/photo3d run
@@ -65,7 +83,7 @@ infra: venv ## only the infrastructure (prints the environment to export)
 	$(VENV)/bin/photo3d infra
 
 # --- checks ------------------------------------------------------------------------------------------
-test: setup chromium ## every test (Python, then the web page's, both always run); fails unless tests ran and passed
+test: setup chromium kcat-deps ## every test (Python, then the web page's, both always run); fails unless tests ran and passed
 	@failed=0; \
 	$(MAKE) test-python || failed=1; \
 	if [ -n "$(HAS_FRONTEND)" ]; then $(MAKE) test-frontend || failed=1; fi; \
@@ -75,7 +93,7 @@ test: setup chromium ## every test (Python, then the web page's, both always run
 test-python: ## pytest over tests/ (PYTEST_ARGS="-k ..." to narrow it)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
-test-frontend:
+test-frontend: frontend-deps
 	cd frontend && $(NPM) test
 
 # The quality benchmark renders test photos headless with pyrender on Mesa's EGL (software rendering).
@@ -88,8 +106,12 @@ bench-deps: ## system packages the benchmarks need (Mesa EGL), installed with ap
 	  else echo "the benchmarks need: $$missing (apt-get install them)" >&2; exit 1; fi; \
 	fi
 
-docs: venv ## regenerate the AsyncAPI documents (docs/asyncapi/) from the event schemas
+docs: venv frontend-deps ## regenerate docs/asyncapi/ and docs/openapi/ from the code, and the web page's API types from docs/openapi/
 	$(VENV)/bin/photo3d asyncapi
+	$(VENV)/bin/photo3d openapi
+ifneq ($(HAS_FRONTEND),)
+	cd frontend && $(NPM) run api:types
+endif
 
 bench: setup bench-deps ## every benchmark: bench/<name>/run.py (BENCH_ARGS=--quick passed on); results in bench/results/
 	@shopt -s nullglob; benches=(bench/*/run.py); \
@@ -98,10 +120,11 @@ bench: setup bench-deps ## every benchmark: bench/<name>/run.py (BENCH_ARGS=--qu
 	  echo "== $$bench"; $(PYTHON) "$$bench" $(BENCH_ARGS) || { echo "!! $$bench failed" >&2; failed=1; }; \
 	done; exit $$failed
 
-lint: venv ## ruff (and the web page's type check)
+lint: venv frontend-deps ## ruff, and the web page's ESLint and type check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 ifneq ($(HAS_FRONTEND),)
+	cd frontend && $(NPM) run lint
 	cd frontend && $(NPM) run typecheck
 endif
 

@@ -29,5 +29,7 @@ export default defineConfig({
     setupFiles: ["./src/test/setup.ts"],
     css: false,
     restoreMocks: true,
+    // typing tests take a few seconds on a busy two-core CI machine; 5 s (the default) is too tight there
+    testTimeout: 15_000,
   },
 });

@@ -1,29 +1,30 @@
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { ApiClient, loadConfig } from "./api/client";
 import { errorMessage } from "./api/errors";
 import type { AppConfig } from "./api/types";
-import { ApiProvider } from "./apiContext";
-import { AuthProvider, displayName, useAuth } from "./auth";
+import { ApiProvider } from "./ApiProvider";
+import { AuthProvider } from "./auth/AuthProvider";
+import { useAuth } from "./auth/context";
+import { displayName } from "./auth/tokens";
+import { CreationNotice } from "./components/CreationNotice";
 import { SignIn } from "./components/SignIn";
-import { hrefFor, useHashRoute } from "./hooks/useHashRoute";
+import { useCreation } from "./hooks/useCreation";
+import { hrefFor, useHashRoute, type Route } from "./hooks/useHashRoute";
 import { ModelCreationPage } from "./pages/ModelCreationPage";
 import { MyModelsPage } from "./pages/MyModelsPage";
 
 function Shell({ config }: { config: AppConfig }) {
   const auth = useAuth();
-  const tokenRef = useRef(auth.token);
-  tokenRef.current = auth.token;
-  const signOutRef = useRef(auth.signOut);
-  signOutRef.current = auth.signOut;
+  const { getToken, signOut } = auth;
 
   const api = useMemo(
     () =>
       new ApiClient({
         config,
-        getToken: () => tokenRef.current,
-        onUnauthorized: () => signOutRef.current("Your sign-in has expired or is not accepted. Please sign in again."),
+        getToken,
+        onUnauthorized: () => signOut("Your sign-in has expired or is not accepted. Please sign in again."),
       }),
-    [config],
+    [config, getToken, signOut],
   );
   const { route, visit } = useHashRoute();
 
@@ -54,23 +55,9 @@ function Shell({ config }: { config: AppConfig }) {
         <a className="topbar__brand" href={hrefFor({ name: "models" })}>
           photo3d
         </a>
-        {auth.token ? (
-          <nav className="topbar__nav" aria-label="Main">
-            <a href={hrefFor({ name: "models" })} aria-current={route.name === "models" ? "page" : undefined}>
-              My models
-            </a>
-            <a href={hrefFor({ name: "new" })} aria-current={route.name === "new" ? "page" : undefined}>
-              New model
-            </a>
-            <span className="topbar__user" title="Signed in">
-              {displayName(auth.claims)}
-            </span>
-            <button type="button" className="button button--small button--ghost" onClick={() => auth.signOut()}>
-              Sign out
-            </button>
-          </nav>
-        ) : null}
+        {auth.token ? <MainNav route={route.name} /> : null}
       </header>
+      <CreationNotice />
       {!auth.token ? (
         <SignIn />
       ) : route.name === "models" ? (
@@ -81,6 +68,29 @@ function Shell({ config }: { config: AppConfig }) {
         <ModelCreationPage key={`model-${route.id}-${visit}`} modelId={route.id} />
       )}
     </ApiProvider>
+  );
+}
+
+function MainNav({ route }: { route: Route["name"] }) {
+  const auth = useAuth();
+  const creation = useCreation();
+  return (
+    <nav className="topbar__nav" aria-label="Main">
+      <a href={hrefFor({ name: "models" })} aria-current={route === "models" ? "page" : undefined}>
+        My models
+      </a>
+      {creation.enabled ? (
+        <a href={hrefFor({ name: "new" })} aria-current={route === "new" ? "page" : undefined}>
+          New model
+        </a>
+      ) : null}
+      <span className="topbar__user" title="Signed in">
+        {displayName(auth.claims)}
+      </span>
+      <button type="button" className="button button--small button--ghost" onClick={() => auth.signOut()}>
+        Sign out
+      </button>
+    </nav>
   );
 }
 

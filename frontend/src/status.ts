@@ -43,10 +43,14 @@ export const STATUS_LABELS: Record<ModelStatus, string> = {
   failed: "Failed",
 };
 
-/** The stage a model is in (for a failed model: the stage that failed). */
+function isErrorStage(stage: string | null): stage is ErrorStage {
+  return stage !== null && Object.hasOwn(errorStageToStageMap, stage);
+}
+
+/** The stage a model is in (for a failed model: the stage that failed; an unknown one counts as upload). */
 export function stageOf(model: Pick<Model, "status" | "error_stage">): StageId {
   if (model.status === "failed") {
-    return model.error_stage ? errorStageToStageMap[model.error_stage] : "uploading";
+    return isErrorStage(model.error_stage) ? errorStageToStageMap[model.error_stage] : "uploading";
   }
   return statusToStageMap[model.status];
 }

@@ -6,6 +6,7 @@ import io
 import zipfile
 from functools import cache
 
+import numpy as np
 import trimesh
 from PIL import Image
 
@@ -41,3 +42,18 @@ def cutout_png(size: tuple[int, int] = (256, 256), colour: tuple[int, int, int] 
     out = io.BytesIO()
     image.save(out, "PNG")
     return out.getvalue()
+
+
+@cache
+def textured_sphere_glb(rows: int = 36, columns: int = 72) -> bytes:
+    """A textured sphere of about ``4 * rows * columns`` faces, as a hosted API returns for a FaceCount of
+    that many (~10 000 by default): UVs from longitude/latitude over a two-colour texture."""
+    sphere = trimesh.creation.uv_sphere(radius=0.5, count=[rows, columns])
+    x, y, z = sphere.vertices.T
+    longitude = (np.arctan2(x, z) / (2 * np.pi)) % 1.0
+    latitude = 0.5 + np.arcsin(np.clip(y / 0.5, -1, 1)) / np.pi
+    uv = np.column_stack((longitude, latitude))
+    texture = Image.new("RGB", (128, 128), (200, 120, 40))
+    texture.paste((40, 120, 200), (0, 0, 128, 64))
+    sphere.visual = trimesh.visual.TextureVisuals(uv=uv, image=texture)
+    return sphere.export(file_type="glb")

@@ -2,8 +2,9 @@
  * Every call the page makes to the upload and status services lives here.
  * Hosts come from /config.json; the token travels only in the Authorization header.
  */
-import { ApiError, NetworkError, apiErrorFrom } from "./errors";
-import type { AppConfig, Model, ModelPage, UploadResult, View } from "./types";
+import { CreationSwitch } from "./creationSwitch";
+import { ApiError, NetworkError, apiErrorFromText, parseJsonBody } from "./errors";
+import type { AppConfig, CreateModelRequest, GenerationRequest, Model, ModelPage, UploadResult, View } from "./types";
 
 export type TokenSource = () => string | null;
 
@@ -57,12 +58,15 @@ export class ApiClient {
   private readonly onUnauthorized: () => void;
   /** The fetch used for every call (injectable for tests); the live stream uses it too. */
   readonly fetchImpl: typeof fetch;
+  /** Whether model creation is on (the operator's switch); see useCreation. */
+  readonly creation: CreationSwitch;
 
   constructor({ config, getToken, onUnauthorized, fetchImpl }: ApiClientOptions) {
     this.config = config;
     this.getToken = getToken;
     this.onUnauthorized = onUnauthorized ?? (() => undefined);
     this.fetchImpl = fetchImpl ?? ((input, init) => fetch(input, init));
+    this.creation = new CreationSwitch(config);
   }
 
   statusUrl(path: string): string {
@@ -78,9 +82,10 @@ export class ApiClient {
     return token ? { Authorization: `Bearer ${token}` } : {};
   }
 
-  /** Reports a 401 to the page, then hands the error back for throwing. */
-  private checkUnauthorized(error: ApiError): ApiError {
+  /** Reports a 401 (sign in again) or a creation switched off to the page, then hands the error back. */
+  private reportError(error: ApiError): ApiError {
     if (error.isUnauthorized) this.onUnauthorized();
+    this.creation.noteError(error);
     return error;
   }
 
@@ -96,15 +101,8 @@ export class ApiClient {
       throw new NetworkError();
     }
     if (!response.ok) {
-      const text = await response.text().catch(() => "");
-      let body: unknown = null;
-      try {
-        body = text ? JSON.parse(text) : null;
-      } catch {
-        body = null;
-      }
-      const error = apiErrorFrom(response.status, body, text);
-      throw authenticated ? this.checkUnauthorized(error) : error;
+      const error = apiErrorFromText(response.status, await response.text().catch(() => ""));
+      throw authenticated ? this.reportError(error) : error;
     }
     return response;
   }
@@ -130,7 +128,7 @@ export class ApiClient {
     return result.token;
   }
 
-  createModel(input: { name?: string; provider?: string } = {}): Promise<Model> {
+  createModel(input: CreateModelRequest = {}): Promise<Model> {
     return this.json<Model>(this.statusUrl("/api/models"), this.jsonBody("POST", input));
   }
 
@@ -185,17 +183,11 @@ export class ApiClient {
         if (event.lengthComputable && event.total > 0) onProgress(Math.min(1, event.loaded / event.total));
       };
       xhr.onload = () => {
-        let body: unknown = null;
-        try {
-          body = xhr.responseText ? JSON.parse(xhr.responseText) : null;
-        } catch {
-          body = null;
-        }
         if (xhr.status >= 200 && xhr.status < 300) {
           onProgress(1);
-          resolve(body as UploadResult);
+          resolve(parseJsonBody(xhr.responseText) as UploadResult);
         } else {
-          reject(this.checkUnauthorized(apiErrorFrom(xhr.status, body, xhr.responseText)));
+          reject(this.reportError(apiErrorFromText(xhr.status, xhr.responseText)));
         }
       };
       xhr.onerror = () => reject(new NetworkError("The upload failed: the upload service did not answer."));
@@ -210,7 +202,7 @@ export class ApiClient {
   }
 
   async generateModel(modelId: string, provider?: string | null): Promise<void> {
-    const body: Record<string, string> = { model_id: modelId };
+    const body: GenerationRequest = { model_id: modelId };
     if (provider) body.provider = provider;
     await this.send(this.uploadUrl("/api/generate-model"), this.jsonBody("POST", body));
   }

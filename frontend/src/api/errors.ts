@@ -25,10 +25,25 @@ export class NetworkError extends Error {
   }
 }
 
+/** A response body as JSON, or null when it is empty or not JSON (an error page from a proxy, say). */
+export function parseJsonBody(text: string): unknown {
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}
+
+/** An ApiError from the text of an error response. */
+export function apiErrorFromText(status: number, text: string): ApiError {
+  return apiErrorFrom(status, parseJsonBody(text), text);
+}
+
 /** Builds an ApiError from a response body in the contract's shape `{"error": {code, message, detail}}`. */
 export function apiErrorFrom(status: number, body: unknown, fallbackText = ""): ApiError {
   if (body && typeof body === "object" && "error" in body) {
-    const error = (body as { error: unknown }).error;
+    const { error } = body;
     if (error && typeof error === "object") {
       const { code, message, detail } = error as { code?: unknown; message?: unknown; detail?: unknown };
       return new ApiError(

@@ -1,8 +1,21 @@
-/** Shapes that cross the HTTP boundary (docs/contracts.md, "HTTP"). */
+/**
+ * Shapes that cross the HTTP boundary. They come from the services' OpenAPI documents: `make docs` writes
+ * docs/openapi/*.json from the code and src/api/generated/ from those (drift-checked on both sides).
+ * This module only names them for the page, adds the agreed fields not yet in a schema
+ * (contractExtensions.ts) and narrows where the schema is looser than the contract.
+ */
+import type { FrontendConfigContractExtensions } from "./contractExtensions";
+import type { components as StatusComponents } from "./generated/status";
+import type { components as UploadComponents } from "./generated/upload";
 
-export const VIEWS = ["front", "left", "right", "back"] as const;
-export type View = (typeof VIEWS)[number];
+export { VIEWS, type View } from "./views";
 
+type StatusSchemas = StatusComponents["schemas"];
+type UploadSchemas = UploadComponents["schemas"];
+
+export type ModelStatus = StatusSchemas["ModelStatus"];
+
+/** Every status, in the order a model goes through them (`failed` last). */
 export const MODEL_STATUSES = [
   "draft",
   "uploading_photos",
@@ -11,61 +24,38 @@ export const MODEL_STATUSES = [
   "generating_3d_model",
   "completed",
   "failed",
-] as const;
-export type ModelStatus = (typeof MODEL_STATUSES)[number];
+] as const satisfies readonly ModelStatus[];
 
-/** `Stage` in photo3d_common.events: where a failure happened. */
+/** `Stage` in photo3d_common.events: where a failure happened (the HTTP schema says only "string"). */
 export type ErrorStage = "upload" | "background_removal" | "generation";
 
-export interface Model {
-  id: string;
-  owner: string;
-  name: string | null;
-  status: ModelStatus;
-  provider: string | null;
-  progress: number | null;
-  stage_detail: string | null;
-  error_stage: ErrorStage | null;
-  error_code?: string | null;
-  error_message: string | null;
-  error_retryable: boolean | null;
-  photos: Partial<Record<View, string | null>>;
-  cutouts: Partial<Record<View, string | null>>;
-  assets: Record<string, string>;
-  vertex_count: number | null;
-  face_count: number | null;
-  created_at: string;
-  updated_at: string;
-  completed_at: string | null;
-}
+export type Model = StatusSchemas["Model"];
 
-export interface ModelPage {
-  items: Model[];
-  total: number;
-  limit: number;
-  offset: number;
-}
+/** What a model is made with (real size, face budget, texture), defaults filled in by the service. */
+export type ModelOptions = StatusSchemas["GenerationOptions"];
 
-export interface UploadResult {
-  model_id: string;
-  view: View;
-  key: string;
-  content_type: string;
-  width: number;
-  height: number;
-  size_bytes: number;
-  views_stored: View[] | number;
-  all_views_uploaded: boolean;
-}
+/** The delivered mesh's bounding box in metres, y up. */
+export type ModelDimensions = StatusSchemas["Dimensions"];
+
+/** Something background removal's cross-view check corrected or doubts in one photo. */
+export type PhotoWarning = StatusSchemas["PhotoWarning"];
+
+export type ModelPage = Omit<StatusSchemas["ModelPage"], "items"> & { items: Model[] };
+
+export type CreateModelRequest = StatusSchemas["CreateModel"];
+
+/** The options a user may choose when creating a model (or override for one generation run). */
+export type ModelOptionsInput = Pick<CreateModelRequest, "height_m" | "width_m" | "target_faces" | "texture">;
+
+export type GenerationRequest = UploadSchemas["GenerationRequest"];
+
+export type UploadResult = UploadSchemas["PhotoStoredResponse"];
 
 /** `/config.json`, served next to the page by the status service. */
-export interface AppConfig {
-  /** Base URL of the upload service, e.g. "http://127.0.0.1:8001"; "" = same origin as the page. */
-  uploadBaseUrl: string;
-  /** Base URL of the status service; "" = same origin as the page. */
-  statusBaseUrl: string;
-  /** Optional: the upload service's UPLOAD_MAX_BYTES, so the page checks the same limit. */
-  maxUploadBytes?: number;
-  /** Optional: content types the upload service accepts. */
-  acceptedTypes?: string[];
-}
+export type AppConfig = StatusSchemas["FrontendConfig"] &
+  FrontendConfigContractExtensions & {
+    /** Optional in a hand-served config: the upload service's UPLOAD_MAX_BYTES, so the page checks the same limit. */
+    maxUploadBytes?: number;
+    /** Optional in a hand-served config: content types the upload service accepts. */
+    acceptedTypes?: string[];
+  };

@@ -5,7 +5,7 @@
  */
 import { fetchEventSource } from "@microsoft/fetch-event-source";
 import type { ApiClient } from "./client";
-import { ApiError, apiErrorFrom } from "./errors";
+import { ApiError, apiErrorFromText } from "./errors";
 import type { Model } from "./types";
 
 export type LiveMode = "connecting" | "live" | "reconnecting" | "polling" | "closed";
@@ -119,14 +119,7 @@ export function watchModel(
         setMode("live");
         return;
       }
-      const text = await response.text().catch(() => "");
-      let body: unknown = null;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        body = null;
-      }
-      const error = apiErrorFrom(response.status, body, text);
+      const error = apiErrorFromText(response.status, await response.text().catch(() => ""));
       if (isFatalStatus(response.status)) throw new FatalStreamError(error);
       throw new RetriableStreamError(error.message);
     },

@@ -1,37 +1,28 @@
 import { useState } from "react";
+import { supportsQuickLook } from "../arQuickLook";
 import { useApi } from "../apiContext";
 import { errorMessage } from "../api/errors";
 import type { Model } from "../api/types";
+import { safeFileName, saveBlob } from "../downloads";
 import { useModelFile } from "../hooks/useModelFile";
+import { formatDimensions } from "../modelOptions";
 import { ModelViewer } from "./ModelViewer";
 
 const DOWNLOAD_FORMATS: { format: string; label: string; extension: string }[] = [
   { format: "glb", label: "GLB (textured)", extension: "glb" },
   { format: "obj", label: "OBJ", extension: "obj" },
   { format: "stl", label: "STL (3D printing)", extension: "stl" },
+  { format: "usdz", label: "USDZ (Apple AR)", extension: "usdz" },
 ];
-
-export function safeFileName(name: string | null | undefined, fallback: string): string {
-  const cleaned = (name ?? "").trim().replace(/[^\p{L}\p{N}._ -]+/gu, "").replace(/\s+/g, "-");
-  return cleaned || fallback;
-}
-
-function saveBlob(blob: Blob, fileName: string) {
-  const url = URL.createObjectURL(blob);
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = fileName;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 30_000);
-}
 
 /** The finished model: the interactive viewer and the downloads. */
 export function ModelResult({ model }: { model: Model }) {
   const api = useApi();
   const glb = useModelFile(model.id, model.assets.glb ?? null);
   const preview = useModelFile(model.id, model.assets.preview ?? null);
+  // the USDZ is fetched only where AR Quick Look can open it (Safari on iOS); elsewhere it is a download
+  const [quickLook] = useState(supportsQuickLook);
+  const usdz = useModelFile(model.id, quickLook ? (model.assets.usdz ?? null) : null);
   const [downloading, setDownloading] = useState<string | null>(null);
   const [downloadError, setDownloadError] = useState<string | null>(null);
   const baseName = safeFileName(model.name, `model-${model.id.slice(0, 8)}`);
@@ -54,7 +45,10 @@ export function ModelResult({ model }: { model: Model }) {
     }
   };
 
-  const formats = DOWNLOAD_FORMATS.filter(({ format }) => model.assets[format]);
+  const formats = DOWNLOAD_FORMATS.filter(({ format }) => model.assets[format]).map((entry) =>
+    // a model made without texture has plain geometry in its GLB too
+    entry.format === "glb" && !model.options.texture ? { ...entry, label: "GLB" } : entry,
+  );
 
   return (
     <section className="result" aria-labelledby="result-title">
@@ -66,6 +60,7 @@ export function ModelResult({ model }: { model: Model }) {
           src={glb.url}
           alt={`3D model of ${model.name ?? "your object"}`}
           poster={preview.url}
+          iosSrc={usdz.url}
           loading={glb.loading}
           error={glb.error}
         />
@@ -85,14 +80,38 @@ export function ModelResult({ model }: { model: Model }) {
           </button>
         ))}
       </div>
-      {model.vertex_count !== null && model.face_count !== null ? (
-        <p className="muted">
-          {model.vertex_count.toLocaleString()} vertices · {model.face_count.toLocaleString()} faces
+      {usdz.url ? (
+        <p className="result__ar">
+          {/* AR Quick Look wants the link's only child to be an image */}
+          <a rel="ar" href={usdz.url} aria-label="View in your space (AR Quick Look)">
+            <img src={preview.url ?? "/favicon.svg"} alt="View in your space" />
+          </a>
         </p>
       ) : null}
+      <ResultFacts model={model} />
       <p className="field__error" role={downloadError ? "alert" : undefined}>
         {downloadError ?? ""}
       </p>
     </section>
+  );
+}
+
+/** What came out: the real size (when known) and the mesh's size in faces, against the budget. */
+function ResultFacts({ model }: { model: Model }) {
+  const facts: string[] = [];
+  if (model.dimensions_m) facts.push(`Size ${formatDimensions(model.dimensions_m)} (width × height × depth)`);
+  if (model.vertex_count !== null && model.face_count !== null) {
+    const budget = model.options ? ` (budget ${model.options.target_faces.toLocaleString()})` : "";
+    facts.push(`${model.vertex_count.toLocaleString()} vertices · ${model.face_count.toLocaleString()} faces${budget}`);
+  }
+  // what the generator said about the result, e.g. a face budget its provider could not meet
+  if (model.stage_detail) facts.push(model.stage_detail);
+  if (facts.length === 0) return null;
+  return (
+    <ul className="muted result__facts" aria-label="About this model" data-testid="model-facts">
+      {facts.map((fact) => (
+        <li key={fact}>{fact}</li>
+      ))}
+    </ul>
   );
 }

@@ -6,6 +6,8 @@ export interface ModelViewerProps {
   alt: string;
   /** Object URL of a preview image shown while the viewer loads. */
   poster?: string | null;
+  /** Object URL of the USDZ: on iOS the viewer's AR button opens it in AR Quick Look. */
+  iosSrc?: string | null;
   loading?: boolean;
   error?: string | null;
 }
@@ -19,7 +21,7 @@ function loadModelViewer(): Promise<unknown> {
 }
 
 /** Interactive GLB viewer: drag to orbit, scroll or pinch to zoom, arrow keys when focused. */
-export function ModelViewer({ src, alt, poster = null, loading = false, error = null }: ModelViewerProps) {
+export function ModelViewer({ src, alt, poster = null, iosSrc = null, loading = false, error = null }: ModelViewerProps) {
   const [ready, setReady] = useState(false);
   const [loadError, setLoadError] = useState<string | null>(null);
 
@@ -49,6 +51,8 @@ export function ModelViewer({ src, alt, poster = null, loading = false, error = 
           "shadow-intensity": "1",
           exposure: "1",
           "environment-image": "neutral",
+          // AR where the device has it: WebXR on Android Chrome, AR Quick Look with the USDZ on iOS
+          ...(iosSrc ? { ar: true, "ar-modes": "webxr quick-look", "ios-src": iosSrc } : {}),
         })
       ) : (
         <div className="viewer__placeholder">

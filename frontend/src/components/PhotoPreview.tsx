@@ -1,4 +1,4 @@
-import { useId, useRef, useState, type DragEvent } from "react";
+import { useId, useRef, useState, type DragEvent, type ReactNode } from "react";
 
 export interface PhotoPreviewProps {
   /** Short name of the view, e.g. "Front". */
@@ -19,6 +19,10 @@ export interface PhotoPreviewProps {
   removingBackground?: boolean;
   /** Photos cannot be replaced now (processing or finished). */
   disabled?: boolean;
+  /** Only show the photo: no file picker, camera or drop (model creation is switched off). */
+  readOnly?: boolean;
+  /** What the server noticed about this photo (e.g. its cut-out was corrected), under the status. */
+  notes?: ReactNode;
   /** `accept` attribute for the file inputs. */
   accept?: string;
   onFileSelected: (file: File) => void;
@@ -39,6 +43,8 @@ export function PhotoPreview({
   uploaded = false,
   removingBackground = false,
   disabled = false,
+  readOnly = false,
+  notes = null,
   accept = "image/jpeg,image/png,image/webp,image/heic,image/heif",
   onFileSelected,
   onCancelUpload,
@@ -52,7 +58,7 @@ export function PhotoPreview({
   const [undisplayable, setUndisplayable] = useState<string | null>(null);
 
   const uploading = uploadProgress !== null;
-  const locked = disabled || uploading;
+  const locked = disabled || readOnly || uploading;
   const showCutout = Boolean(cutoutUrl) && !showOriginal;
   const imageUrl = showCutout ? cutoutUrl : originalUrl;
   const percent = Math.round((uploadProgress ?? 0) * 100);
@@ -123,8 +129,8 @@ export function PhotoPreview({
             <span aria-hidden="true" className="photo-slot__icon">
               ⬆
             </span>
-            {disabled ? "No photo" : "Drop a photo here"}
-            {hint ? <span className="photo-slot__hint">{hint}</span> : null}
+            {disabled || readOnly ? "No photo" : "Drop a photo here"}
+            {hint && !readOnly ? <span className="photo-slot__hint">{hint}</span> : null}
           </p>
         )}
         {removingBackground && !cutoutUrl && !uploading ? <span className="photo-slot__spinner" aria-hidden="true" /> : null}
@@ -142,30 +148,38 @@ export function PhotoPreview({
       <p id={statusId} className="photo-slot__status" aria-live="polite">
         {statusText}
       </p>
-      <p id={errorId} className="photo-slot__error" role={error ? "alert" : undefined}>
-        {error ?? ""}
-      </p>
+      {/* the error's two reserved lines hold the notes while there is no error, so the grid does not move */}
+      {error || !notes ? (
+        <p id={errorId} className="photo-slot__error" role={error ? "alert" : undefined}>
+          {error ?? ""}
+        </p>
+      ) : null}
+      {notes}
 
       <div className="photo-slot__actions">
-        <button
-          type="button"
-          className="button button--small"
-          disabled={locked}
-          aria-describedby={error ? errorId : statusId}
-          aria-label={`${originalUrl ? "Replace" : "Choose file"} for ${label}`}
-          onClick={() => fileInput.current?.click()}
-        >
-          {originalUrl ? "Replace" : "Choose file"}
-        </button>
-        <button
-          type="button"
-          className="button button--small camera-button"
-          disabled={locked}
-          aria-label={`Take photo of ${label}`}
-          onClick={() => cameraInput.current?.click()}
-        >
-          Take photo
-        </button>
+        {readOnly ? null : (
+          <>
+            <button
+              type="button"
+              className="button button--small"
+              disabled={locked}
+              aria-describedby={error ? errorId : statusId}
+              aria-label={`${originalUrl ? "Replace" : "Choose file"} for ${label}`}
+              onClick={() => fileInput.current?.click()}
+            >
+              {originalUrl ? "Replace" : "Choose file"}
+            </button>
+            <button
+              type="button"
+              className="button button--small camera-button"
+              disabled={locked}
+              aria-label={`Take photo of ${label}`}
+              onClick={() => cameraInput.current?.click()}
+            >
+              Take photo
+            </button>
+          </>
+        )}
         {uploading && onCancelUpload ? (
           <button
             type="button"
@@ -188,33 +202,37 @@ export function PhotoPreview({
         ) : null}
       </div>
 
-      <input
-        ref={fileInput}
-        className="visually-hidden"
-        type="file"
-        accept={accept}
-        tabIndex={-1}
-        aria-label={`${label} photo file`}
-        disabled={locked}
-        onChange={(event) => {
-          take(event.currentTarget.files);
-          event.currentTarget.value = "";
-        }}
-      />
-      <input
-        ref={cameraInput}
-        className="visually-hidden"
-        type="file"
-        accept="image/*"
-        capture="environment"
-        tabIndex={-1}
-        aria-label={`${label} photo from camera`}
-        disabled={locked}
-        onChange={(event) => {
-          take(event.currentTarget.files);
-          event.currentTarget.value = "";
-        }}
-      />
+      {readOnly ? null : (
+        <>
+          <input
+            ref={fileInput}
+            className="visually-hidden"
+            type="file"
+            accept={accept}
+            tabIndex={-1}
+            aria-label={`${label} photo file`}
+            disabled={locked}
+            onChange={(event) => {
+              take(event.currentTarget.files);
+              event.currentTarget.value = "";
+            }}
+          />
+          <input
+            ref={cameraInput}
+            className="visually-hidden"
+            type="file"
+            accept="image/*"
+            capture="environment"
+            tabIndex={-1}
+            aria-label={`${label} photo from camera`}
+            disabled={locked}
+            onChange={(event) => {
+              take(event.currentTarget.files);
+              event.currentTarget.value = "";
+            }}
+          />
+        </>
+      )}
     </section>
   );
 }

@@ -1,7 +1,8 @@
 import { useState, type FormEvent } from "react";
 import { useApi } from "../apiContext";
 import { ApiError, errorMessage } from "../api/errors";
-import { useAuth, tokenProblem } from "../auth";
+import { useAuth } from "../auth/context";
+import { tokenProblem } from "../auth/tokens";
 
 /**
  * Local runs: a dev token from the status service (`POST /api/dev/token`). Production: paste a token
@@ -59,7 +60,7 @@ export function SignIn() {
         </p>
       ) : null}
       <div className="signin__options">
-        <form className="card" onSubmit={onDevSignIn} noValidate>
+        <form className="card" onSubmit={(event) => void onDevSignIn(event)} noValidate>
           <h2 className="section-title">Local sign-in</h2>
           <p className="muted">For a local run (<code>make run</code>): the status service issues a development token.</p>
           <label className="field">

@@ -8,6 +8,8 @@ export interface StageProgressProps {
   retrying?: boolean;
   /** The server's answer to the last re-run request, e.g. a 409 reason. */
   retryError?: string | null;
+  /** false while model creation is switched off: a failure shows its reason, but no re-run. */
+  canRetry?: boolean;
 }
 
 const STATE_TEXT: Record<StageView["state"], string> = {
@@ -33,9 +35,9 @@ function StageIcon({ state, index }: { state: StageView["state"]; index: number 
 }
 
 /** The stages of the plan with their progress; a failed stage shows its reason and a re-run button. */
-export function StageProgress({ model, onRetry, retrying = false, retryError = null }: StageProgressProps) {
+export function StageProgress({ model, onRetry, retrying = false, retryError = null, canRetry = true }: StageProgressProps) {
   const stages = describeStages(model);
-  const retryAction = retryActionFor(model);
+  const retryAction = canRetry ? retryActionFor(model) : null;
   const current = stages.find((stage) => stage.state === "active" || stage.state === "queued" || stage.state === "failed");
 
   // announced on status changes only: progress ticks would make a screen reader talk non-stop
@@ -79,7 +81,7 @@ export function StageProgress({ model, onRetry, retrying = false, retryError = n
               <p className={`stage__detail${stage.state === "failed" ? " stage__detail--error" : ""}`}>
                 {stage.detail ?? ""}
               </p>
-              {stage.state === "failed" ? (
+              {stage.state === "failed" && canRetry ? (
                 <div className="stage__failure" role="alert">
                   {model.error_retryable === false ? (
                     <p className="stage__hint">Fix the cause above (for example, replace the photo), then re-run.</p>

@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { FakeBackend, jsonResponse } from "../test/fakeBackend";
 import { ALL_CUTOUTS, ALL_PHOTOS, makeModel } from "../test/fixtures";
 import { renderWithApi } from "../test/render";
-import { MyModelsPage, previewKey } from "./MyModelsPage";
+import { previewKey } from "../modelPreview";
+import { MyModelsPage } from "./MyModelsPage";
 
 const newer = makeModel({
   id: "00000000-0000-4000-8000-000000000002",

@@ -3,16 +3,13 @@ import { useApi } from "../apiContext";
 import { errorMessage } from "../api/errors";
 import type { Model } from "../api/types";
 import { hrefFor } from "../hooks/useHashRoute";
+import { useCreation } from "../hooks/useCreation";
 import { useModelFile } from "../hooks/useModelFile";
+import { previewKey } from "../modelPreview";
 import { STATUS_LABELS } from "../status";
 
 const PAGE_SIZE = 20;
 const REFRESH_MS = 5000;
-
-/** The best picture of a model so far: its rendered preview, else the front cut-out, else the front photo. */
-export function previewKey(model: Model): string | null {
-  return model.assets?.preview ?? model.cutouts?.front ?? model.photos?.front ?? null;
-}
 
 function isSettled(model: Model): boolean {
   return model.status === "completed" || model.status === "failed" || model.status === "draft";
@@ -88,6 +85,7 @@ function ModelCard({ model, onDeleted }: { model: Model; onDeleted: (id: string)
 /** The signed-in user's models, newest first. */
 export function MyModelsPage() {
   const api = useApi();
+  const creation = useCreation();
   const [models, setModels] = useState<Model[] | null>(null);
   const [total, setTotal] = useState(0);
   const [error, setError] = useState<string | null>(null);
@@ -151,9 +149,11 @@ export function MyModelsPage() {
     <main id="main" tabIndex={-1} className="page">
       <div className="page__title-row">
         <h1 className="page-title">My models</h1>
-        <a className="button button--primary" href={hrefFor({ name: "new" })}>
-          New model
-        </a>
+        {creation.enabled ? (
+          <a className="button button--primary" href={hrefFor({ name: "new" })}>
+            New model
+          </a>
+        ) : null}
       </div>
       {error ? (
         <p className="notice" role="alert">
@@ -171,9 +171,11 @@ export function MyModelsPage() {
       {models?.length === 0 ? (
         <div className="empty-state">
           <p>You have no models yet.</p>
-          <a className="button button--primary" href={hrefFor({ name: "new" })}>
-            Create your first model
-          </a>
+          {creation.enabled ? (
+            <a className="button button--primary" href={hrefFor({ name: "new" })}>
+              Create your first model
+            </a>
+          ) : null}
         </div>
       ) : null}
       {models && models.length > 0 ? (

@@ -97,8 +97,13 @@ export class FakeBackend {
     return this.requests.filter((r) => r.method === method && pattern.test(r.url));
   }
 
-  client(token: string | null = "test-token", onUnauthorized = vi.fn()): ApiClient {
-    return new ApiClient({ config: TEST_CONFIG, getToken: () => token, onUnauthorized, fetchImpl: this.fetch });
+  client(token: string | null = "test-token", onUnauthorized = vi.fn(), config: Partial<AppConfig> = {}): ApiClient {
+    return new ApiClient({
+      config: { ...TEST_CONFIG, ...config },
+      getToken: () => token,
+      onUnauthorized,
+      fetchImpl: this.fetch,
+    });
   }
 }
 

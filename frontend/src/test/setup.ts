@@ -11,8 +11,9 @@ URL.createObjectURL = vi.fn(() => `blob:test/${++objectUrls}`);
 URL.revokeObjectURL = vi.fn();
 
 afterEach(() => {
-  cleanup();
   vi.unstubAllGlobals();
+  if (typeof window === "undefined") return; // a test file that runs in Node (`@vitest-environment node`)
+  cleanup();
   window.location.hash = "";
   sessionStorage.clear();
 });

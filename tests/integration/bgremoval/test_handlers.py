@@ -165,18 +165,28 @@ async def test_incomplete_set_does_not_start(object_storage, remover):
 
 
 async def test_redelivery_republishes_without_redoing_the_work(object_storage, remover):
+    """Issue 9, defect 3: the same trigger again (a redelivery or a replay, same event id) gets the earlier
+    background.removed again, the same event, and starts nothing; a new trigger for the same originals (a
+    re-run) starts the stage and reuses the stored cut-outs."""
     model_id = uuid.uuid4()
     keys = await _store_originals(object_storage, model_id, _photos())
-    first, second = Recorder(), Recorder()
+    first, second, third = Recorder(), Recorder(), Recorder()
     event = _uploaded(model_id, keys)
     await handlers.on_photo_uploaded(event, storage=object_storage, remover=remover, publish=first)
-    before = await object_storage.head(first.of(BackgroundRemoved)[0].cutout_keys["front"])
+    (done,) = first.of(BackgroundRemoved)
+    before = await object_storage.head(done.cutout_keys["front"])
 
     await handlers.on_photo_uploaded(event, storage=object_storage, remover=remover, publish=second)
+    assert second == [done]  # same event id: consumers drop it; no start, no progress
+    assert (await object_storage.head(done.cutout_keys["front"])).etag == before.etag
 
-    assert [type(e) for e in second] == [BackgroundRemovalStarted, BackgroundRemoved]
-    assert second[-1].source_fingerprint == first.of(BackgroundRemoved)[0].source_fingerprint
-    assert (await object_storage.head(second[-1].cutout_keys["front"])).etag == before.etag
+    rerun = BackgroundRemovalRequested(
+        model_id=model_id, producer="test", original_keys=keys, requested_by="a"
+    )
+    await handlers.on_removal_requested(rerun, storage=object_storage, remover=remover, publish=third)
+    assert [type(e) for e in third] == [BackgroundRemovalStarted, BackgroundRemoved]
+    assert third[-1].source_fingerprint == done.source_fingerprint
+    assert (await object_storage.head(third[-1].cutout_keys["front"])).etag == before.etag
 
 
 async def test_replaced_photo_is_cut_out_again(object_storage, remover):
@@ -274,3 +284,31 @@ async def test_exception_inside_rembg_fails_with_a_reason(object_storage, tmp_pa
     (failed,) = published.of(ModelFailed)
     assert failed.stage is Stage.BACKGROUND_REMOVAL and failed.retryable
     assert failed.error_code in {"model_load_failed", "background_removal_failed"}
+
+
+async def test_a_replayed_trigger_of_a_failed_model_repeats_the_failure_and_starts_nothing(
+    object_storage, remover
+):
+    model_id = uuid.uuid4()
+    photos = _photos()
+    keys = await _store_originals(
+        object_storage, model_id, {v: photos[v] for v in ("front", "right", "back")}
+    )
+    keys["left"] = original_key(model_id, "left")
+    trigger = _uploaded(model_id, keys)
+    first = Recorder()
+    await handlers.on_photo_uploaded(trigger, storage=object_storage, remover=remover, publish=first)
+    (failed,) = first.of(ModelFailed)
+    # the missing photo arrives meanwhile: only a real re-run request (a new trigger) may use it
+    await object_storage.put_bytes(keys["left"], photos["left"], content_type="image/jpeg")
+
+    replayed = Recorder()
+    await handlers.on_photo_uploaded(trigger, storage=object_storage, remover=remover, publish=replayed)
+    assert replayed == [failed]
+
+    rerun = Recorder()
+    request = BackgroundRemovalRequested(
+        model_id=model_id, producer="test", original_keys=keys, requested_by="alice"
+    )
+    await handlers.on_removal_requested(request, storage=object_storage, remover=remover, publish=rerun)
+    assert isinstance(rerun[0], BackgroundRemovalStarted) and rerun.of(BackgroundRemoved)

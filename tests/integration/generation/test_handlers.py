@@ -26,6 +26,7 @@ from photo3d_generation.handlers import Dependencies
 from photo3d_generation.jobs import JobRecord, JobStore
 from photo3d_generation.providers.base import GenerationInputs
 from photo3d_generation.providers.tencent import TencentHunyuanProvider
+from photo3d_generation.resources import build_providers
 from photo3d_generation.settings import GenerationServiceSettings, LocalSettings
 from tests.fakes.tencent import FakeTencentAi3d, ScriptedJob
 
@@ -73,12 +74,13 @@ def _tencent(fake: FakeTencentAi3d, **overrides) -> TencentHunyuanProvider:
 
 
 def _deps(storage, publish, providers=None, **settings) -> Dependencies:
+    chosen = _settings(**settings)
     return Dependencies(
         storage=storage,
         jobs=JobStore(storage),
-        providers=providers or {},
+        providers=providers if providers is not None else build_providers(chosen),
         publish=publish,
-        settings=_settings(**settings),
+        settings=chosen,
     )
 
 
@@ -196,3 +198,27 @@ async def test_job_that_never_finishes_times_out_with_minutes_in_the_reason(obje
     (failed,) = deps.publish.of(ModelFailed)
     assert "timed out after 0.5 s" in failed.reason  # minutes for real deadlines: "after 15 min"
     assert failed.retryable
+
+
+async def test_a_replayed_background_removed_republishes_the_model_and_rewrites_no_asset(object_storage):
+    """Issue 9, defect 3: background.removed again for a completed model (a replay, or bgremoval
+    republishing its answer to a replayed photos.uploaded) gets the earlier model.generated again."""
+    from photo3d_common.events import BackgroundRemoved
+
+    model_id = uuid.uuid4()
+    keys = await _store_cutouts(object_storage, model_id)
+    trigger = BackgroundRemoved(model_id=model_id, producer="test", cutout_keys=keys, source_fingerprint="f")
+    first = Recorder()
+    await handlers.on_background_removed(trigger, _deps(object_storage, first))
+    (done,) = first.of(ModelGenerated)
+    before = {fmt: (await object_storage.head(key)).etag for fmt, key in done.asset_keys.items()}
+    for key in done.asset_keys.values():  # were the assets rewritten, the ETags would come back
+        await object_storage.put_bytes(key, b"marker", content_type="application/octet-stream")
+    marked = {fmt: (await object_storage.head(key)).etag for fmt, key in done.asset_keys.items()}
+    assert marked != before
+
+    replayed = Recorder()
+    await handlers.on_background_removed(trigger, _deps(object_storage, replayed))
+
+    assert replayed == [done]  # no generation.started, no progress, the same model.generated
+    assert {fmt: (await object_storage.head(key)).etag for fmt, key in done.asset_keys.items()} == marked

@@ -31,19 +31,18 @@ def repository(pool: asyncpg.Pool) -> ModelRepository:
 
 
 # --- running the service in this process, over real HTTP ---------------------------------------------------
-import asyncio
 import contextlib
 import socket
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import uvicorn
 
 from photo3d_common.auth import mint_dev_token
 from photo3d_common.settings import AuthSettings, KafkaSettings, S3Settings
 from photo3d_status.app import create_app
 from photo3d_status.settings import StatusSettings
+from tests.support.asgi import serving
 
 JWT_SECRET = "status-integration-secret-0123456789abcdef"
 
@@ -98,28 +97,11 @@ def status_settings_factory(status_database_url, kafka_bootstrap, kafka_topic_pr
 async def running_status(settings: StatusSettings):
     """The real app under uvicorn in this event loop: startup, HTTP, SSE, shutdown as in production."""
     app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=settings.port,
-            log_config=None,
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-        )
-    )
-    task = asyncio.create_task(server._serve())  # serve() would take over the test runner's signals
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("the status app did not start")
-        await asyncio.sleep(0.05)
-    try:
-        yield RunningStatus(f"http://127.0.0.1:{settings.port}", app, settings)
-    finally:
-        app.state.runtime.hub.close()
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
+    async with serving(app, settings.port) as base_url:
+        try:
+            yield RunningStatus(base_url, app, settings)
+        finally:
+            app.state.runtime.hub.close()  # open event streams end before the server waits for them
 
 
 @pytest.fixture(scope="session")

@@ -154,6 +154,44 @@ async def test_create_defaults_and_validation(status_app):
     assert too_long.status_code == 400 and too_long.json()["error"]["code"] == "validation_error"
 
 
+async def test_create_with_generation_options_stores_and_shows_them(status_app):
+    async with status_app.client(user()) as client:
+        sized = await create(client, height_m=0.3, target_faces=5000, texture=False)
+        wide = await create(client, width_m=1.2)
+        plain = await create(client)
+        fetched = (await client.get(f"/api/models/{sized['id']}")).json()
+        listed = (await client.get("/api/models")).json()["items"]
+    assert sized["options"] == {"height_m": 0.3, "width_m": None, "target_faces": 5000, "texture": False}
+    assert fetched["options"] == sized["options"] and sized["dimensions_m"] is None
+    assert wide["options"] == {"height_m": None, "width_m": 1.2, "target_faces": 20000, "texture": True}
+    # left out: the settings' defaults, filled in
+    assert plain["options"] == {"height_m": None, "width_m": None, "target_faces": 20000, "texture": True}
+    assert {item["id"]: item["options"] for item in listed}[sized["id"]] == sized["options"]
+
+
+async def test_bad_generation_options_are_400_with_the_field_and_store_nothing(status_app):
+    bad_bodies = [
+        {"height_m": 0.001},  # under a centimetre
+        {"height_m": 101},
+        {"width_m": 0},
+        {"height_m": 0.3, "width_m": 0.2},  # both sizes
+        {"target_faces": 999},
+        {"target_faces": 300_001},
+        {"target_faces": "many"},
+        {"texture": "sometimes"},
+        {"height_m": "NaN"},
+    ]
+    async with status_app.client(user()) as client:
+        answers = [await client.post("/api/models", json=body) for body in bad_bodies]
+        total = (await client.get("/api/models")).json()["total"]
+    for body, answer in zip(bad_bodies, answers, strict=True):
+        assert answer.status_code == 400, (body, answer.text)
+        error = answer.json()["error"]
+        assert error["code"] == "validation_error", body
+        assert any(name in json.dumps(error) for name in body), (body, error)
+    assert total == 0
+
+
 async def test_list_is_mine_newest_first_and_paginated(status_app):
     owner = user()
     async with status_app.client(owner) as client, status_app.client(user()) as stranger:

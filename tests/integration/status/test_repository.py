@@ -11,6 +11,8 @@ import pytest
 from photo3d_common.events import (
     BackgroundRemovalStarted,
     BackgroundRemoved,
+    Dimensions,
+    GenerationOptions,
     GenerationStarted,
     ModelFailed,
     ModelGenerated,
@@ -116,7 +118,10 @@ async def test_full_journey_through_the_pipeline(repository: ModelRepository, po
             asset_keys={
                 "glb": f"models/{model.id}/assets/model.glb",
                 "mtl": f"models/{model.id}/assets/model.mtl",
+                "usdz": f"models/{model.id}/assets/model.usdz",
             },
+            options=GenerationOptions(height_m=0.3, target_faces=5000),
+            dimensions_m=Dimensions(x=0.2, y=0.3, z=0.1),
         ),
     ]
     for event in events:
@@ -130,8 +135,11 @@ async def test_full_journey_through_the_pipeline(repository: ModelRepository, po
     assert final.assets == {
         "glb": f"models/{model.id}/assets/model.glb",
         "mtl": f"models/{model.id}/assets/model.mtl",
+        "usdz": f"models/{model.id}/assets/model.usdz",
     }
     assert (final.vertex_count, final.face_count, final.provider) == (8, 12, "local")
+    assert final.options == GenerationOptions(height_m=0.3, target_faces=5000)
+    assert final.dimensions_m == Dimensions(x=0.2, y=0.3, z=0.1)
     assert [e.status for e in published] == [
         ModelStatus.UPLOADING_PHOTOS,
         ModelStatus.PHOTOS_UPLOADED,

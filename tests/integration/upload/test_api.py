@@ -513,10 +513,8 @@ async def test_remove_background_rerun(stack: Stack):
     assert event["requested_by"] == user and event["provider"] == "local"
 
 
-async def test_after_a_failure_photos_can_be_replaced_and_stages_rerun(stack: Stack):
-    user = new_user()
-    model_id = await stack.create_model(user)
-    await upload_all(stack, user, model_id)
+async def fail_generation(stack: Stack, user: str, model_id: str) -> None:
+    """The model went through background removal and its generation failed, as the workers would say."""
     uid = uuid.UUID(model_id)
     await stack.publish(BackgroundRemovalStarted(model_id=uid, producer="bgremoval"))
     await stack.wait_for_status(user, model_id, "removing_background")
@@ -531,6 +529,13 @@ async def test_after_a_failure_photos_can_be_replaced_and_stages_rerun(stack: St
         )
     )
     await stack.wait_for_status(user, model_id, "failed")
+
+
+async def test_after_a_failure_photos_can_be_replaced_and_stages_rerun(stack: Stack):
+    user = new_user()
+    model_id = await stack.create_model(user)
+    await upload_all(stack, user, model_id)
+    await fail_generation(stack, user, model_id)
 
     async with stack.client(user) as client:
         no_cutouts = await client.post("/api/generate-model", json={"model_id": model_id})
@@ -570,6 +575,40 @@ async def test_after_a_failure_photos_can_be_replaced_and_stages_rerun(stack: St
     await stack.events.wait_for(model_id, "background.removal_requested", 1)
     await asyncio.sleep(1)
     assert (await stack.model(user, model_id))["status"] == "failed"  # waits for the re-run to really start
+
+
+async def test_options_travel_with_the_events_and_a_rerun_overrides_them(stack: Stack):
+    user = new_user()
+    model_id = await stack.create_model(user, height_m=0.3, target_faces=5000)
+    stored = {"height_m": 0.3, "width_m": None, "target_faces": 5000, "texture": True}
+    await upload_all(stack, user, model_id)
+    uploads = await stack.events.wait_for(model_id, "photos.uploaded", 4)
+    assert all(event["options"] == stored for event in uploads)  # on to bgremoval, then generation
+
+    await fail_generation(stack, user, model_id)
+    for view in VIEWS:
+        stack.s3.put_object(
+            Bucket=stack.bucket,
+            Key=f"models/{model_id}/cutouts/{view}.png",
+            Body=b"png",
+            ContentType="image/png",
+        )
+    async with stack.client(user) as client:
+        too_few = await client.post("/api/generate-model", json={"model_id": model_id, "target_faces": 10})
+        both = await client.post(
+            "/api/generate-model", json={"model_id": model_id, "height_m": 1.0, "width_m": 1.0}
+        )
+        rerun = await client.post(
+            "/api/generate-model", json={"model_id": model_id, "width_m": 0.5, "texture": False}
+        )
+    for refused, field_name in ((too_few, "target_faces"), (both, "width_m")):
+        assert refused.status_code == 400 and error_of(refused)["code"] == "validation_error", refused.text
+        assert field_name in json.dumps(error_of(refused))
+    assert rerun.status_code == 202, rerun.text
+    (generation,) = await stack.events.wait_for(model_id, "generation.requested", 1)
+    # field by field: the new width replaces the stored height, the face budget stays
+    assert generation["options"] == {"height_m": None, "width_m": 0.5, "target_faces": 5000, "texture": False}
+    assert (await stack.model(user, model_id))["options"] == stored  # until generation really starts
 
 
 async def test_generate_model_before_any_failure_is_409(stack: Stack):

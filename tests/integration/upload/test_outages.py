@@ -21,7 +21,8 @@ from photo3d_common.settings import AuthSettings, KafkaSettings, LogSettings, S3
 from photo3d_devstack.infra import TansuBroker
 from photo3d_upload.app import create_app
 from photo3d_upload.settings import UploadSettings
-from tests.support.outage import proxied, serving
+from tests.support.asgi import serving
+from tests.support.outage import proxied
 
 FAIL_FAST_S = 2.0
 

@@ -13,6 +13,8 @@ from photo3d_common.events import (
     BackgroundRemovalRequested,
     BackgroundRemovalStarted,
     BackgroundRemoved,
+    Dimensions,
+    GenerationOptions,
     GenerationStarted,
     ModelFailed,
     ModelGenerated,
@@ -22,6 +24,7 @@ from photo3d_common.events import (
     StageProgressed,
     ViewWarning,
 )
+from photo3d_status import domain
 from photo3d_status.domain import Applied, EventKind, ModelState, NotApplied, UnknownEvent, decide, kind_of
 
 S = ModelStatus
@@ -327,6 +330,30 @@ def test_model_generated_records_assets_counts_and_completion_time():
     assert after.completed_at == event.occurred_at
 
 
+def test_generation_events_record_the_options_size_and_the_providers_limit():
+    rerun = GenerationOptions(width_m=0.5, target_faces=5000, texture=False)
+    started = GenerationStarted(model_id=MODEL_ID, producer="generation", provider="local", options=rerun)
+    running = decide(state(S.FAILED), started).new
+    assert running.options == rerun  # a re-run's overrides are what the model is now made with
+    unchanged = decide(state(S.REMOVING_BACKGROUND), EVENTS[K.GENERATION_STARTED]()).new
+    assert unchanged.options == GenerationOptions()  # an event without options keeps the stored ones
+
+    generated = ModelGenerated(
+        model_id=MODEL_ID,
+        producer="generation",
+        provider="tencent",
+        asset_keys={"glb": "a.glb"},
+        vertex_count=10,
+        face_count=4000,
+        options=rerun,
+        dimensions_m=Dimensions(x=0.5, y=0.8, z=0.4),
+        detail="delivered with 4,000 faces",
+    )
+    done = decide(state(S.GENERATING_3D_MODEL), generated).new
+    assert done.options == rerun and done.dimensions_m == Dimensions(x=0.5, y=0.8, z=0.4)
+    assert done.stage_detail == "delivered with 4,000 faces"
+
+
 def test_model_failed_records_an_actionable_error():
     after = decide(state(S.GENERATING_3D_MODEL, stage_detail="meshing"), EVENTS[K.MODEL_FAILED]()).new
     assert (after.error_stage, after.error_code, after.error_message, after.error_retryable) == (
@@ -383,3 +410,29 @@ def test_status_changed_at_follows_status_changes_only():
     assert progressed.status_changed_at == T0
     generating = decide(progressed, at(EVENTS[K.GENERATION_STARTED](), 6)).new
     assert generating.status_changed_at == T0 + timedelta(seconds=6)
+
+
+@pytest.mark.parametrize(
+    "start,to,expected",
+    [
+        (None, S.DRAFT, [S.DRAFT]),
+        (S.DRAFT, S.UPLOADING_PHOTOS, [S.UPLOADING_PHOTOS]),
+        (S.UPLOADING_PHOTOS, S.REMOVING_BACKGROUND, [S.PHOTOS_UPLOADED, S.REMOVING_BACKGROUND]),
+        (
+            S.DRAFT,
+            S.COMPLETED,
+            [
+                S.UPLOADING_PHOTOS,
+                S.PHOTOS_UPLOADED,
+                S.REMOVING_BACKGROUND,
+                S.GENERATING_3D_MODEL,
+                S.COMPLETED,
+            ],
+        ),
+        (S.REMOVING_BACKGROUND, S.FAILED, [S.FAILED]),
+        (S.FAILED, S.REMOVING_BACKGROUND, [S.REMOVING_BACKGROUND]),
+        (S.FAILED, S.COMPLETED, [S.GENERATING_3D_MODEL, S.COMPLETED]),
+    ],
+)
+def test_a_move_passes_through_every_earlier_status_in_order(start, to, expected):
+    assert domain.passed_through(start, to) == expected

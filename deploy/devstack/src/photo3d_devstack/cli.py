@@ -200,6 +200,14 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from .openapi import write_all
+
+    for path in write_all(Path(args.out) if args.out else None):
+        print(path)
+    return 0
+
+
 def _load(target: str) -> Callable[..., object] | None:
     """``module:function``, or None while the module does not exist yet (errors inside it propagate)."""
     module_name, _, attr = target.partition(":")
@@ -292,6 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
     asyncapi = sub.add_parser("asyncapi", help="write every service's AsyncAPI document (docs/asyncapi/)")
     asyncapi.add_argument("--out", help="folder (default: docs/asyncapi)")
     asyncapi.set_defaults(func=cmd_asyncapi)
+
+    openapi = sub.add_parser("openapi", help="write the HTTP services' OpenAPI documents (docs/openapi/)")
+    openapi.add_argument("--out", help="folder (default: docs/openapi)")
+    openapi.set_defaults(func=cmd_openapi)
 
     for name, (_, help_text) in config.PLUGIN_COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)

@@ -105,6 +105,7 @@ MIGRATE_COMMAND: tuple[str, ...] = ("photo3d_status", "migrate")
 PLUGIN_COMMANDS: dict[str, tuple[str, str]] = {
     "remove-background": ("photo3d_bgremoval.cli:main", "remove the background of photos (bgremoval)"),
     "reconstruct": ("photo3d_generation.cli:main", "build a 3D model from cut-outs (generation)"),
+    "kcat": ("photo3d_devstack.kcat:main", "kcat against the local broker (librdkafka of confluent-kafka)"),
 }
 
 # Asset hooks run by `make setup-assets` / `photo3d setup-assets`: each is "module:function() -> None",

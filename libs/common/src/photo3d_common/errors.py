@@ -41,6 +41,15 @@ class Photo3DError(Exception):
         return self.message
 
 
+def error_envelope(code: str, message: str, detail: Any = None) -> dict[str, Any]:
+    """The body of every HTTP error of every service, ``{"error": {"code", "message", "detail"?}}``:
+    built here only (``photo3d_common.web.error_response`` and the workers' probe server use it)."""
+    body: dict[str, Any] = {"code": code, "message": message}
+    if detail is not None:
+        body["detail"] = detail
+    return {"error": body}
+
+
 class InvalidInput(Photo3DError):
     status_code = 422
     code = "invalid_input"

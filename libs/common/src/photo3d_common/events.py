@@ -12,12 +12,84 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 View = Literal["front", "left", "right", "back"]
 VIEWS: tuple[View, ...] = ("front", "left", "right", "back")
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+#: A real-world size of the object, in metres (glTF units), from a 1 cm figurine to a 100 m building.
+SizeMetres = Annotated[float, Field(ge=0.01, le=100.0, allow_inf_nan=False)]
+#: A face budget: below 1 000 triangles hardly any object is recognisable; above 300 000 the browser's
+#: viewer and phones' AR viewers struggle (Meshy's own ceiling).
+FaceBudget = Annotated[int, Field(ge=1_000, le=300_000)]
+DEFAULT_TARGET_FACES = 20_000
+
+
+def _one_size(height_m: float | None, width_m: float | None) -> None:
+    if height_m is not None and width_m is not None:
+        raise ValueError(
+            "give the object's height_m or its width_m, not both: the other follows from the shape"
+        )
+
+
+class GenerationOptions(BaseModel):
+    """What a user chose for one model's 3D result (stored by the status service, carried to the worker).
+
+    ``height_m`` or ``width_m`` (at most one) scales the result so its bounding box is that tall (y) or
+    wide (x) in metres; with neither, each provider's natural scale is kept. ``target_faces`` is the face
+    budget the delivered mesh meets within 10 %; ``texture`` off delivers plain geometry.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    height_m: SizeMetres | None = None
+    width_m: SizeMetres | None = None
+    target_faces: FaceBudget = DEFAULT_TARGET_FACES
+    texture: bool = True
+
+    @model_validator(mode="after")
+    def _at_most_one_size(self) -> GenerationOptions:
+        _one_size(self.height_m, self.width_m)
+        return self
+
+    def overridden(self, changes: GenerationOptionsChange) -> GenerationOptions:
+        """These options with a re-run's changes applied; a new size replaces the other one."""
+        given = changes.model_dump(exclude_unset=True, exclude_none=True)
+        if "height_m" in given:
+            given["width_m"] = None
+        elif "width_m" in given:
+            given["height_m"] = None
+        return GenerationOptions.model_validate({**self.model_dump(), **given})
+
+
+class GenerationOptionsChange(BaseModel):
+    """The options a request may set; fields left out keep the model's (or the default) value."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    height_m: SizeMetres | None = Field(None, description="the object's real height in metres (0.01-100)")
+    width_m: SizeMetres | None = Field(
+        None, description="the object's real width in metres (0.01-100); at most one of height_m and width_m"
+    )
+    target_faces: FaceBudget | None = Field(None, description="face budget of the result (1 000-300 000)")
+    texture: bool | None = Field(None, description="paint a texture (false: plain geometry)")
+
+    @model_validator(mode="after")
+    def _at_most_one_size(self) -> GenerationOptionsChange:
+        _one_size(self.height_m, self.width_m)
+        return self
+
+
+class Dimensions(BaseModel):
+    """A delivered mesh's bounding box in metres (+Y up, front towards +Z)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    x: float
+    y: float
+    z: float
 
 
 class ModelStatus(StrEnum):
@@ -81,6 +153,7 @@ class PhotoUploaded(Event):
         "background removal starts by itself"
     )
     provider: str | None = None
+    options: GenerationOptions | None = Field(None, description="the model's generation options")
 
 
 class BackgroundRemovalRequested(Event):
@@ -90,6 +163,7 @@ class BackgroundRemovalRequested(Event):
 
     original_keys: dict[View, str]
     provider: str | None = None
+    options: GenerationOptions | None = None
     requested_by: str
 
 
@@ -128,6 +202,7 @@ class BackgroundRemoved(Event):
     cutout_keys: dict[View, str]
     source_fingerprint: str = Field(description="sha256 over the originals the cut-outs came from")
     provider: str | None = None
+    options: GenerationOptions | None = None
     duration_s: float = 0.0
     view_warnings: dict[View, list[ViewWarning]] = Field(
         default_factory=dict,
@@ -143,6 +218,9 @@ class GenerationRequested(Event):
 
     cutout_keys: dict[View, str]
     provider: str | None = None
+    options: GenerationOptions | None = Field(
+        None, description="the model's options with this run's overrides applied"
+    )
     requested_by: str
 
 
@@ -154,6 +232,7 @@ class GenerationStarted(Event):
     provider: str
     job_id: str | None = None
     resumed: bool = False
+    options: GenerationOptions | None = Field(None, description="the options this run generates with")
 
 
 class ModelGenerated(Event):
@@ -168,6 +247,11 @@ class ModelGenerated(Event):
     file_sizes: dict[str, int] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict)
     job_id: str | None = None
+    options: GenerationOptions | None = Field(None, description="the options the model was made with")
+    dimensions_m: Dimensions | None = Field(None, description="bounding box of the delivered mesh, metres")
+    detail: str | None = Field(
+        None, description="what the user should know about the result, e.g. a provider's face limit"
+    )
 
 
 class ModelFailed(Event):
@@ -193,6 +277,11 @@ class ModelStatusChanged(Event):
     progress: float
     cause_event_id: uuid.UUID | None = None
     cause_topic: str | None = None
+    inferred: bool = Field(
+        False,
+        description="the status service inferred this status: the cause (a later stage's event, consumed "
+        "before this stage's own) proves the model passed through it",
+    )
     error_stage: Stage | None = None
     error_message: str | None = None
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
-from photo3d_common.errors import DependencyUnavailable
+from photo3d_common.errors import DependencyUnavailable, error_envelope
 from photo3d_common.logging import get_logger
 
 log = get_logger(__name__)
@@ -77,7 +77,7 @@ async def _answer(health: Health, reader: asyncio.StreamReader, writer: asyncio.
             ready, body = await health.readiness()
             status = 200 if ready else 503
         else:
-            status, body = 404, {"error": {"code": "not_found", "message": "use /health or /ready"}}
+            status, body = 404, error_envelope("not_found", "use /health or /ready")
         payload = json.dumps(body).encode()
         reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
         writer.write(

@@ -20,7 +20,7 @@ from litestar.types import Message, Scope
 from pydantic import BaseModel, Field
 
 from photo3d_common.auth import TokenVerifier
-from photo3d_common.errors import Photo3DError, Unauthenticated, dependency_failure
+from photo3d_common.errors import Photo3DError, Unauthenticated, dependency_failure, error_envelope
 from photo3d_common.logging import get_logger
 
 log = get_logger(__name__)
@@ -28,6 +28,10 @@ log = get_logger(__name__)
 # Paths that answer without a token: health, API docs, dev sign-in, and the web page (its index, its
 # files and its client-side routes: every path outside /api that starts with a letter).
 PUBLIC_PATHS = (r"^/$", r"^/api/dev/token$", r"^/(?!api/)[A-Za-z]")
+
+#: ``security=`` of a route in PUBLIC_PATHS: OpenAPI then says it needs no token (an empty requirement
+#: overrides the document's bearer requirement).
+NO_AUTH: list[dict[str, list[str]]] = [{}]
 
 #: Seconds a client should wait before retrying a 503 (a dependency is down).
 RETRY_AFTER_S = 5
@@ -73,13 +77,12 @@ class ErrorEnvelope(BaseModel):
 def error_response(
     status_code: int, code: str, message: str, detail: Any = None, *, headers: Mapping[str, str] | None = None
 ) -> Response[dict[str, Any]]:
-    """The one place the error envelope ``{"error": {"code", "message", "detail"?}}`` is built."""
-    body: dict[str, Any] = {"code": code, "message": message}
-    if detail is not None:
-        body["detail"] = detail
+    """An error as an HTTP response: the envelope (``errors.error_envelope``), and Retry-After on a 503."""
     if status_code == 503:
         headers = {"Retry-After": str(RETRY_AFTER_S), **(headers or {})}
-    return Response({"error": body}, status_code=status_code, headers=dict(headers or {}))
+    return Response(
+        error_envelope(code, message, detail), status_code=status_code, headers=dict(headers or {})
+    )
 
 
 def photo3d_error_handler(_: Request[Any, Any, Any], exc: Photo3DError) -> Response[dict[str, Any]]:

@@ -1,5 +1,8 @@
 """Background removal for one model: plain async functions of the event and named dependencies.
 
+A trigger is answered once (``photo3d_common.outcomes``): a redelivered or replayed one gets its earlier
+answer republished, and starts nothing.
+
 Idempotent: cut-outs go to deterministic keys, and a manifest remembers which originals (by ETag) they
 came from, so a redelivered trigger republishes the result instead of redoing the work.
 """
@@ -19,6 +22,7 @@ from photo3d_common.events import (
     BackgroundRemovalRequested,
     BackgroundRemovalStarted,
     BackgroundRemoved,
+    GenerationOptions,
     PhotoUploaded,
     Stage,
     StageProgressed,
@@ -27,6 +31,7 @@ from photo3d_common.events import (
 )
 from photo3d_common.failures import failure_event
 from photo3d_common.logging import bound_model, get_logger
+from photo3d_common.outcomes import answer_once
 from photo3d_common.storage import ObjectNotFound, ObjectStorage, cutout_key
 
 from .consistency import check_cutouts
@@ -54,16 +59,40 @@ async def on_photo_uploaded(
 ) -> None:
     if not event.start_processing:
         return  # a view of a set still being collected, or a replacement waiting for an explicit re-run
-    await remove_backgrounds(
-        event.model_id, event.original_keys, event.provider, storage=storage, remover=remover, publish=publish
+    await answer_once(
+        event,
+        service=PRODUCER,
+        storage=storage,
+        publish=publish,
+        handle=lambda answer: remove_backgrounds(
+            event.model_id,
+            event.original_keys,
+            event.provider,
+            storage=storage,
+            remover=remover,
+            publish=answer,
+            options=event.options,
+        ),
     )
 
 
 async def on_removal_requested(
     event: BackgroundRemovalRequested, *, storage: ObjectStorage, remover: BackgroundRemover, publish: Publish
 ) -> None:
-    await remove_backgrounds(
-        event.model_id, event.original_keys, event.provider, storage=storage, remover=remover, publish=publish
+    await answer_once(
+        event,
+        service=PRODUCER,
+        storage=storage,
+        publish=publish,
+        handle=lambda answer: remove_backgrounds(
+            event.model_id,
+            event.original_keys,
+            event.provider,
+            storage=storage,
+            remover=remover,
+            publish=answer,
+            options=event.options,
+        ),
     )
 
 
@@ -75,7 +104,9 @@ async def remove_backgrounds(
     storage: ObjectStorage,
     remover: BackgroundRemover,
     publish: Publish,
+    options: GenerationOptions | None = None,
 ) -> None:
+    """``provider`` and ``options`` are the model's, passed on to generation with the cut-outs."""
     with bound_model(model_id):
         started = time.perf_counter()
         await publish(BackgroundRemovalStarted(model_id=model_id, producer=PRODUCER))
@@ -121,6 +152,7 @@ async def remove_backgrounds(
                 cutout_keys=cutout_keys,
                 source_fingerprint=fingerprint,
                 provider=provider,
+                options=options,
                 duration_s=duration,
                 view_warnings=warnings,
             )

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import io
+import dataclasses
 import time
 import uuid
 from dataclasses import dataclass
 
 import trimesh
-from PIL import Image
 
 from photo3d_common.broker import Publish
 from photo3d_common.errors import Photo3DError, dependency_failure
 from photo3d_common.events import (
     VIEWS,
     BackgroundRemoved,
+    Event,
+    GenerationOptions,
     GenerationRequested,
     GenerationStarted,
     ModelGenerated,
@@ -25,11 +26,12 @@ from photo3d_common.events import (
 )
 from photo3d_common.failures import failure_event
 from photo3d_common.logging import bound_model, get_logger
+from photo3d_common.outcomes import answer_once
 from photo3d_common.storage import ObjectNotFound, ObjectStorage, asset_key
 
 from . import meshio
+from .fitting import FittedMesh, fit_to_options
 from .jobs import JobRecord, JobStore
-from .local import reconstruct
 from .providers.base import GeneratedAssets, GenerationInputs, GenerationProvider, JobHandle, run_job
 from .providers.errors import ProviderError
 from .settings import GenerationServiceSettings
@@ -52,50 +54,75 @@ class Dependencies:
 
 
 async def on_background_removed(event: BackgroundRemoved, deps: Dependencies) -> None:
-    await generate(event.model_id, event.cutout_keys, event.provider, deps)
+    await _answer_once(event, event.cutout_keys, event.provider, deps, event.options)
 
 
 async def on_generation_requested(event: GenerationRequested, deps: Dependencies) -> None:
-    await generate(event.model_id, event.cutout_keys, event.provider, deps)
+    await _answer_once(event, event.cutout_keys, event.provider, deps, event.options)
+
+
+async def _answer_once(
+    trigger: Event,
+    cutout_keys: dict[View, str],
+    provider_name: str | None,
+    deps: Dependencies,
+    options: GenerationOptions | None,
+) -> None:
+    """A redelivered or replayed trigger gets its earlier answer again: no second job, no asset rewritten."""
+    await answer_once(
+        trigger,
+        service=PRODUCER,
+        storage=deps.storage,
+        publish=deps.publish,
+        handle=lambda answer: generate(
+            trigger.model_id,
+            cutout_keys,
+            provider_name,
+            dataclasses.replace(deps, publish=answer),
+            options=options,
+        ),
+    )
 
 
 async def generate(
-    model_id: uuid.UUID, cutout_keys: dict[View, str], provider_name: str | None, deps: Dependencies
+    model_id: uuid.UUID,
+    cutout_keys: dict[View, str],
+    provider_name: str | None,
+    deps: Dependencies,
+    *,
+    options: GenerationOptions | None = None,
 ) -> None:
+    """Run the model's provider (the built-in reconstructor is one of them) and store what it made, fitted
+    to the model's options. An event from before options existed gets the defaults."""
     name = provider_name or deps.settings.default_provider
+    options = options or GenerationOptions()
     with bound_model(model_id):
         started = time.perf_counter()
         try:
             cutouts = await _load_cutouts(cutout_keys, deps.storage)
-            if name == "local":
-                await deps.publish(GenerationStarted(model_id=model_id, producer=PRODUCER, provider=name))
-                mesh = await _reconstruct_locally(model_id, cutouts, deps)
-                job_id, fingerprint, handle = None, None, None
-            else:
-                provider = deps.providers.get(name)
-                if provider is None:
-                    raise GenerationFailure(
-                        f"the {name!r} generator is not enabled on this server: choose another one or ask "
-                        "an administrator",
-                        code="provider_not_enabled",
-                    )
-                outcome = await _run_provider_job(model_id, provider, cutouts, deps)
-                if isinstance(outcome, ModelGenerated):  # finished earlier: republish, never pay twice
-                    await deps.publish(outcome)
-                    return
-                mesh, handle, fingerprint = outcome
-                job_id = handle.job_id
-            generated = await _store_assets(model_id, mesh, name, job_id, started, deps)
-            if fingerprint is not None:
-                await deps.jobs.save(
-                    model_id,
-                    fingerprint,
-                    JobRecord(
-                        handle=handle,
-                        completed=True,
-                        result=generated.model_dump(mode="json", include=_RESULT_FIELDS),
-                    ),
+            provider = deps.providers.get(name)
+            if provider is None:
+                raise GenerationFailure(
+                    f"the {name!r} generator is not enabled on this server: choose another one or ask "
+                    "an administrator",
+                    code="provider_not_enabled",
                 )
+            inputs = GenerationInputs(images=cutouts, options=options)
+            outcome = await _run_provider_job(model_id, provider, inputs, deps)
+            if isinstance(outcome, ModelGenerated):  # finished earlier: republish, never pay twice
+                await deps.publish(outcome)
+                return
+            mesh, handle, fingerprint = outcome
+            generated = await _store_assets(model_id, mesh, options, name, handle.job_id, started, deps)
+            await deps.jobs.save(
+                model_id,
+                fingerprint,
+                JobRecord(
+                    handle=handle,
+                    completed=True,
+                    result=generated.model_dump(mode="json", include=_RESULT_FIELDS),
+                ),
+            )
         except Exception as error:  # every failure ends the stage with a reason, or waits (outage)
             if dependency_failure(error) is not None:
                 raise  # not the work's fault: the consumer waits for the dependency and runs this again
@@ -105,12 +132,25 @@ async def generate(
             "model generated",
             provider=name,
             faces=generated.face_count,
+            target_faces=options.target_faces,
+            dimensions_m=generated.dimensions_m.model_dump() if generated.dimensions_m else None,
             seconds=round(time.perf_counter() - started, 2),
         )
         await deps.publish(generated)
 
 
-_RESULT_FIELDS = {"provider", "asset_keys", "vertex_count", "face_count", "file_sizes", "timings", "job_id"}
+_RESULT_FIELDS = {
+    "provider",
+    "asset_keys",
+    "vertex_count",
+    "face_count",
+    "file_sizes",
+    "timings",
+    "job_id",
+    "options",
+    "dimensions_m",
+    "detail",
+}
 
 
 async def _load_cutouts(cutout_keys: dict[View, str], storage: ObjectStorage) -> dict[View, bytes]:
@@ -130,45 +170,16 @@ async def _load_cutouts(cutout_keys: dict[View, str], storage: ObjectStorage) ->
     return cutouts
 
 
-async def _reconstruct_locally(
-    model_id: uuid.UUID, cutouts: dict[View, bytes], deps: Dependencies
-) -> trimesh.Trimesh:
-    loop = asyncio.get_running_loop()
-    local = deps.settings.local
-
-    def progress(fraction: float, detail: str) -> None:  # called from the worker thread
-        event = StageProgressed(
-            model_id=model_id,
-            producer=PRODUCER,
-            stage=Stage.GENERATION,
-            progress=round(0.9 * fraction, 3),
-            detail=detail,
-        )
-        asyncio.run_coroutine_threadsafe(deps.publish(event), loop)
-
-    def work() -> trimesh.Trimesh:
-        images = {view: Image.open(io.BytesIO(data)) for view, data in cutouts.items()}
-        return reconstruct(images, local.reconstruction(), progress=progress)
-
-    try:
-        async with asyncio.timeout(local.deadline_s):
-            return await asyncio.to_thread(work)
-    except TimeoutError:
-        raise GenerationFailure(
-            f"generation timed out after {local.deadline_s / 60:.0f} min", code="generation_timeout"
-        ) from None
-
-
 async def _run_provider_job(
-    model_id: uuid.UUID, provider: GenerationProvider, cutouts: dict[View, bytes], deps: Dependencies
+    model_id: uuid.UUID, provider: GenerationProvider, inputs: GenerationInputs, deps: Dependencies
 ) -> ModelGenerated | tuple[trimesh.Trimesh, JobHandle, str]:
-    inputs = GenerationInputs(images=cutouts)
     fingerprint = provider.fingerprint(inputs)
     record = await deps.jobs.load(model_id, fingerprint)
     if record is not None and record.completed and record.result:
         log.info("job already finished for these inputs: republishing", job_id=record.handle.job_id)
         return ModelGenerated(model_id=model_id, producer=PRODUCER, **record.result)
-    existing = record.handle if record is not None else None
+    # A job of this process (the built-in reconstructor) died with it: start it again, free of charge.
+    existing = record.handle if record is not None and provider.resumable else None
     await deps.publish(
         GenerationStarted(
             model_id=model_id,
@@ -176,6 +187,7 @@ async def _run_provider_job(
             provider=provider.name,
             job_id=existing.job_id if existing else None,
             resumed=existing is not None,
+            options=inputs.options,
         )
     )
 
@@ -204,6 +216,8 @@ async def _run_provider_job(
 
 
 def _mesh_from(assets: GeneratedAssets) -> trimesh.Trimesh:
+    if isinstance(assets.mesh, trimesh.Trimesh):  # made in this process, already in the convention
+        return assets.mesh
     for fmt in ("glb", "gltf", "obj", "ply", "stl"):
         found = assets.get(fmt)
         if found is not None:
@@ -221,16 +235,25 @@ def _asset_name(filename: str) -> str:
     return ext if stem == "model" else stem
 
 
+def _fitted_assets(
+    mesh: trimesh.Trimesh, options: GenerationOptions, preview_size: int
+) -> tuple[FittedMesh, dict[str, bytes]]:
+    fitted = fit_to_options(mesh, options)
+    return fitted, meshio.export_assets(fitted.mesh, preview_size=preview_size)
+
+
 async def _store_assets(
     model_id: uuid.UUID,
     mesh: trimesh.Trimesh,
+    options: GenerationOptions,
     provider: str,
     job_id: str | None,
     started: float,
     deps: Dependencies,
 ) -> ModelGenerated:
     export_started = time.perf_counter()
-    files = await asyncio.to_thread(meshio.export_assets, mesh, preview_size=deps.settings.preview_size)
+    fitted, files = await asyncio.to_thread(_fitted_assets, mesh, options, deps.settings.preview_size)
+    mesh = fitted.mesh
     exported = time.perf_counter()
     asset_keys: dict[str, str] = {}
     for filename, data in files.items():
@@ -251,6 +274,9 @@ async def _store_assets(
             "store_s": round(time.perf_counter() - exported, 3),
         },
         job_id=job_id,
+        options=options,
+        dimensions_m=fitted.dimensions,
+        detail=fitted.detail,
     )
 
 
@@ -259,6 +285,7 @@ _CONTENT_TYPES = {
     "obj": "model/obj",
     "mtl": "model/mtl",
     "stl": "model/stl",
+    "usdz": "model/vnd.usdz+zip",
     "png": "image/png",
     "jpg": "image/jpeg",
 }

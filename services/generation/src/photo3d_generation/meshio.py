@@ -2,7 +2,8 @@
 
 The output convention (every provider's result is converted to it before it is stored):
 
-* glTF 2.0 binary (GLB) is the primary asset; OBJ (+ MTL and texture when textured) and STL are derived.
+* glTF 2.0 binary (GLB) is the primary asset; OBJ (+ MTL and texture when textured), STL and USDZ (for
+  phones' AR viewers, :mod:`usdz`) are derived. Units are metres (glTF's, and USDZ's ``metersPerUnit``).
 * +Y is up, the object's front faces +Z (glTF's own convention), the model is centred on X and Z
   (bounding-box centre) and rests on y = 0.
 * The four photo views are named by the side of the object they show, so each camera looks at the origin
@@ -25,6 +26,8 @@ import trimesh
 from PIL import Image, ImageDraw
 from scipy.spatial import cKDTree
 
+from .usdz import to_usdz_bytes
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "VIEW_RIGHT",
     "MeshLoadError",
     "axis_vector",
+    "drop_doubled_faces",
     "export_assets",
     "face_colors",
     "load_mesh",
@@ -41,6 +45,7 @@ __all__ = [
     "to_glb_bytes",
     "to_obj_files",
     "to_stl_bytes",
+    "to_usdz_bytes",
     "vertex_colors",
     "welded",
 ]
@@ -146,6 +151,17 @@ def welded(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     plain = trimesh.Trimesh(vertices=np.asarray(mesh.vertices), faces=np.asarray(mesh.faces), process=False)
     plain.merge_vertices()
     return plain
+
+
+def drop_doubled_faces(mesh: trimesh.Trimesh) -> None:
+    """In place: edge collapses now and then leave a triangle doubled; drop both copies and patch the gap."""
+    faces = np.sort(mesh.faces, axis=1)
+    _, index, counts = np.unique(faces, axis=0, return_index=True, return_counts=True)
+    keep = np.zeros(len(faces), dtype=bool)
+    keep[index[counts == 1]] = True
+    mesh.update_faces(keep)
+    mesh.remove_unreferenced_vertices()
+    trimesh.repair.fill_holes(mesh)
 
 
 def to_glb_bytes(mesh: trimesh.Trimesh) -> bytes:
@@ -320,11 +336,12 @@ def export_assets(mesh: trimesh.Trimesh, *, preview_size: int = 256) -> dict[str
     """Every stored asset of a finished model, by file name under ``assets/``.
 
     ``model.glb``, ``model.obj`` (+ ``model.mtl``/``texture.png`` when textured), ``model.stl``,
-    ``preview.png``. The mesh must already be in the output convention (see :func:`normalize_mesh`).
+    ``model.usdz`` (texture packaged inside), ``preview.png``. The mesh must already be in the output convention (see :func:`normalize_mesh`).
     """
     _encode_textures_fast(mesh)
     assets: dict[str, bytes] = {"model.glb": to_glb_bytes(mesh)}
     assets.update(to_obj_files(mesh, stem="model"))
     assets["model.stl"] = to_stl_bytes(mesh)
+    assets["model.usdz"] = to_usdz_bytes(mesh)
     assets["preview.png"] = render_preview(mesh, size=preview_size)
     return assets

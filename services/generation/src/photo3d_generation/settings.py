@@ -10,41 +10,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from photo3d_common.settings import KafkaSettings, LogSettings, S3Settings
 
-from .local import ReconstructionSettings
+from .providers.local import LocalSettings
 from .providers.selfhosted import SelfHostedSettings
 from .providers.tencent import TencentSettings
 
 ProviderName = Literal["local", "tencent", "selfhosted"]
 
-
-class LocalSettings(BaseSettings):
-    """``GENERATION_LOCAL_*``: the built-in CPU reconstructor."""
-
-    model_config = SettingsConfigDict(env_prefix="GENERATION_LOCAL_", extra="ignore")
-
-    voxel_resolution: int = Field(128, ge=16, le=512)
-    smoothing_iterations: int = Field(8, ge=0)
-    target_faces: int = Field(20_000, ge=0)
-    camera_distance: float | None = Field(
-        2.5, description="assumed camera distance in object heights (phone photos); None = orthographic"
-    )
-    max_photo_side: int = Field(1024, ge=64)
-    texture_size: int = Field(2048, ge=0, le=8192, description="texture atlas side; 0 = vertex colours only")
-    height: float = Field(1.0, gt=0, description="model height in glTF units (metres); photos carry no scale")
-    deadline_s: float = Field(
-        600.0, gt=0, description="a local reconstruction takes seconds; this is a guard"
-    )
-
-    def reconstruction(self) -> ReconstructionSettings:
-        return ReconstructionSettings(
-            voxel_resolution=self.voxel_resolution,
-            smoothing_iterations=self.smoothing_iterations,
-            target_faces=self.target_faces,
-            camera_distance=self.camera_distance,
-            max_photo_side=self.max_photo_side,
-            texture_size=self.texture_size,
-            height=self.height,
-        )
+__all__ = ["GenerationServiceSettings", "LocalSettings", "ProviderName"]
 
 
 class GenerationServiceSettings(BaseSettings):

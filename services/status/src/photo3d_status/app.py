@@ -50,6 +50,7 @@ from photo3d_status.migrate import migrate
 from photo3d_status.repository import ModelRepository
 from photo3d_status.service import ModelService
 from photo3d_status.settings import StatusSettings
+from photo3d_status.watchdog import StageWatchdog
 
 log = get_logger(__name__)
 SERVICE = "status"
@@ -125,9 +126,18 @@ class StatusRuntime:
                 publish=self.publish,
                 providers=settings.providers,
                 keepalive_s=settings.sse_keepalive_s,
+                default_options=settings.default_options(),
             )
             self._sweeper = asyncio.create_task(self._sweep_outbox(), name="outbox-sweeper")
             stack.push_async_callback(self._stop_sweeper)
+            if settings.consume and settings.watchdog:
+                watchdog = StageWatchdog(
+                    self.repository,
+                    self.publish,
+                    deadlines_s=settings.stage_deadlines_s,
+                    interval_s=settings.watchdog_interval_s,
+                )
+                await stack.enter_async_context(watchdog.running())
             stack.callback(self.hub.close)  # first thing at shutdown: open event streams end
             log.info("status service started", consumers=settings.consume)
             yield

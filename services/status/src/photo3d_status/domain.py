@@ -24,7 +24,9 @@ from photo3d_common.events import (
     VIEWS,
     BackgroundRemovalStarted,
     BackgroundRemoved,
+    Dimensions,
     Event,
+    GenerationOptions,
     GenerationStarted,
     ModelFailed,
     ModelGenerated,
@@ -155,6 +157,30 @@ for _kind in (K.UPLOAD_PROGRESSED, K.BACKGROUND_PROGRESSED, K.GENERATION_PROGRES
         TRANSITIONS.setdefault((_kind, _status), Ignore("progress of a stage that is not running"))
 
 
+#: The statuses a model passes through, in order, on its way to completion.
+SEQUENCE: tuple[ModelStatus, ...] = (
+    S.DRAFT,
+    S.UPLOADING_PHOTOS,
+    S.PHOTOS_UPLOADED,
+    S.REMOVING_BACKGROUND,
+    S.GENERATING_3D_MODEL,
+    S.COMPLETED,
+)
+
+
+def passed_through(from_status: ModelStatus | None, to: ModelStatus) -> list[ModelStatus]:
+    """The statuses a move from ``from_status`` to ``to`` passes through, ``to`` last. A *reorder* move
+    skips statuses whose events have not been consumed yet (topics are read independently); the model did
+    pass through them, so they are recorded too, as inferred. A re-run after a failure starts at its
+    stage; one that is seen completing before it was seen starting passed through generation."""
+    if from_status is None or to == from_status or to == S.FAILED:
+        return [to]
+    if from_status == S.FAILED:
+        return [S.GENERATING_3D_MODEL, to] if to == S.COMPLETED else [to]
+    start, end = SEQUENCE.index(from_status), SEQUENCE.index(to)
+    return list(SEQUENCE[start + 1 : end + 1]) if end > start else [to]
+
+
 @dataclass(frozen=True)
 class ModelState:
     """One row of ``models`` as the domain sees it."""
@@ -175,6 +201,9 @@ class ModelState:
     assets: Mapping[str, str] = field(default_factory=dict)
     vertex_count: int | None = None
     face_count: int | None = None
+    options: GenerationOptions = field(default_factory=GenerationOptions)
+    #: bounding box of the delivered mesh in metres (y up), once generated
+    dimensions_m: Dimensions | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     completed_at: datetime | None = None
@@ -329,6 +358,8 @@ def _apply(model: ModelState, event: Event, to: ModelStatus) -> ModelState:
             )
         case GenerationStarted():
             changes["provider"] = event.provider
+            if event.options is not None:  # a re-run may have changed them
+                changes["options"] = event.options
             if entering:
                 changes.update(
                     progress=0.0,
@@ -342,11 +373,14 @@ def _apply(model: ModelState, event: Event, to: ModelStatus) -> ModelState:
                 assets=dict(event.asset_keys),
                 vertex_count=event.vertex_count,
                 face_count=event.face_count,
+                dimensions_m=event.dimensions_m,
                 progress=1.0,
-                stage_detail=None,
+                stage_detail=event.detail,  # e.g. a face budget the provider could not meet
                 completed_at=event.occurred_at,
                 **_NO_ERROR,
             )
+            if event.options is not None:
+                changes["options"] = event.options
         case ModelFailed():
             changes.update(
                 error_stage=str(event.stage),

@@ -15,7 +15,14 @@ from typing import Any
 
 import asyncpg
 
-from photo3d_common.events import VIEWS, Event, ModelStatus, ModelStatusChanged
+from photo3d_common.events import (
+    VIEWS,
+    Dimensions,
+    Event,
+    GenerationOptions,
+    ModelStatus,
+    ModelStatusChanged,
+)
 from photo3d_common.logging import get_logger
 from photo3d_status import domain
 from photo3d_status.domain import Applied, ModelState
@@ -28,6 +35,11 @@ PRODUCER = "status"
 ASSET_COLUMNS = {"glb": "glb_key", "obj": "obj_key", "stl": "stl_key", "preview": "preview_key"}
 
 _SELECT = "SELECT * FROM models"
+# $1 status, $2 deadline in seconds: in that status, unchanged and without any event for longer than that
+_STUCK = """SELECT id FROM models m
+    WHERE status = $1::model_status AND updated_at < now() - make_interval(secs => $2)
+      AND NOT EXISTS (SELECT 1 FROM event_log e
+                      WHERE e.model_id = m.id AND e.at >= now() - make_interval(secs => $2))"""
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,7 @@ def _row_to_state(row: Mapping[str, Any]) -> ModelState:
     assets = {fmt: row[column] for fmt, column in ASSET_COLUMNS.items() if row[column]}
     extra = row["extra_asset_keys"]
     assets.update(_json(extra))
+    dimensions = _json(row["dimensions_m"]) if row["dimensions_m"] is not None else None
     return ModelState(
         id=row["id"],
         owner=row["owner"],
@@ -85,6 +98,13 @@ def _row_to_state(row: Mapping[str, Any]) -> ModelState:
         assets=assets,
         vertex_count=row["vertex_count"],
         face_count=row["face_count"],
+        options=GenerationOptions(
+            height_m=row["height_m"],
+            width_m=row["width_m"],
+            target_faces=row["target_faces"],
+            texture=row["texture"],
+        ),
+        dimensions_m=Dimensions.model_validate(dimensions) if dimensions else None,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         completed_at=row["completed_at"],
@@ -106,6 +126,11 @@ def _state_columns(state: ModelState) -> dict[str, Any]:
         "error_retryable": state.error_retryable,
         "vertex_count": state.vertex_count,
         "face_count": state.face_count,
+        "height_m": state.options.height_m,
+        "width_m": state.options.width_m,
+        "target_faces": state.options.target_faces,
+        "texture": state.options.texture,
+        "dimensions_m": state.dimensions_m.model_dump_json() if state.dimensions_m else None,
         "completed_at": state.completed_at,
         "status_changed_at": state.status_changed_at,
     }
@@ -150,15 +175,23 @@ class ModelRepository:
 
     # --- writes from the API ---------------------------------------------------------------------------
 
-    async def create(self, *, owner: str, name: str, provider: str | None) -> ModelState:
+    async def create(
+        self, *, owner: str, name: str, provider: str | None, options: GenerationOptions | None = None
+    ) -> ModelState:
         model_id = uuid.uuid4()
+        options = options or GenerationOptions()
         async with self.pool.acquire() as connection, connection.transaction():
             row = await connection.fetchrow(
-                "INSERT INTO models (id, owner, name, provider, status) VALUES ($1, $2, $3, $4, 'draft') RETURNING *",
+                """INSERT INTO models (id, owner, name, provider, status, height_m, width_m, target_faces, texture)
+                   VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8) RETURNING *""",
                 model_id,
                 owner,
                 name,
                 provider,
+                options.height_m,
+                options.width_m,
+                options.target_faces,
+                options.texture,
             )
             state = _row_to_state(row)
             await self._record_change(connection, state, None, cause=None)
@@ -193,41 +226,68 @@ class ModelRepository:
 
     async def apply(self, event: Event) -> ApplyResult:
         async with self.pool.acquire() as connection, connection.transaction():
-            first_time = await connection.fetchval(
-                """INSERT INTO event_log (event_id, model_id, topic, event_type, occurred_at, outcome)
-                   VALUES ($1, $2, $3, $4, $5, 'applied')
-                   ON CONFLICT (event_id) DO NOTHING
-                   RETURNING true""",
-                event.event_id,
+            return await self._apply_in(connection, event)
+
+    async def stuck(self, status: ModelStatus, deadline_s: float, *, limit: int = 100) -> list[uuid.UUID]:
+        """Models in ``status`` with no event (applied or not) for longer than ``deadline_s``."""
+        rows = await self.pool.fetch(_STUCK + " LIMIT $3", str(status), deadline_s, limit)
+        return [row["id"] for row in rows]
+
+    async def fail_if_stuck(
+        self,
+        model_id: uuid.UUID,
+        status: ModelStatus,
+        deadline_s: float,
+        failure: Callable[[ModelState], Event],
+    ) -> ApplyResult | None:
+        """Apply ``failure(model)`` if the model is still stuck, checked under its row lock (a model that
+        moved on meanwhile is left alone); None when it is not stuck any more."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            row = await connection.fetchrow(
+                _STUCK + " AND id = $3 FOR UPDATE SKIP LOCKED", str(status), deadline_s, model_id
+            )
+            if row is None:
+                return None
+            state = _row_to_state(await connection.fetchrow(f"{_SELECT} WHERE id = $1", model_id))
+            return await self._apply_in(connection, failure(state))
+
+    async def _apply_in(self, connection: asyncpg.Connection, event: Event) -> ApplyResult:
+        """One event, within the caller's transaction."""
+        first_time = await connection.fetchval(
+            """INSERT INTO event_log (event_id, model_id, topic, event_type, occurred_at, outcome)
+               VALUES ($1, $2, $3, $4, $5, 'applied')
+               ON CONFLICT (event_id) DO NOTHING
+               RETURNING true""",
+            event.event_id,
+            event.model_id,
+            event.topic,
+            type(event).__name__,
+            event.occurred_at,
+        )
+        if not first_time:
+            return ApplyResult("duplicate", "event already handled")
+        row = await connection.fetchrow(f"{_SELECT} WHERE id = $1 FOR UPDATE", event.model_id)
+        current = _row_to_state(row) if row else None
+        decision = domain.decide(current, event)
+        from_status = current.status if current else None
+        to_status = decision.new.status if isinstance(decision, Applied) else None
+        await connection.execute(
+            "UPDATE event_log SET outcome = $2, reason = $3, from_status = $4, to_status = $5 WHERE event_id = $1",
+            event.event_id,
+            decision.outcome,
+            decision.reason or None,
+            from_status,
+            to_status,
+        )
+        if isinstance(decision, Applied) and current is not None and decision.new != current:
+            columns = _state_columns(decision.new)
+            assignments = ", ".join(f"{name} = ${index}" for index, name in enumerate(columns, start=2))
+            updated = await connection.fetchrow(
+                f"UPDATE models SET {assignments} WHERE id = $1 RETURNING *",
                 event.model_id,
-                event.topic,
-                type(event).__name__,
-                event.occurred_at,
+                *columns.values(),
             )
-            if not first_time:
-                return ApplyResult("duplicate", "event already handled")
-            row = await connection.fetchrow(f"{_SELECT} WHERE id = $1 FOR UPDATE", event.model_id)
-            current = _row_to_state(row) if row else None
-            decision = domain.decide(current, event)
-            from_status = current.status if current else None
-            to_status = decision.new.status if isinstance(decision, Applied) else None
-            await connection.execute(
-                "UPDATE event_log SET outcome = $2, reason = $3, from_status = $4, to_status = $5 WHERE event_id = $1",
-                event.event_id,
-                decision.outcome,
-                decision.reason or None,
-                from_status,
-                to_status,
-            )
-            if isinstance(decision, Applied) and current is not None and decision.new != current:
-                columns = _state_columns(decision.new)
-                assignments = ", ".join(f"{name} = ${index}" for index, name in enumerate(columns, start=2))
-                updated = await connection.fetchrow(
-                    f"UPDATE models SET {assignments} WHERE id = $1 RETURNING *",
-                    event.model_id,
-                    *columns.values(),
-                )
-                await self._record_change(connection, _row_to_state(updated), current.status, cause=event)
+            await self._record_change(connection, _row_to_state(updated), current.status, cause=event)
         return ApplyResult(decision.outcome, decision.reason, from_status, to_status)
 
     async def _record_change(
@@ -238,38 +298,48 @@ class ModelRepository:
         *,
         cause: Event | None,
     ) -> None:
-        """Within the writing transaction: tell listeners (SSE) and, for a status change, history and Kafka."""
+        """Within the writing transaction: tell listeners (SSE) and, for a status change, history and Kafka.
+        A move that skips statuses (events consumed out of order) records each skipped one first, in order,
+        marked ``inferred`` (the cause is the event that proved it)."""
         await connection.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(state.id))
         if from_status == state.status:
             return
-        await connection.execute(
-            """INSERT INTO model_status_history (model_id, from_status, to_status, cause_event_id, cause_topic)
-               VALUES ($1, $2, $3, $4, $5)""",
-            state.id,
-            from_status,
-            state.status,
-            cause.event_id if cause else None,
-            cause.topic if cause else None,
-        )
-        changed = ModelStatusChanged(
-            event_id=status_changed_event_id(cause.event_id if cause else None, state.id, state.status),
-            model_id=state.id,
-            producer=PRODUCER,
-            owner=state.owner,
-            previous_status=from_status,
-            status=state.status,
-            progress=state.progress,
-            cause_event_id=cause.event_id if cause else None,
-            cause_topic=cause.topic if cause else None,
-            error_stage=state.error_stage,  # type: ignore[arg-type]
-            error_message=state.error_message,
-        )
-        await connection.execute(
-            "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3::jsonb)",
-            ModelStatusChanged.topic,
-            str(state.id),
-            changed.model_dump_json(),
-        )
+        previous = from_status
+        steps = domain.passed_through(from_status, state.status)
+        for step in steps:
+            inferred = step != state.status
+            await connection.execute(
+                """INSERT INTO model_status_history
+                       (model_id, from_status, to_status, cause_event_id, cause_topic, inferred)
+                   VALUES ($1, $2, $3, $4, $5, $6)""",
+                state.id,
+                previous,
+                step,
+                cause.event_id if cause else None,
+                cause.topic if cause else None,
+                inferred,
+            )
+            changed = ModelStatusChanged(
+                event_id=status_changed_event_id(cause.event_id if cause else None, state.id, step),
+                model_id=state.id,
+                producer=PRODUCER,
+                owner=state.owner,
+                previous_status=previous,
+                status=step,
+                progress=1.0 if inferred else state.progress,
+                cause_event_id=cause.event_id if cause else None,
+                cause_topic=cause.topic if cause else None,
+                inferred=inferred,
+                error_stage=None if inferred else state.error_stage,  # type: ignore[arg-type]
+                error_message=None if inferred else state.error_message,
+            )
+            await connection.execute(
+                "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3::jsonb)",
+                ModelStatusChanged.topic,
+                str(state.id),
+                changed.model_dump_json(),
+            )
+            previous = step
 
     async def flush_outbox(
         self, publish: Callable[[ModelStatusChanged], Awaitable[None]], *, batch: int = 100

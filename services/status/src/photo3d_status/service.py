@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from photo3d_common.errors import Conflict, InvalidInput, NotFound
+from photo3d_common.events import GenerationOptions, GenerationOptionsChange
 from photo3d_common.logging import bound_model, get_logger
 from photo3d_common.storage import ObjectInfo, ObjectNotFound, ObjectStorage, model_prefix
 from photo3d_status.domain import ModelState
@@ -25,6 +26,7 @@ _EXTRA_TYPES = {
     ".obj": "model/obj",
     ".mtl": "model/mtl",
     ".stl": "model/stl",
+    ".usdz": "model/vnd.usdz+zip",
     ".png": "image/png",
     ".json": "application/json",
 }
@@ -103,6 +105,7 @@ class ModelService:
         publish: Publish,
         providers: list[str],
         keepalive_s: float,
+        default_options: GenerationOptions | None = None,
     ) -> None:
         self.repository = repository
         self.storage = storage
@@ -110,18 +113,27 @@ class ModelService:
         self.publish = publish
         self.providers = providers
         self.keepalive_s = keepalive_s
+        self.default_options = default_options or GenerationOptions()
         self._flushes: set[asyncio.Task[None]] = set()
 
-    async def create(self, owner: str, *, name: str | None, provider: str | None) -> ModelState:
+    async def create(
+        self,
+        owner: str,
+        *,
+        name: str | None,
+        provider: str | None,
+        options: GenerationOptionsChange | None = None,
+    ) -> ModelState:
         if provider is not None and provider not in self.providers:
             raise InvalidInput(
                 f"unknown provider {provider!r}: choose one of {', '.join(self.providers)}",
                 detail={"providers": self.providers},
             )
         name = (name or "").strip() or "Untitled model"
-        model = await self.repository.create(owner=owner, name=name, provider=provider)
+        chosen = self.default_options.overridden(options) if options else self.default_options
+        model = await self.repository.create(owner=owner, name=name, provider=provider, options=chosen)
         with bound_model(model.id):
-            log.info("model created", owner=owner, provider=provider)
+            log.info("model created", owner=owner, provider=provider, options=chosen.model_dump())
             self._flush_soon()
         return model
 

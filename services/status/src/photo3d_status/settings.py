@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from photo3d_common.events import DEFAULT_TARGET_FACES, FaceBudget, GenerationOptions, ModelStatus
 from photo3d_common.settings import AuthSettings, KafkaSettings, LogSettings, S3Settings, list_from_env
 
 
@@ -36,6 +37,10 @@ class StatusSettings(DatabaseSettings):
         default_factory=lambda: ["local", "tencent", "selfhosted"],
         description="generation providers a model may ask for",
     )
+    default_target_faces: FaceBudget = Field(
+        DEFAULT_TARGET_FACES, description="face budget of a model created without one"
+    )
+    default_texture: bool = Field(True, description="whether a model created without the choice is textured")
     public_upload_url: str = Field(
         "http://127.0.0.1:8001", description="the upload service, as browsers reach it"
     )
@@ -46,12 +51,37 @@ class StatusSettings(DatabaseSettings):
     )
     outbox_sweep_s: float = Field(5.0, gt=0, description="how often unpublished status changes are retried")
     page_size_max: int = 100
+    # The stuck-model watchdog: a model without news for longer than its status's deadline fails with
+    # error_code=stage_timeout (retryable). Longer than each worker's own deadline, so a worker that is
+    # alive reports its own reason first.
+    deadline_photos_uploaded_s: float = Field(
+        300.0, gt=0, description="all four photos in, background removal not started"
+    )
+    deadline_removing_background_s: float = Field(300.0, gt=0)
+    deadline_generating_3d_model_s: float = Field(
+        1800.0, gt=0, description="above the providers' 15 min job deadline plus downloads"
+    )
+    watchdog: bool = Field(True, description="run the stuck-model watchdog (with the consumers)")
+    watchdog_interval_s: float = Field(15.0, gt=0, description="how often stuck models are looked for")
     consume: bool = Field(True, description="run the Kafka consumers in this process")
     ready_timeout_s: float = Field(1.0, gt=0, description="longest wait of each readiness check (/ready)")
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+
+    @property
+    def stage_deadlines_s(self) -> dict[ModelStatus, float]:
+        return {
+            ModelStatus.PHOTOS_UPLOADED: self.deadline_photos_uploaded_s,
+            ModelStatus.REMOVING_BACKGROUND: self.deadline_removing_background_s,
+            ModelStatus.GENERATING_3D_MODEL: self.deadline_generating_3d_model_s,
+        }
+
     s3: S3Settings = Field(default_factory=S3Settings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     _split_lists = field_validator("providers", "cors_origins", mode="before")(list_from_env)
+
+    def default_options(self) -> GenerationOptions:
+        """What a model gets for the options its creation left out (no size: the provider's own scale)."""
+        return GenerationOptions(target_faces=self.default_target_faces, texture=self.default_texture)

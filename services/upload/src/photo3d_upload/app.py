@@ -28,6 +28,7 @@ from photo3d_common.logging import configure_logging, get_logger
 from photo3d_common.storage import ObjectStorage
 from photo3d_common.web import (
     EXCEPTION_HANDLERS,
+    NO_AUTH,
     READINESS_RESPONSES,
     Liveness,
     Readiness,
@@ -56,6 +57,7 @@ PUBLISHED_EVENTS = (PhotoUploaded, BackgroundRemovalRequested, GenerationRequest
     summary="Liveness: the process serves requests",
     description="Checks nothing outside the process; `/ready` checks the dependencies.",
     tags=["system"],
+    security=NO_AUTH,
 )
 async def health() -> Liveness:
     return Liveness(status="ok")
@@ -68,6 +70,7 @@ async def health() -> Liveness:
     description="200 when all answer within UPLOAD_READY_TIMEOUT_S, else 503 naming what is down. This "
     "service has no database of its own: the status service owns the models (its `/ready` checks Postgres).",
     tags=["system"],
+    security=NO_AUTH,
     responses=READINESS_RESPONSES,
 )
 async def ready(state: State) -> Response[Readiness]:
@@ -79,6 +82,7 @@ async def ready(state: State) -> Response[Readiness]:
     operation_id="asyncapi",
     summary="AsyncAPI document of the events this service publishes",
     tags=["system"],
+    security=NO_AUTH,
 )
 async def asyncapi(state: State) -> dict[str, Any]:
     return state.asyncapi

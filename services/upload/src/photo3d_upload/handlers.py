@@ -21,6 +21,8 @@ from photo3d_common.errors import BrokerUnavailable, InvalidInput, Photo3DError
 from photo3d_common.events import (
     VIEWS,
     BackgroundRemovalRequested,
+    GenerationOptions,
+    GenerationOptionsChange,
     GenerationRequested,
     PhotoUploaded,
     View,
@@ -250,6 +252,7 @@ async def _store_and_announce(
                 all_views_uploaded=all_in,
                 start_processing=starts_processing(model, before=before, after=after),
                 provider=model.provider,
+                options=model.options,
             )
             try:
                 await publish(event)
@@ -323,6 +326,7 @@ async def request_background_removal(
                 producer=PRODUCER,
                 original_keys=originals,
                 provider=model.provider,
+                options=model.options,
                 requested_by=caller.subject,
             ),
         )
@@ -334,13 +338,15 @@ async def request_generation(
     model_id: uuid.UUID,
     provider: str | None,
     *,
+    options: GenerationOptionsChange | None = None,
     caller: Caller,
     status: StatusClient,
     storage: ObjectStorage,
     publish: Publish,
     providers: Iterable[str],
 ) -> StageRequested:
-    """Ask the generation workers to (re-)run with the four cut-outs, when the model's state allows it."""
+    """Ask the generation workers to (re-)run with the four cut-outs, when the model's state allows it.
+    ``provider`` and ``options`` override the model's for this run (options field by field)."""
     known = list(providers)
     with bound_model(model_id), _logged_refusal("generation request", provider=provider):
         if provider is not None and provider not in known:
@@ -352,6 +358,9 @@ async def request_generation(
         model = await status.get_model(model_id, caller.token)
         cutouts = await stored_cutouts(storage, model_id)
         ensure_generation_allowed(model, cutouts)
+        chosen = model.options
+        if options is not None:
+            chosen = (model.options or GenerationOptions()).overridden(options)
         await _publish_request(
             publish,
             GenerationRequested(
@@ -359,8 +368,13 @@ async def request_generation(
                 producer=PRODUCER,
                 cutout_keys=cutouts,
                 provider=provider or model.provider,
+                options=chosen,
                 requested_by=caller.subject,
             ),
         )
-        log.info("generation requested", provider=provider or model.provider)
+        log.info(
+            "generation requested",
+            provider=provider or model.provider,
+            options=chosen.model_dump() if chosen else None,
+        )
         return StageRequested(model_id=model_id, requested="generation")

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pydantic import BaseModel, ConfigDict, Field
 
 from photo3d_common.errors import Conflict
-from photo3d_common.events import VIEWS, ModelStatus, View
+from photo3d_common.events import VIEWS, GenerationOptions, ModelStatus, View
 
 S = ModelStatus
 
@@ -32,6 +32,7 @@ class ModelSnapshot(BaseModel):
     owner: str
     status: ModelStatus
     provider: str | None = None
+    options: GenerationOptions | None = None
     error_stage: str | None = None
     photos: dict[str, str | None] = Field(default_factory=dict)
     cutouts: dict[str, str | None] = Field(default_factory=dict)

@@ -13,7 +13,7 @@ from PIL import Image
 from scipy import ndimage
 from skimage import measure
 
-from ..meshio import normalize_mesh
+from ..meshio import drop_doubled_faces, normalize_mesh
 from .carving import CarvedVolume, carve
 from .coloring import vertex_colors
 from .errors import ReconstructionError
@@ -172,14 +172,7 @@ def _decimate(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:
             return mesh
         simplified.merge_vertices()
         if not simplified.is_watertight:
-            # Edge collapses now and then leave a doubled triangle; drop both copies and patch the gap.
-            faces = np.sort(simplified.faces, axis=1)
-            _, index, counts = np.unique(faces, axis=0, return_index=True, return_counts=True)
-            keep = np.zeros(len(faces), dtype=bool)
-            keep[index[counts == 1]] = True
-            simplified.update_faces(keep)
-            simplified.remove_unreferenced_vertices()
-            trimesh.repair.fill_holes(simplified)
+            drop_doubled_faces(simplified)
         if simplified.is_watertight and simplified.is_winding_consistent:
             trimesh.repair.fix_normals(simplified)
             return simplified

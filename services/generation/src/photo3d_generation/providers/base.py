@@ -38,6 +38,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from photo3d_common.events import GenerationOptions
+
 from .errors import ProviderJobFailed, ProviderTimeout, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
@@ -47,11 +49,14 @@ VIEWS: tuple[View, ...] = ("front", "left", "right", "back")
 
 
 class GenerationInputs(BaseModel):
-    """The cut-outs to generate from: encoded images (PNG or JPEG bytes) keyed by view; front is required."""
+    """The cut-outs to generate from: encoded images (PNG or JPEG bytes) keyed by view; front is required.
+    ``options`` are the model's (face budget, texture, size): each provider asks its service for what it
+    can of them, and the worker fits the result to the rest (``fitting.py``)."""
 
     model_config = ConfigDict(frozen=True)
 
     images: dict[View, bytes]
+    options: GenerationOptions = Field(default_factory=GenerationOptions)
 
     @field_validator("images")
     @classmethod
@@ -68,9 +73,15 @@ class GenerationInputs(BaseModel):
 
 
 def job_fingerprint(provider: str, inputs: GenerationInputs, options: Mapping[str, Any]) -> str:
-    """A stable id of "this provider, these images, these options": the same fingerprint means the same job."""
+    """A stable id of "this provider, these images, these options": the same fingerprint means the same job
+    (and the same delivered model: the model's own options are part of it)."""
     material = json.dumps(
-        {"provider": provider, "images": inputs.digests(), "options": dict(options)},
+        {
+            "provider": provider,
+            "images": inputs.digests(),
+            "options": dict(options),
+            "model_options": inputs.options.model_dump(mode="json"),
+        },
         sort_keys=True,
         default=str,
     )
@@ -140,6 +151,7 @@ class GeneratedAssets:
     files: list[GeneratedFile]
     preview: bytes | None = None  # a rendered preview image (PNG/JPEG) when the provider gives one
     metadata: dict[str, Any] = field(default_factory=dict)
+    mesh: Any = None  # a trimesh.Trimesh already in the output convention (in-process providers)
 
     def get(self, fmt: str) -> GeneratedFile | None:
         fmt = fmt.lower()
@@ -159,6 +171,9 @@ class GenerationProvider(Protocol):
     max_poll_interval_s: float
     poll_backoff: float
     expected_duration_s: float
+    #: Whether a stored job handle can be polled again after the worker restarts (a remote job), or the
+    #: job lived in this process and must be started anew (the built-in reconstructor).
+    resumable: bool
 
     def validate(self) -> None:
         """Raise ProviderConfigError when the provider cannot work as configured (call at startup)."""
@@ -179,6 +194,7 @@ class HttpProvider:
     is given), and the job fingerprint over the provider's generation options."""
 
     name: str
+    resumable = True
 
     def __init__(self, settings: Any, *, http_client: Any = None, follow_redirects: bool = False) -> None:
         import httpx
@@ -195,12 +211,12 @@ class HttpProvider:
             timeout=httpx.Timeout(settings.request_timeout_s), follow_redirects=follow_redirects
         )
 
-    def options(self) -> dict[str, Any]:
-        """The generation options that, with the images, make a job what it is."""
+    def options(self, wanted: GenerationOptions) -> dict[str, Any]:
+        """The request's generation parameters for a model's options: with the images, what the job is."""
         raise NotImplementedError
 
     def fingerprint(self, inputs: GenerationInputs) -> str:
-        return job_fingerprint(self.name, inputs, self.options())
+        return job_fingerprint(self.name, inputs, self.options(inputs.options))
 
     async def aclose(self) -> None:
         if self._owns_client:

@@ -34,6 +34,8 @@ import httpx
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from photo3d_common.events import GenerationOptions
+
 from .base import (
     GeneratedAssets,
     GeneratedFile,
@@ -60,8 +62,14 @@ class SelfHostedSettings(BaseSettings):
 
     base_url: str | None = Field(None, description="e.g. http://gpu-box:8081")
     mode: Literal["async", "sync"] = Field("async", description="async: /send + /status; sync: /generate")
-    texture: bool = Field(True, description="paint a texture (the server must run with --enable_tex)")
-    face_count: int = Field(40000, ge=1000)
+    texture: bool = Field(
+        True,
+        description="the server paints textures (runs with --enable_tex); a model with its texture off is "
+        "sent texture=false either way",
+    )
+    face_count: int | None = Field(
+        None, ge=1000, description="a face_count for every job; None = each model's face budget"
+    )
     seed: int = 1234
     octree_resolution: int | None = Field(None, description="None = the server's default")
     num_inference_steps: int | None = None
@@ -113,11 +121,11 @@ class SelfHostedHunyuanProvider(HttpProvider):
     def _url(self, path: str) -> str:
         return f"{(self.settings.base_url or '').rstrip('/')}{path}"
 
-    def options(self) -> dict[str, Any]:
+    def options(self, wanted: GenerationOptions) -> dict[str, Any]:
         s = self.settings
         return {
-            "texture": s.texture,
-            "face_count": s.face_count,
+            "texture": s.texture and wanted.texture,
+            "face_count": self.face_count(wanted),
             "seed": s.seed,
             "octree_resolution": s.octree_resolution,
             "num_inference_steps": s.num_inference_steps,
@@ -125,12 +133,17 @@ class SelfHostedHunyuanProvider(HttpProvider):
             "multiview": s.send_multiview,
         }
 
+    def face_count(self, wanted: GenerationOptions) -> int:
+        """api_server.py's ``face_count`` is the most faces its face reducer leaves; the worker then fits
+        the result to the budget (subdividing a shape that came out coarser)."""
+        return self.settings.face_count if self.settings.face_count is not None else wanted.target_faces
+
     def _payload(self, inputs: GenerationInputs) -> dict[str, Any]:
         s = self.settings
         payload: dict[str, Any] = {
             "image": base64.b64encode(inputs.images["front"]).decode("ascii"),
-            "texture": s.texture,
-            "face_count": s.face_count,
+            "texture": s.texture and inputs.options.texture,
+            "face_count": self.face_count(inputs.options),
             "seed": s.seed,
             "type": "glb",
         }

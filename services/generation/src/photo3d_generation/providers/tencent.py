@@ -34,6 +34,8 @@ from PIL import Image
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from photo3d_common.events import GenerationOptions
+
 from . import tc3
 from .base import (
     GeneratedAssets,
@@ -70,6 +72,9 @@ MULTIVIEW_TYPES = ("left", "right", "back")
 MAX_IMAGES_BASE64_BYTES = 8 * 1024 * 1024
 MIN_IMAGE_SIDE = 128
 MAX_IMAGE_SIDE = 5000
+#: FaceCount's documented range (API 1804/123447): 10 000-1 500 000, from 3 000 with GenerateType LowPoly.
+#: A smaller budget is asked as the minimum and the worker simplifies the result to it.
+FACE_COUNT_RANGE = (10_000, 1_500_000)
 
 
 class TencentSettings(BaseSettings):
@@ -91,9 +96,15 @@ class TencentSettings(BaseSettings):
     )
     enable_pbr: bool = Field(False, description="EnablePBR: generate PBR materials")
     face_count: int | None = Field(
-        None, ge=3000, le=1_500_000, description="FaceCount; None = Tencent's default"
+        None,
+        ge=3000,
+        le=1_500_000,
+        description="a FaceCount for every job; None = each model's face budget (within Tencent's range)",
     )
-    generate_type: Literal["Normal", "LowPoly", "Geometry"] = Field("Normal", description="GenerateType")
+    generate_type: Literal["Normal", "LowPoly", "Geometry"] = Field(
+        "Normal",
+        description="GenerateType (a model with its texture off asks for Geometry instead of Normal)",
+    )
     polygon_type: Literal["triangle", "quadrilateral"] | None = Field(
         None, description="PolygonType (LowPoly only)"
     )
@@ -323,13 +334,29 @@ class TencentHunyuanProvider(HttpProvider):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ProviderConfigError(f"invalid GENERATION_TENCENT_ENDPOINT {self.settings.endpoint!r}")
 
-    def options(self) -> dict[str, Any]:
+    def generate_type(self, wanted: GenerationOptions) -> str:
+        """Untextured geometry (``Geometry``) for a model with its texture off, else the configured type."""
+        if not wanted.texture and self.settings.generate_type == "Normal":
+            return "Geometry"
+        return self.settings.generate_type
+
+    def face_count(self, wanted: GenerationOptions) -> int | None:
+        """FaceCount to ask for: the configured one, else the model's budget within the documented range
+        (LowPoly decides its own face count)."""
+        if self.generate_type(wanted) == "LowPoly":
+            return None
+        if self.settings.face_count is not None:
+            return self.settings.face_count
+        low, high = FACE_COUNT_RANGE
+        return min(max(wanted.target_faces, low), high)
+
+    def options(self, wanted: GenerationOptions) -> dict[str, Any]:
         s = self.settings
         return {
             "model": s.model,
             "enable_pbr": s.enable_pbr,
-            "face_count": s.face_count,
-            "generate_type": s.generate_type,
+            "face_count": self.face_count(wanted),
+            "generate_type": self.generate_type(wanted),
             "polygon_type": s.polygon_type,
             "result_format": s.result_format,
             "multiview": s.send_multiview,
@@ -408,14 +435,17 @@ class TencentHunyuanProvider(HttpProvider):
         if views:
             params["MultiViewImages"] = views
         s = self.settings
+        generate_type = self.generate_type(inputs.options)
+        face_count = self.face_count(inputs.options)
         if s.model:
             params["Model"] = s.model
-        params["EnablePBR"] = s.enable_pbr
-        if s.face_count is not None and s.generate_type != "LowPoly":
-            params["FaceCount"] = s.face_count
-        if s.generate_type != "Normal":
-            params["GenerateType"] = s.generate_type
-        if s.polygon_type and s.generate_type == "LowPoly":
+        if generate_type != "Geometry":  # PBR materials mean nothing on untextured geometry
+            params["EnablePBR"] = s.enable_pbr
+        if face_count is not None:
+            params["FaceCount"] = face_count
+        if generate_type != "Normal":
+            params["GenerateType"] = generate_type
+        if s.polygon_type and generate_type == "LowPoly":
             params["PolygonType"] = s.polygon_type
         if s.result_format:
             params["ResultFormat"] = s.result_format

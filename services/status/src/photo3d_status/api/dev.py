@@ -5,7 +5,7 @@ from litestar.datastructures import State
 from litestar.params import JSONBody
 
 from photo3d_common.auth import mint_dev_token
-from photo3d_common.web import error_responses
+from photo3d_common.web import NO_AUTH, error_responses
 from photo3d_status.api.schemas import DevToken, DevTokenRequest
 
 
@@ -14,6 +14,7 @@ class DevTokenController(Controller):
 
     path = "/api/dev/token"
     tags = ("dev",)
+    security = NO_AUTH
 
     @post(
         "/",

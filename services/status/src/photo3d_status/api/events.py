@@ -34,6 +34,7 @@ class ModelEventsController(Controller):
         operation_id="watchModel",
         summary="Live model status (server-sent events)",
         description="Event `status` with the Model JSON at connect and on every change; `deleted` when it is gone.",
+        media_type="text/event-stream",
         responses=error_responses(401, 404, 503),
     )
     async def watch(self, model_id: FromPath[uuid.UUID], models: Models, owner: Owner) -> ServerSentEvent:

@@ -22,14 +22,20 @@ class ModelController(Controller):
         "/",
         operation_id="createModel",
         summary="Create a draft model",
+        description="Optional generation options: `height_m` or `width_m` (the object's real size in metres, "
+        "0.01-100, at most one), `target_faces` (1 000-300 000) and `texture`; left out, the server's defaults "
+        "apply. Invalid options answer 400 `validation_error` saying which field and why.",
         responses=error_responses(
             401,
+            (400, "invalid generation options (`validation_error`, naming the field)"),
             (422, "an unknown generation provider (`invalid_input`, the known ones in `detail`)"),
             503,
         ),
     )
     async def create(self, data: JSONBody[CreateModel], models: Models, owner: Owner) -> Model:
-        return Model.of(await models.create(owner, name=data.name, provider=data.provider))
+        return Model.of(
+            await models.create(owner, name=data.name, provider=data.provider, options=data.options())
+        )
 
     @get(
         "/",

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from photo3d_common.events import VIEWS, ModelStatus
+from photo3d_common.events import VIEWS, Dimensions, GenerationOptions, GenerationOptionsChange, ModelStatus
 from photo3d_status.domain import ModelState
 
 #: Text that reaches the database or a log: Postgres rejects NUL, and control characters are never meant.
@@ -40,6 +40,13 @@ class Model(BaseModel):
     assets: dict[str, str] = Field(description="format (glb, obj, stl, preview, ...) -> object key")
     vertex_count: int | None
     face_count: int | None
+    options: GenerationOptions = Field(
+        description="what the model is made with: real size (height_m or width_m, metres; null = the "
+        "provider's own scale), face budget, texture"
+    )
+    dimensions_m: Dimensions | None = Field(
+        description="bounding box of the delivered mesh in metres (y up); null until generated"
+    )
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
@@ -67,6 +74,8 @@ class Model(BaseModel):
             assets=dict(state.assets),
             vertex_count=state.vertex_count,
             face_count=state.face_count,
+            options=state.options,
+            dimensions_m=state.dimensions_m,
             created_at=state.created_at,  # type: ignore[arg-type]
             updated_at=state.updated_at,  # type: ignore[arg-type]
             completed_at=state.completed_at,
@@ -80,7 +89,9 @@ class ModelPage(BaseModel):
     offset: int
 
 
-class CreateModel(BaseModel):
+class CreateModel(GenerationOptionsChange):
+    """A new model's name, provider and generation options (each left out: the server's default)."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, max_length=200, pattern=NO_CONTROL_CHARACTERS)
@@ -90,6 +101,11 @@ class CreateModel(BaseModel):
         pattern=NO_CONTROL_CHARACTERS,
         description="generation provider; null for the default",
     )
+
+    def options(self) -> GenerationOptionsChange:
+        return GenerationOptionsChange.model_validate(
+            self.model_dump(include=set(GenerationOptionsChange.model_fields), exclude_unset=True)
+        )
 
 
 class DevTokenRequest(BaseModel):

@@ -5,7 +5,7 @@ from typing import Any
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 
-from photo3d_common.web import READINESS_RESPONSES, Liveness, Readiness
+from photo3d_common.web import NO_AUTH, READINESS_RESPONSES, Liveness, Readiness
 from photo3d_status.api.schemas import FrontendConfig
 
 
@@ -13,6 +13,7 @@ class SystemController(Controller):
     """Unauthenticated: liveness, readiness, the web page's configuration, the AsyncAPI document."""
 
     tags = ("system",)
+    security = NO_AUTH
 
     @get(
         "/health",

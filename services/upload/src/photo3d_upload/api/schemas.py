@@ -10,6 +10,8 @@ from litestar.datastructures import UploadFile
 from litestar.params import KwargDefinition
 from pydantic import BaseModel, ConfigDict, Field
 
+from photo3d_common.events import GenerationOptionsChange
+
 
 @dataclass
 class PhotoUploadForm:
@@ -45,13 +47,19 @@ class BackgroundRemovalRequest(BaseModel):
     model_id: uuid.UUID
 
 
-class GenerationRequest(BaseModel):
+class GenerationRequest(GenerationOptionsChange):
+    """A re-run of generation; ``provider`` and each option left out keep the model's choice."""
+
     model_config = ConfigDict(extra="forbid")
 
     model_id: uuid.UUID
     provider: str | None = Field(
         None, max_length=64, description="generation provider; null keeps the model's choice"
     )
+
+    def options(self) -> GenerationOptionsChange | None:
+        given = self.model_dump(include=set(GenerationOptionsChange.model_fields), exclude_unset=True)
+        return GenerationOptionsChange.model_validate(given) if given else None
 
 
 class StageRequestedResponse(BaseModel):

@@ -44,7 +44,9 @@ class StageController(Controller):
         operation_id="requestGeneration",
         summary="(Re-)run 3D generation",
         description="Allowed after a failure with all four cut-outs stored (e.g. after a generation failure); "
-        "409 says why not. `provider` overrides the model's provider for this run.",
+        "409 says why not. `provider` overrides the model's provider for this run, and `height_m` or "
+        "`width_m` (metres, 0.01-100, at most one), `target_faces` (1 000-300 000) and `texture` its options; "
+        "invalid ones answer 400 `validation_error`.",
         status_code=202,
         request_max_body_size=_SMALL_BODY,
         responses=error_responses(
@@ -63,6 +65,6 @@ class StageController(Controller):
         caller: NamedDependency[Caller],
     ) -> StageRequestedResponse:
         requested = await request_generation(
-            data.model_id, data.provider, caller=caller, **runtime.generation_deps()
+            data.model_id, data.provider, options=data.options(), caller=caller, **runtime.generation_deps()
         )
         return StageRequestedResponse.model_validate(requested, from_attributes=True)

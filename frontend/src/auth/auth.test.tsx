@@ -1,8 +1,10 @@
 import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
-import { AuthProvider, decodeToken, tokenProblem, useAuth } from "./auth";
-import { fakeJwt } from "./test/fixtures";
+import { AuthProvider } from "./AuthProvider";
+import { useAuth } from "./context";
+import { decodeToken, tokenProblem } from "./tokens";
+import { fakeJwt } from "../test/fixtures";
 
 describe("tokens", () => {
   it("reads the subject of a JWT for display", () => {

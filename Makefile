@@ -18,7 +18,8 @@ PYTHON := $(VENV)/bin/python
 HAS_FRONTEND := $(wildcard frontend/package.json)
 NPM ?= npm
 
-.PHONY: help setup venv setup-assets frontend-deps frontend chromium kcat-deps kcat bench-deps docs run infra test test-python test-frontend bench lint \
+.PHONY: help setup venv setup-assets frontend-deps frontend chromium kcat-deps kcat bench-deps docs run infra test \
+        test-python test-unit test-integration test-e2e test-frontend bench lint \
         clean clean-data distclean
 
 help: ## this list
@@ -92,6 +93,15 @@ test: setup chromium kcat-deps ## every test (Python, then the web page's, both 
 
 test-python: ## pytest over tests/ (PYTEST_ARGS="-k ..." to narrow it)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+test-unit: setup-assets ## the fast tests: handlers, domain and adapters on in-memory fakes (tests/unit)
+	$(PYTHON) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: setup ## each adapter and service against real Postgres, Tansu, SeaweedFS (tests/integration)
+	$(PYTHON) -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: setup chromium ## the whole running system over HTTP and in Chromium (tests/e2e, tests/browser)
+	$(PYTHON) -m pytest tests/e2e tests/browser $(PYTEST_ARGS)
 
 test-frontend: frontend-deps
 	cd frontend && $(NPM) test

@@ -44,8 +44,8 @@ from bench.common import (
     run_child,
     write_results,
 )
+from photo3d_common.events import VIEWS
 
-VIEWS = ("front", "left", "right", "back")
 VARIANTS = ("rembg", "rembg_same_session", "service")
 SIZES = {1024: (1024, 768), 2048: (2048, 1536)}
 

@@ -63,8 +63,17 @@ from bench.common import (
     write_results,
 )
 from bench.profiling import Profiler
+from photo3d_common.events import (
+    VIEWS,
+    BackgroundRemovalStarted,
+    BackgroundRemoved,
+    GenerationStarted,
+    ModelFailed,
+    ModelGenerated,
+    ModelStatusChanged,
+    PhotoUploaded,
+)
 
-VIEWS = ("front", "left", "right", "back")
 PHOTO_CACHE = REPO_ROOT / "var" / "cache" / "bench" / "e2e-photos"
 TERMINAL = {"completed", "failed"}
 READY_LINE = "FastStream app started successfully"
@@ -262,18 +271,18 @@ def analyse(events: list[dict[str, Any]], run: dict[str, Any]) -> dict[str, Any]
                     return _ts(e["occurred_at"])
             return None
 
-        uploads = [_ts(e["occurred_at"]) for e in evs if e["_topic"] == "photos.uploaded"]
-        complete = first("photos.uploaded", start_processing=True)
-        bg_started = first("background.removal_started")
-        bg_done = first("background.removed")
-        gen_started = first("generation.started")
-        gen_done = first("model.generated")
-        failed = next((e for e in evs if e["_topic"] == "model.failed"), None)
+        uploads = [_ts(e["occurred_at"]) for e in evs if e["_topic"] == PhotoUploaded.topic]
+        complete = first(PhotoUploaded.topic, start_processing=True)
+        bg_started = first(BackgroundRemovalStarted.topic)
+        bg_done = first(BackgroundRemoved.topic)
+        gen_started = first(GenerationStarted.topic)
+        gen_done = first(ModelGenerated.topic)
+        failed = next((e for e in evs if e["_topic"] == ModelFailed.topic), None)
 
         def span(a: float | None, b: float | None) -> float | None:
             return None if a is None or b is None else b - a
 
-        generated = next((e for e in evs if e["_topic"] == "model.generated"), None)
+        generated = next((e for e in evs if e["_topic"] == ModelGenerated.topic), None)
         per_model.append(
             {
                 "model_id": model_id,
@@ -306,7 +315,7 @@ def analyse(events: list[dict[str, Any]], run: dict[str, Any]) -> dict[str, Any]
     lag_all: list[float] = []
     lag_by_cause: dict[str, list[float]] = {}
     for event in events:
-        if event["_topic"] != "model.status_changed" or event.get("model_id") not in ours:
+        if event["_topic"] != ModelStatusChanged.topic or event.get("model_id") not in ours:
             continue
         cause = by_id.get(event.get("cause_event_id") or "")
         if cause is None:

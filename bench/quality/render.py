@@ -19,9 +19,8 @@ import pyrender
 import trimesh
 from PIL import Image, ImageDraw, ImageFilter
 
+from photo3d_common.events import VIEWS
 from photo3d_generation.meshio import VIEW_DIRECTIONS
-
-VIEWS = ("front", "left", "right", "back")
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,10 @@ from metrics import colour_error, mask_iou, shape_scores
 from PIL import Image
 
 from photo3d_common.errors import Photo3DError
+from photo3d_common.events import VIEWS
 from photo3d_generation.local import ReconstructionError, ReconstructionSettings, reconstruct
 
 RESULTS = HERE.parent / "results"
-VIEWS = ("front", "left", "right", "back")
 
 
 @dataclass

@@ -2,9 +2,8 @@ import { act, render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { App } from "./App";
-import type { Model } from "./api/types";
 import { ModelCreationPage } from "./pages/ModelCreationPage";
-import { FakeBackend, FakeXhr, jsonResponse } from "./test/fakeBackend";
+import { FakeBackend, FakeXhr, jsonResponse, modelBackend } from "./test/fakeBackend";
 import { ALL_CUTOUTS, ALL_PHOTOS, MODEL_ID, fakeJwt, makeModel } from "./test/fixtures";
 import { renderWithApi } from "./test/render";
 
@@ -13,12 +12,6 @@ vi.mock("@google/model-viewer", () => ({}));
 const NOTICE = "We are moving to new servers: new models are back at 10:00.";
 const OFF = { creationEnabled: false, creationNotice: NOTICE };
 
-function backendWith(model: () => Model) {
-  return new FakeBackend()
-    .serveEvents(model)
-    .on("GET", /\/api\/models\/[^/?]+$/, () => jsonResponse(model()))
-    .on("GET", /\/files\//, () => new Response("image-bytes"));
-}
 
 const slot = (name: string) => screen.getByRole("region", { name });
 
@@ -55,7 +48,7 @@ describe("the UI switch (model creation off)", () => {
       photos: ALL_PHOTOS,
       cutouts: ALL_CUTOUTS,
     });
-    renderWithApi(<ModelCreationPage modelId={MODEL_ID} />, backendWith(() => model).client(undefined, undefined, OFF));
+    renderWithApi(<ModelCreationPage modelId={MODEL_ID} />, modelBackend(() => model).client(undefined, undefined, OFF));
 
     expect(await screen.findByText("The 3D service did not answer within 10 minutes.")).toBeInTheDocument();
     expect(await within(slot("Front")).findByRole("img", { name: "Front cut-out" })).toBeInTheDocument();
@@ -69,7 +62,7 @@ describe("the UI switch (model creation off)", () => {
   it("turns read-only at once when the upload service answers that creation was switched off", async () => {
     const user = userEvent.setup();
     const model = makeModel({ status: "uploading_photos", photos: { ...ALL_PHOTOS, back: null } });
-    renderWithApi(<ModelCreationPage modelId={MODEL_ID} />, backendWith(() => model).client());
+    renderWithApi(<ModelCreationPage modelId={MODEL_ID} />, modelBackend(() => model).client());
     await screen.findByRole("heading", { name: "Teapot" });
 
     await user.upload(within(slot("Back")).getByLabelText("Back photo file"), new File(["jpeg"], "back.jpg", { type: "image/jpeg" }));
@@ -81,7 +74,7 @@ describe("the UI switch (model creation off)", () => {
   });
 
   it("keeps creation on when /config.json says nothing about it", async () => {
-    const backend = backendWith(() => makeModel());
+    const backend = modelBackend(() => makeModel());
     renderWithApi(<ModelCreationPage />, backend.client());
     expect(screen.getByLabelText("Name (optional)")).toBeInTheDocument();
     expect(within(slot("Front")).getByLabelText("Front photo file")).toBeInTheDocument();

@@ -1,5 +1,5 @@
 """The web page in Debian's Chromium (Playwright), against the whole system as real processes: the
-`running_system` of tests/e2e (status serving frontend/dist at /, upload, bgremoval, generation)."""
+session's `running_system` (tests/system.py, shared with tests/e2e; status serves frontend/dist at /)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
-
-from tests.e2e.conftest import running_system  # noqa: F401 - the fixture, shared with the e2e tests
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")

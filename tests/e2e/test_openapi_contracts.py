@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from photo3d_tests_infra import ARTIFACTS, TEST_JWT_SECRET, ServiceProcesses, free_port
 
 from photo3d_common.auth import mint_dev_token
 from photo3d_common.settings import AuthSettings
+from tests.infra import ARTIFACTS, TEST_JWT_SECRET, ServiceProcesses, free_port
 
 pytestmark = pytest.mark.e2e
 

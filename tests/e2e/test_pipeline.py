@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import zipfile
 
 import pytest
 import trimesh
@@ -58,6 +59,24 @@ async def test_four_photos_become_cutouts_and_a_downloadable_glb(alice, mallory)
     assert (
         await mallory.http.get(f"{mallory.system.status_url}/api/models/{model['id']}")
     ).status_code == 404
+
+
+async def test_a_model_with_a_real_size_and_a_face_budget_comes_out_so_in_every_format(alice):
+    model = await alice.create_model(name="vase 30 cm", height_m=0.3, target_faces=5000)
+    assert model["options"] == {"height_m": 0.3, "width_m": None, "target_faces": 5000, "texture": True}
+    await upload_all(alice, model["id"], photos())
+    done = await alice.wait_for(model["id"], {"completed"})
+
+    assert 4500 <= done["face_count"] <= 5500 and done["options"] == model["options"]
+    assert done["dimensions_m"]["y"] == pytest.approx(0.3, rel=0.01)
+    assert {"glb", "obj", "stl", "usdz"} <= set(done["assets"])
+    for fmt in ("glb", "obj", "stl"):
+        response = await alice.file(model["id"], f"assets/model.{fmt}")
+        mesh = trimesh.load(io.BytesIO(response.content), file_type=fmt, force="mesh", process=False)
+        assert len(mesh.faces) == done["face_count"] and mesh.extents[1] == pytest.approx(0.3, rel=0.01)
+    usdz = await alice.file(model["id"], "assets/model.usdz")
+    assert usdz.status_code == 200 and usdz.headers["content-type"] == "model/vnd.usdz+zip"
+    assert {"model.usdc", "texture.png"} <= set(zipfile.ZipFile(io.BytesIO(usdz.content)).namelist())
 
 
 async def test_photo_without_an_object_fails_then_a_replaced_photo_and_rerun_complete(alice):

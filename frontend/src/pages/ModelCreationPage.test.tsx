@@ -1,22 +1,15 @@
 import { act, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { FakeBackend, FakeXhr, errorResponse, jsonResponse } from "../test/fakeBackend";
+import { errorResponse, FakeBackend, FakeXhr, jsonResponse, modelBackend } from "../test/fakeBackend";
 import { ALL_CUTOUTS, ALL_PHOTOS, MODEL_ID, makeModel } from "../test/fixtures";
 import { renderWithApi } from "../test/render";
-import type { Model } from "../api/types";
 import { ModelCreationPage } from "./ModelCreationPage";
 
 vi.mock("@google/model-viewer", () => ({}));
 
 const jpeg = (name = "front.jpg") => new File(["jpeg-bytes"], name, { type: "image/jpeg" });
 
-function backendWith(model: () => Model) {
-  return new FakeBackend()
-    .serveEvents(model)
-    .on("GET", /\/api\/models\/[^/?]+$/, () => jsonResponse(model()))
-    .on("GET", /\/files\//, () => new Response("image-bytes"));
-}
 
 const slot = (name: string) => screen.getByRole("region", { name });
 
@@ -26,7 +19,7 @@ describe("ModelCreationPage", () => {
   it("creates the model with the first photo and uploads it with progress", async () => {
     const user = userEvent.setup();
     let current = makeModel({ name: "Blue teapot" });
-    const backend = backendWith(() => current).on("POST", /\/api\/models$/, () => jsonResponse(current, 201));
+    const backend = modelBackend(() => current).on("POST", /\/api\/models$/, () => jsonResponse(current, 201));
     renderWithApi(<ModelCreationPage />, backend.client());
 
     expect(screen.getByRole("heading", { name: "New model" })).toBeInTheDocument();
@@ -56,7 +49,7 @@ describe("ModelCreationPage", () => {
 
   it("checks type and size before sending anything", async () => {
     const user = userEvent.setup({ applyAccept: false });
-    const backend = backendWith(() => makeModel());
+    const backend = modelBackend(() => makeModel());
     renderWithApi(<ModelCreationPage modelId={MODEL_ID} />, backend.client());
     await screen.findByRole("heading", { name: "Teapot" });
 
@@ -71,7 +64,7 @@ describe("ModelCreationPage", () => {
 
   it("shows the server's error next to the photo it concerns", async () => {
     const user = userEvent.setup();
-    const backend = backendWith(() => makeModel({ status: "uploading_photos" }));
+    const backend = modelBackend(() => makeModel({ status: "uploading_photos" }));
     renderWithApi(<ModelCreationPage modelId={MODEL_ID} />, backend.client());
     await screen.findByRole("heading", { name: "Teapot" });
 
@@ -87,7 +80,7 @@ describe("ModelCreationPage", () => {
 
   it("shows the cut-outs once background removal is done", async () => {
     let current = makeModel({ status: "removing_background", photos: ALL_PHOTOS, progress: 0.5 });
-    const backend = backendWith(() => current);
+    const backend = modelBackend(() => current);
     renderWithApi(<ModelCreationPage modelId={MODEL_ID} />, backend.client());
 
     expect(await within(slot("Front")).findByRole("img", { name: "Front photo" })).toBeInTheDocument();
@@ -111,7 +104,7 @@ describe("ModelCreationPage", () => {
       cutouts: ALL_CUTOUTS,
       provider: "hunyuan",
     });
-    const backend = backendWith(() => current).on("POST", /\/api\/generate-model$/, () => {
+    const backend = modelBackend(() => current).on("POST", /\/api\/generate-model$/, () => {
       current = { ...current, status: "generating_3d_model", error_stage: null, error_message: null, updated_at: "2026-11-24T04:02:00Z" };
       setTimeout(() => backend.push(current), 0);
       return new Response(null, { status: 202 });
@@ -132,7 +125,7 @@ describe("ModelCreationPage", () => {
   it("shows why a re-run was refused", async () => {
     const user = userEvent.setup();
     const current = makeModel({ status: "failed", error_stage: "background_removal", error_message: "x", photos: ALL_PHOTOS });
-    const backend = backendWith(() => current).on("POST", /remove-background$/, () =>
+    const backend = modelBackend(() => current).on("POST", /remove-background$/, () =>
       errorResponse(409, "invalid_state", "Background removal is already running."),
     );
     renderWithApi(<ModelCreationPage modelId={MODEL_ID} />, backend.client());
@@ -142,7 +135,7 @@ describe("ModelCreationPage", () => {
   });
 
   it("offers the viewer and downloads when completed", async () => {
-    const backend = backendWith(() =>
+    const backend = modelBackend(() =>
       makeModel({
         status: "completed",
         photos: ALL_PHOTOS,

@@ -107,6 +107,14 @@ export class FakeBackend {
   }
 }
 
+/** A status service holding one model: its JSON, its event stream and its stored files. */
+export function modelBackend(model: () => Model): FakeBackend {
+  return new FakeBackend()
+    .serveEvents(model)
+    .on("GET", /\/api\/models\/[^/?]+$/, () => jsonResponse(model()))
+    .on("GET", /\/files\//, () => new Response("image-bytes"));
+}
+
 /** XMLHttpRequest double: tests decide when and how each upload progresses and ends. */
 export class FakeXhr {
   static instances: FakeXhr[] = [];

@@ -21,6 +21,7 @@ from photo3d_common.events import (
     StageProgressed,
 )
 from photo3d_common.storage import ObjectStorage, cutout_key
+from photo3d_common.wiring import inject_dependencies
 from photo3d_generation import handlers, meshio
 from photo3d_generation.handlers import Dependencies
 from photo3d_generation.jobs import JobRecord, JobStore
@@ -209,7 +210,7 @@ async def test_a_replayed_background_removed_republishes_the_model_and_rewrites_
     keys = await _store_cutouts(object_storage, model_id)
     trigger = BackgroundRemoved(model_id=model_id, producer="test", cutout_keys=keys, source_fingerprint="f")
     first = Recorder()
-    await handlers.on_background_removed(trigger, _deps(object_storage, first))
+    await inject_dependencies(handlers.on_background_removed, _deps(object_storage, first))(trigger)
     (done,) = first.of(ModelGenerated)
     before = {fmt: (await object_storage.head(key)).etag for fmt, key in done.asset_keys.items()}
     for key in done.asset_keys.values():  # were the assets rewritten, the ETags would come back
@@ -218,7 +219,7 @@ async def test_a_replayed_background_removed_republishes_the_model_and_rewrites_
     assert marked != before
 
     replayed = Recorder()
-    await handlers.on_background_removed(trigger, _deps(object_storage, replayed))
+    await inject_dependencies(handlers.on_background_removed, _deps(object_storage, replayed))(trigger)
 
     assert replayed == [done]  # no generation.started, no progress, the same model.generated
     assert {fmt: (await object_storage.head(key)).etag for fmt, key in done.asset_keys.items()} == marked

@@ -101,7 +101,7 @@ async def running_status(settings: StatusSettings):
         try:
             yield RunningStatus(base_url, app, settings)
         finally:
-            app.state.runtime.hub.close()  # open event streams end before the server waits for them
+            app.state.hub.close()  # open event streams end before the server waits for them
 
 
 @pytest.fixture(scope="session")

@@ -10,26 +10,29 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
-from photo3d_tests_infra import TEST_JWT_SECRET, ServiceProcesses, free_port
 from PIL import Image
 
 from photo3d_common.auth import mint_dev_token
 from photo3d_common.events import (
     ALL_TOPICS,
     VIEWS,
+    BackgroundRemovalRequested,
     BackgroundRemovalStarted,
+    GenerationRequested,
     GenerationStarted,
     ModelFailed,
     ModelGenerated,
+    PhotoUploaded,
     Stage,
 )
 from photo3d_common.settings import AuthSettings
+from tests.infra import TEST_JWT_SECRET, ServiceProcesses, free_port
 
 UPLOAD_MAX_BYTES = 2 * 1024 * 1024
 
@@ -388,7 +391,9 @@ async def test_unknown_view_and_bad_model_id(stack: Stack):
     assert top.status_code == 422 and error_of(top)["code"] == "invalid_view"
     assert "front, left, right, back" in error_of(top)["message"]
     assert bad_id.status_code == 422 and error_of(bad_id)["code"] == "invalid_model_id"
-    assert no_file.status_code == 400 and "file" in json.dumps(error_of(no_file))
+    assert no_file.status_code == 400 and error_of(no_file)["code"] == "validation_error"
+    (problem,) = error_of(no_file)["detail"]  # one problem with the form body: its missing file
+    assert problem["key"] == "data" and "file" in problem["message"]
     await assert_nothing_stored(stack, model_id)
 
 
@@ -647,9 +652,12 @@ async def test_health_openapi_asyncapi_and_cors(stack: Stack):
         if isinstance(op, dict)
     }
     assert {"uploadPhoto", "requestBackgroundRemoval", "requestGeneration", "health"} <= operations
-    channels = json.dumps(asyncapi.json())
-    assert "photos.uploaded" in channels and "generation.requested" in channels
-    assert preflight.status_code in (200, 204)
+    published = {channel["address"] for channel in asyncapi.json()["channels"].values()}
+    assert published == {
+        stack.events.prefix + event.topic
+        for event in (PhotoUploaded, BackgroundRemovalRequested, GenerationRequested)
+    }
+    assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == "http://localhost:8000"
     assert "access-control-allow-origin" not in foreign.headers
 
@@ -683,8 +691,8 @@ async def test_broker_failure_is_503_and_takes_the_new_photo_back(stack: Stack, 
 
     async with AsyncTestClient(app) as client:
         client.headers["Authorization"] = f"Bearer {token(user)}"
-        working = app.state.runtime.publish
-        app.state.runtime.publish = broker_down
+        working = app.state.deps
+        app.state.deps = replace(working, publish=broker_down)
         failed = await upload(client, model_id, "front", jpeg())
         assert failed.status_code == 503, failed.text
         assert error_of(failed)["code"] == "broker_unavailable"
@@ -692,7 +700,7 @@ async def test_broker_failure_is_503_and_takes_the_new_photo_back(stack: Stack, 
         rerun = await client.post("/api/remove-background", json={"model_id": model_id})
         assert rerun.status_code == 409  # refused before publishing: nothing to publish
 
-        app.state.runtime.publish = working
+        app.state.deps = working
         retried = await upload(client, model_id, "front", jpeg())
         assert retried.status_code == 201, retried.text
     (event,) = await stack.events.wait_for(model_id, "photos.uploaded", 1)

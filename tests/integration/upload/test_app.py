@@ -7,13 +7,13 @@ import io
 import uuid
 
 from litestar.testing import AsyncTestClient
-from photo3d_tests_infra import free_port
 from PIL import Image
 
 from photo3d_common.auth import mint_dev_token
 from photo3d_common.settings import AuthSettings, KafkaSettings, LogSettings, S3Settings
 from photo3d_upload.app import create_app
 from photo3d_upload.settings import UploadSettings
+from tests.infra import free_port
 
 SECRET = "upload-in-process-test-secret-0123456789"
 

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from photo3d_tests_infra import TEST_JWT_SECRET, ServiceProcesses, free_port
 from PIL import Image
 
 from photo3d_common.auth import mint_dev_token
@@ -21,6 +20,7 @@ from photo3d_common.settings import AuthSettings, KafkaSettings, LogSettings, S3
 from photo3d_devstack.infra import TansuBroker
 from photo3d_upload.app import create_app
 from photo3d_upload.settings import UploadSettings
+from tests.infra import TEST_JWT_SECRET, ServiceProcesses, free_port
 from tests.support.asgi import serving
 from tests.support.outage import proxied
 

@@ -22,6 +22,7 @@ from photo3d_common.events import (
     Stage,
 )
 from photo3d_common.settings import KafkaSettings
+from photo3d_common.wiring import Injector
 from photo3d_status import domain
 from photo3d_status.app import asyncapi_document, build_broker
 from photo3d_status.consumer import CONSUMED
@@ -85,7 +86,7 @@ class Deps:
 def wire(*models: domain.ModelState):
     store = InMemoryStore(*models)
     deps = Deps(store)
-    broker = build_broker(SETTINGS, deps)
+    broker = build_broker(SETTINGS, Injector(deps))
     changes: list[tuple[ModelStatusChanged, bytes]] = []
     parked: list[ParkedMessage] = []
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import DEV_JWT_SECRET, project_root
+from .documents import write_documents
 
 
 def _status() -> dict[str, Any]:
@@ -52,11 +53,4 @@ def render(service: str) -> str:
 
 
 def write_all(folder: Path | None = None) -> list[Path]:
-    folder = folder or project_root() / "docs" / "asyncapi"
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for service in DOCUMENTS:
-        path = folder / f"{service}.json"
-        path.write_text(render(service), encoding="utf-8")
-        written.append(path)
-    return written
+    return write_documents(folder or project_root() / "docs" / "asyncapi", DOCUMENTS, render)

@@ -4,7 +4,7 @@ photo3d run                 infrastructure + migrations + every service (what `m
 photo3d infra               infrastructure only; prints the environment to export
 photo3d dev-token alice     a development JWT for user ``alice``
 photo3d setup-assets        fetch/prepare model files the services need offline
-photo3d remove-background   (photo3d_bgremoval.cli) / photo3d reconstruct (photo3d_generation.cli)
+photo3d remove-background   (photo3d_bgremoval.cli) / photo3d reconstruct (photo3d_devstack.reconstruct)
 """
 
 from __future__ import annotations

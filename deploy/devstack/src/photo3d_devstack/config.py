@@ -104,7 +104,10 @@ MIGRATE_COMMAND: tuple[str, ...] = ("photo3d_status", "migrate")
 # Subcommands other packages contribute to the `photo3d` CLI: name -> "module:function(argv) -> int".
 PLUGIN_COMMANDS: dict[str, tuple[str, str]] = {
     "remove-background": ("photo3d_bgremoval.cli:main", "remove the background of photos (bgremoval)"),
-    "reconstruct": ("photo3d_generation.cli:main", "build a 3D model from cut-outs (generation)"),
+    "reconstruct": (
+        "photo3d_devstack.reconstruct:main",
+        "build a 3D model from photos or cut-outs (offline)",
+    ),
     "kcat": ("photo3d_devstack.kcat:main", "kcat against the local broker (librdkafka of confluent-kafka)"),
 }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import DEV_JWT_SECRET, project_root
+from .documents import write_documents
 
 # The documents must not depend on the caller's environment. Dev tokens are on so the document also
 # covers POST /api/dev/token, which the page calls on local runs (it answers 404 where they are off).
@@ -59,11 +60,4 @@ def render(service: str) -> str:
 
 
 def write_all(folder: Path | None = None) -> list[Path]:
-    folder = folder or project_root() / "docs" / "openapi"
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for service in DOCUMENTS:
-        path = folder / f"{service}.json"
-        path.write_text(render(service), encoding="utf-8")
-        written.append(path)
-    return written
+    return write_documents(folder or project_root() / "docs" / "openapi", DOCUMENTS, render)

@@ -1,8 +1,7 @@
 import { act, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import type { Model } from "../../api/types";
-import { FakeBackend, FakeXhr, jsonResponse } from "../../test/fakeBackend";
+import { FakeXhr, modelBackend } from "../../test/fakeBackend";
 import { ALL_CUTOUTS, ALL_PHOTOS, MODEL_ID, makeModel } from "../../test/fixtures";
 import { renderWithApi } from "../../test/render";
 import { ModelCreationPage } from "../ModelCreationPage";
@@ -14,12 +13,6 @@ const CORRECTED = {
   message: "Part of the background next to the object was removed from the left photo's cut-out.",
 };
 
-function backendWith(model: () => Model) {
-  return new FakeBackend()
-    .serveEvents(model)
-    .on("GET", /\/api\/models\/[^/?]+$/, () => jsonResponse(model()))
-    .on("GET", /\/files\//, () => new Response("image-bytes"));
-}
 
 const slot = (name: string) => screen.getByRole("region", { name });
 
@@ -33,7 +26,7 @@ describe("per-photo warnings", () => {
       cutouts: ALL_CUTOUTS,
       photo_warnings: { front: [], left: [CORRECTED], right: [], back: [] },
     });
-    renderWithApi(<ModelCreationPage modelId={MODEL_ID} />, backendWith(() => model).client());
+    renderWithApi(<ModelCreationPage modelId={MODEL_ID} />, modelBackend(() => model).client());
 
     const warning = await screen.findByTestId("photo-warning-left");
     expect(within(slot("Left")).getByTestId("photo-warning-left")).toBe(warning);
@@ -50,7 +43,7 @@ describe("per-photo warnings", () => {
       cutouts: ALL_CUTOUTS,
       photo_warnings: { front: [], left: [CORRECTED], right: [], back: [] },
     });
-    renderWithApi(<ModelCreationPage modelId={MODEL_ID} />, backendWith(() => model).client());
+    renderWithApi(<ModelCreationPage modelId={MODEL_ID} />, modelBackend(() => model).client());
     expect(await within(slot("Left")).findByText("Removing background…")).toBeInTheDocument();
     expect(screen.queryByTestId("photo-warning-left")).toBeNull();
   });
@@ -65,7 +58,7 @@ describe("per-photo warnings", () => {
       cutouts: ALL_CUTOUTS,
       photo_warnings: { front: [], left: [CORRECTED], right: [], back: [] },
     });
-    renderWithApi(<ModelCreationPage modelId={MODEL_ID} />, backendWith(() => model).client());
+    renderWithApi(<ModelCreationPage modelId={MODEL_ID} />, modelBackend(() => model).client());
     expect(await screen.findByTestId("photo-warning-left")).toBeInTheDocument();
 
     await user.upload(within(slot("Left")).getByLabelText("Left photo file"), new File(["jpeg"], "left.jpg", { type: "image/jpeg" }));

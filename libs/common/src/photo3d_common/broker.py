@@ -41,8 +41,6 @@ from photo3d_common.settings import KafkaSettings
 
 log = get_logger(__name__)
 
-Publish = Callable[[Event], Awaitable[None]]
-
 
 def _security(settings: KafkaSettings) -> Any:
     if settings.sasl_username and settings.sasl_password:
@@ -112,7 +110,8 @@ def event_subscriber(broker: KafkaBroker, settings: KafkaSettings, event: type[E
 
     Why a group per topic: members of one group that subscribe to different topics rebalance each other
     on every join, and the Kafka-protocol broker used locally (Tansu 0.6) was seen leaving a later
-    subscriber of such a group waiting for its assignment forever. One topic per group avoids both."""
+    subscriber of such a group waiting for its assignment forever. One topic per group avoids both
+    (docs/adr/0001-consumer-group-per-topic.md)."""
     return broker.subscriber(
         settings.topic(event.topic), **subscriber_options(settings, group_id=f"{group}.{event.topic}")
     )

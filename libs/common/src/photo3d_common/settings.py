@@ -50,7 +50,8 @@ class KafkaSettings(BaseSettings):
     enable_idempotence: bool = Field(
         False,
         description="idempotent producer (InitProducerId): Apache Kafka supports it, Tansu 0.6 answers "
-        "UnknownError; off by default since every consumer drops duplicates by event_id anyway",
+        "UnknownError; off by default since every consumer drops duplicates by event_id anyway "
+        "(docs/adr/0004-no-idempotent-producer.md)",
     )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: str | None = None

@@ -9,7 +9,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
-import anyio.to_thread
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
@@ -20,6 +19,7 @@ from litestar.types import Message, Scope
 from pydantic import BaseModel, Field
 
 from photo3d_common.auth import TokenVerifier
+from photo3d_common.concurrency import run_blocking
 from photo3d_common.errors import Photo3DError, Unauthenticated, dependency_failure, error_envelope
 from photo3d_common.logging import get_logger
 
@@ -49,7 +49,7 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
             raise NotAuthorizedException("missing bearer token: send 'Authorization: Bearer <token>'")
         try:
             if self.verifier.needs_network:
-                principal = await anyio.to_thread.run_sync(self.verifier.verify, token.strip())
+                principal = await run_blocking(self.verifier.verify, token.strip())
             else:
                 principal = self.verifier.verify(token.strip())
         except Unauthenticated as error:

@@ -1,12 +1,11 @@
-"""Composition root of the background-removal service: settings, broker, storage, model. Nothing runs at
-import; ``create_app()`` builds the FastStream app and its lifespan opens the connections."""
+"""The background-removal service's FastStream app: the broker, its subscribers and the lifespan that
+opens the dependencies (``bootstrap``). Nothing runs at import."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio.to_thread
 from faststream import FastStream
 from faststream.specification import AsyncAPI
 
@@ -25,16 +24,14 @@ from photo3d_common.events import (
     StageProgressed,
 )
 from photo3d_common.health import Health, probe_server
-from photo3d_common.logging import configure_logging, get_logger
-from photo3d_common.storage import ObjectStorage
+from photo3d_common.logging import configure_logging
+from photo3d_common.wiring import Injector
 
+from .bootstrap import Deps, bootstrap
 from .consumer import register_subscribers
-from .remover import BackgroundRemover
-from .resources import Resources
 from .settings import BgRemovalServiceSettings
 
 SERVICE = "bgremoval"
-log = get_logger(__name__)
 
 
 def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
@@ -47,27 +44,18 @@ def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
     document_publishers(
         broker, settings.kafka, (BackgroundRemovalStarted, StageProgressed, BackgroundRemoved, ModelFailed)
     )
-    resources = Resources(
-        settings=settings,
-        remover=BackgroundRemover(settings.removal),
-        publish=EventPublisher(broker, settings.kafka),
-    )
-    register_subscribers(broker, resources)
+    publish = EventPublisher(broker, settings.kafka)
+    injector: Injector[Deps] = Injector()
+    register_subscribers(broker, settings.kafka, settings.group_id, injector)
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await ensure_topics(settings.kafka)
-        async with ObjectStorage(settings.s3) as storage:
-            resources.storage = storage
-            if settings.warm_up:
-                await anyio.to_thread.run_sync(resources.remover.load)
-                log.info("model loaded", model=settings.removal.model_name)
-            checks = {"storage": storage.ping, "broker": broker_check(broker)}
-            try:
+        async with bootstrap(settings, publish=publish) as deps:
+            checks = {"storage": deps.storage.ping, "broker": broker_check(broker)}
+            with injector.serving(deps):
                 async with probe_server(health, settings.probe_port, checks=checks):
                     yield
-            finally:
-                resources.storage = None
 
     return FastStream(
         broker, lifespan=lifespan, specification=AsyncAPI(title="photo3d background removal", version="1.0.0")

@@ -14,15 +14,14 @@ import time
 from pathlib import Path
 
 from photo3d_common.errors import Photo3DError
+from photo3d_common.events import VIEWS
 
 from .remover import BackgroundRemovalSettings, BackgroundRemover, prepare_process
-
-VIEW_NAMES = ("front", "left", "right", "back")
 
 
 def _view_of(path: Path) -> str | None:
     """A file named after a view (front.jpg, left.png, ...) gets that view's name in messages."""
-    return path.stem if path.stem in VIEW_NAMES else None
+    return path.stem if path.stem in VIEWS else None
 
 
 def build_parser(prog: str = "photo3d remove-background") -> argparse.ArgumentParser:

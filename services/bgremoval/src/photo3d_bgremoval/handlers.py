@@ -9,13 +9,12 @@ came from, so a redelivered trigger republishes the result instead of redoing th
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
 import uuid
 
-from photo3d_common.broker import Publish
+from photo3d_common.concurrency import run_blocking
 from photo3d_common.errors import Photo3DError, dependency_failure
 from photo3d_common.events import (
     VIEWS,
@@ -32,11 +31,13 @@ from photo3d_common.events import (
 from photo3d_common.failures import failure_event
 from photo3d_common.logging import bound_model, get_logger
 from photo3d_common.outcomes import answer_once
-from photo3d_common.storage import ObjectNotFound, ObjectStorage, cutout_key
+from photo3d_common.ports import Publisher, Storage
+from photo3d_common.storage import ObjectNotFound, cutout_key
 
 from .consistency import check_cutouts
 from .cutout import encode_png
-from .remover import BackgroundRemover, CutoutResult
+from .ports import Remover
+from .remover import CutoutResult
 
 #: Version of the cross-view check of the cut-outs: stored cut-outs from another version are redone.
 CHECK_VERSION = 1
@@ -55,7 +56,7 @@ def manifest_key(model_id: uuid.UUID) -> str:
 
 
 async def on_photo_uploaded(
-    event: PhotoUploaded, *, storage: ObjectStorage, remover: BackgroundRemover, publish: Publish
+    event: PhotoUploaded, *, storage: Storage, remover: Remover, publish: Publisher
 ) -> None:
     if not event.start_processing:
         return  # a view of a set still being collected, or a replacement waiting for an explicit re-run
@@ -77,7 +78,7 @@ async def on_photo_uploaded(
 
 
 async def on_removal_requested(
-    event: BackgroundRemovalRequested, *, storage: ObjectStorage, remover: BackgroundRemover, publish: Publish
+    event: BackgroundRemovalRequested, *, storage: Storage, remover: Remover, publish: Publisher
 ) -> None:
     await answer_once(
         event,
@@ -101,9 +102,9 @@ async def remove_backgrounds(
     original_keys: dict[View, str],
     provider: str | None,
     *,
-    storage: ObjectStorage,
-    remover: BackgroundRemover,
-    publish: Publish,
+    storage: Storage,
+    remover: Remover,
+    publish: Publisher,
     options: GenerationOptions | None = None,
 ) -> None:
     """``provider`` and ``options`` are the model's, passed on to generation with the cut-outs."""
@@ -159,9 +160,7 @@ async def remove_backgrounds(
         )
 
 
-async def _source_fingerprint(
-    model_id: uuid.UUID, original_keys: dict[View, str], storage: ObjectStorage
-) -> str:
+async def _source_fingerprint(model_id: uuid.UUID, original_keys: dict[View, str], storage: Storage) -> str:
     digest = hashlib.sha256()
     for view in VIEWS:
         key = original_keys.get(view)
@@ -176,7 +175,7 @@ async def _source_fingerprint(
 
 
 async def _reuse_previous(
-    model_id: uuid.UUID, fingerprint: str, model_name: str, storage: ObjectStorage
+    model_id: uuid.UUID, fingerprint: str, model_name: str, storage: Storage
 ) -> tuple[dict[View, str], dict[View, list[ViewWarning]]] | None:
     try:
         manifest = json.loads(await storage.get_bytes(manifest_key(model_id)))
@@ -203,9 +202,9 @@ async def _cut_out_all(
     model_id: uuid.UUID,
     original_keys: dict[View, str],
     *,
-    storage: ObjectStorage,
-    remover: BackgroundRemover,
-    publish: Publish,
+    storage: Storage,
+    remover: Remover,
+    publish: Publisher,
 ) -> tuple[dict[View, str], dict[View, list[ViewWarning]]]:
     """Cut out each photo, check the four cut-outs against each other, store them."""
     results = {}
@@ -235,7 +234,7 @@ async def _cut_out_all(
                 detail=f"{view} photo done",
             )
         )
-    pngs, warnings = await asyncio.to_thread(_check, results, remover)
+    pngs, warnings = await run_blocking(_check, results, remover)
     keys: dict[View, str] = {}
     for view in VIEWS:
         key = cutout_key(model_id, view)
@@ -247,7 +246,7 @@ async def _cut_out_all(
 
 
 def _check(
-    results: dict[View, CutoutResult], remover: BackgroundRemover
+    results: dict[View, CutoutResult], remover: Remover
 ) -> tuple[dict[View, bytes], dict[View, list[ViewWarning]]]:
     """The cross-view check (CPU work, off the event loop); PNGs of the corrected views are re-encoded."""
     settings = remover.settings

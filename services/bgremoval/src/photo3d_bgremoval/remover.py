@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
-from anyio import CapacityLimiter
 from PIL import Image, ImageOps
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from photo3d_common.concurrency import CapacityLimiter, run_blocking
 from photo3d_common.errors import Photo3DError
 
 from .cutout import (
@@ -250,7 +249,7 @@ class BackgroundRemover:
     async def remove(self, photo: bytes | Image.Image, *, view: str | None = None) -> CutoutResult:
         """The cut-out of ``photo`` (encoded bytes in any Pillow format, or an image; EXIF orientation
         applied), computed in a worker thread so the event loop stays free."""
-        return await anyio.to_thread.run_sync(self._cut_out, photo, view, limiter=self._slots)
+        return await run_blocking(self._cut_out, photo, view, limiter=self._slots)
 
     def _cut_out(self, photo: bytes | Image.Image, view: str | None) -> CutoutResult:
         s = self.settings

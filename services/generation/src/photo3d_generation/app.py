@@ -1,5 +1,5 @@
-"""Composition root of the generation service: settings, providers, broker, storage. Nothing runs at
-import; ``create_app()`` builds the FastStream app and its lifespan opens the connections."""
+"""The generation service's FastStream app: the broker, its subscribers and the lifespan that opens the
+dependencies (``bootstrap``). Nothing runs at import."""
 
 from __future__ import annotations
 
@@ -19,11 +19,10 @@ from photo3d_common.broker import (
 from photo3d_common.events import GenerationStarted, ModelFailed, ModelGenerated, Stage, StageProgressed
 from photo3d_common.health import Health, probe_server
 from photo3d_common.logging import configure_logging, get_logger
-from photo3d_common.storage import ObjectStorage
+from photo3d_common.wiring import Injector
 
+from .bootstrap import Deps, bootstrap
 from .consumer import register_subscribers
-from .handlers import Dependencies
-from .jobs import JobStore
 from .resources import build_providers
 from .settings import GenerationServiceSettings
 
@@ -41,39 +40,22 @@ def create_app(settings: GenerationServiceSettings | None = None) -> FastStream:
         broker, settings.kafka, (GenerationStarted, StageProgressed, ModelGenerated, ModelFailed)
     )
     publish = EventPublisher(broker, settings.kafka)
-    opened: dict[str, Dependencies] = {}
-
-    def dependencies() -> Dependencies:
-        if "deps" not in opened:
-            raise RuntimeError("the service has not started: storage is not open")
-        return opened["deps"]
-
-    register_subscribers(broker, settings, dependencies)
+    injector: Injector[Deps] = Injector()
+    register_subscribers(broker, settings.kafka, settings.group_id, injector)
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await ensure_topics(settings.kafka)
-        async with ObjectStorage(settings.s3) as storage:
-            opened["deps"] = Dependencies(
-                storage=storage,
-                jobs=JobStore(storage),
-                providers=providers,
-                publish=publish,
-                settings=settings,
-            )
+        async with bootstrap(settings, providers=providers, publish=publish) as deps:
             log.info(
                 "generation worker ready",
                 default_provider=settings.default_provider,
                 providers=settings.providers,
             )
-            checks = {"storage": storage.ping, "broker": broker_check(broker)}
-            try:
+            checks = {"storage": deps.storage.ping, "broker": broker_check(broker)}
+            with injector.serving(deps):
                 async with probe_server(health, settings.probe_port, checks=checks):
                     yield
-            finally:
-                opened.clear()
-                for provider in providers.values():
-                    await provider.aclose()
 
     return FastStream(
         broker, lifespan=lifespan, specification=AsyncAPI(title="photo3d generation", version="1.0.0")

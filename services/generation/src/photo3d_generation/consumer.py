@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from faststream.kafka import KafkaBroker
 
 from photo3d_common.broker import event_subscriber
 from photo3d_common.events import BackgroundRemoved, GenerationRequested
+from photo3d_common.settings import KafkaSettings
+from photo3d_common.wiring import Injector
 
 from . import handlers
-from .settings import GenerationServiceSettings
+from .bootstrap import Deps
 
 
 def register_subscribers(
-    broker: KafkaBroker,
-    settings: GenerationServiceSettings,
-    dependencies: Callable[[], handlers.Dependencies],
+    broker: KafkaBroker, kafka: KafkaSettings, group: str, injector: Injector[Deps]
 ) -> None:
-    kafka, group = settings.kafka, settings.group_id
+    generate_after_removal = injector.inject(handlers.on_background_removed)
+    generate_on_request = injector.inject(handlers.on_generation_requested)
 
+    # The function names are the AsyncAPI operation ids (docs/asyncapi/).
     @event_subscriber(broker, kafka, BackgroundRemoved, group=group)
     async def on_background_removed(event: BackgroundRemoved) -> None:
-        await handlers.on_background_removed(event, dependencies())
+        await generate_after_removal(event)
 
     @event_subscriber(broker, kafka, GenerationRequested, group=group)
     async def on_generation_requested(event: GenerationRequested) -> None:
-        await handlers.on_generation_requested(event, dependencies())
+        await generate_on_request(event)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import trimesh
 
-from photo3d_common.broker import Publish
+from photo3d_common.concurrency import run_blocking
 from photo3d_common.errors import Photo3DError, dependency_failure
 from photo3d_common.events import (
     VIEWS,
@@ -27,7 +27,8 @@ from photo3d_common.events import (
 from photo3d_common.failures import failure_event
 from photo3d_common.logging import bound_model, get_logger
 from photo3d_common.outcomes import answer_once
-from photo3d_common.storage import ObjectNotFound, ObjectStorage, asset_key
+from photo3d_common.ports import Publisher, Storage
+from photo3d_common.storage import ObjectNotFound, asset_key
 
 from . import meshio
 from .fitting import FittedMesh, fit_to_options
@@ -46,19 +47,33 @@ class GenerationFailure(Photo3DError):
 
 @dataclass(frozen=True)
 class Dependencies:
-    storage: ObjectStorage
+    """What one generation run uses, passed along inside this module (the service's ``bootstrap.Deps``
+    hands the handlers below the same names)."""
+
+    storage: Storage
     jobs: JobStore
-    providers: dict[str, GenerationProvider]
-    publish: Publish
+    providers: Mapping[str, GenerationProvider]
+    publish: Publisher
     settings: GenerationServiceSettings
 
 
-async def on_background_removed(event: BackgroundRemoved, deps: Dependencies) -> None:
+async def on_cutouts_ready(
+    event: BackgroundRemoved | GenerationRequested,
+    *,
+    storage: Storage,
+    jobs: JobStore,
+    providers: Mapping[str, GenerationProvider],
+    publish: Publisher,
+    settings: GenerationServiceSettings,
+) -> None:
+    """Both triggers carry the four cut-outs, the provider and the options the model asked for."""
+    deps = Dependencies(storage=storage, jobs=jobs, providers=providers, publish=publish, settings=settings)
     await _answer_once(event, event.cutout_keys, event.provider, deps, event.options)
 
 
-async def on_generation_requested(event: GenerationRequested, deps: Dependencies) -> None:
-    await _answer_once(event, event.cutout_keys, event.provider, deps, event.options)
+# One name per topic, so the subscribers read like the contract's table.
+on_background_removed = on_cutouts_ready
+on_generation_requested = on_cutouts_ready
 
 
 async def _answer_once(
@@ -153,7 +168,7 @@ _RESULT_FIELDS = {
 }
 
 
-async def _load_cutouts(cutout_keys: dict[View, str], storage: ObjectStorage) -> dict[View, bytes]:
+async def _load_cutouts(cutout_keys: dict[View, str], storage: Storage) -> dict[View, bytes]:
     cutouts: dict[View, bytes] = {}
     for view in VIEWS:
         key = cutout_keys.get(view)
@@ -252,7 +267,9 @@ async def _store_assets(
     deps: Dependencies,
 ) -> ModelGenerated:
     export_started = time.perf_counter()
-    fitted, files = await asyncio.to_thread(_fitted_assets, mesh, options, deps.settings.preview_size)
+    fitted, files = await run_blocking(
+        _fitted_assets, mesh, options, deps.settings.preview_size, abandon_on_cancel=True
+    )
     mesh = fitted.mesh
     exported = time.perf_counter()
     asset_keys: dict[str, str] = {}

@@ -2,7 +2,7 @@
 
 A paid job is submitted once per model and inputs: the handle is written right after submission, so a
 redelivered event or a restarted worker resumes polling the same job, and a finished job's result is
-republished instead of paying again.
+republished instead of paying again (docs/adr/0007-paid-jobs-remembered-in-object-storage.md).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from photo3d_common.storage import ObjectNotFound, ObjectStorage
+from photo3d_common.ports import Storage
+from photo3d_common.storage import ObjectNotFound
 
 from .providers.base import JobHandle
 
@@ -29,7 +30,7 @@ def job_key(model_id: uuid.UUID, fingerprint: str) -> str:
 
 
 class JobStore:
-    def __init__(self, storage: ObjectStorage) -> None:
+    def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
     async def load(self, model_id: uuid.UUID, fingerprint: str) -> JobRecord | None:

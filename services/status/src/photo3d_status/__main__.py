@@ -21,14 +21,14 @@ def _serve() -> None:
 
     settings = StatusSettings()
     app = create_app(settings)
-    runtime = app.state.runtime
+    hub = app.state.hub
 
     class Server(uvicorn.Server):
         """Ends open event streams as soon as a shutdown signal arrives: uvicorn waits for open
         responses before running the lifespan shutdown, and an SSE stream never ends by itself."""
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            runtime.hub.close()
+            hub.close()
             super().handle_exit(sig, frame)
 
     config = uvicorn.Config(

@@ -9,12 +9,13 @@ instance on each start). One consumer joins once, and reads a model's events of 
 fetch loop, which also keeps cross-topic reordering small (the domain tolerates what remains).
 
 The AsyncAPI document still lists each topic with its event schema (``document_consumers``).
+Decision record: docs/adr/0002-one-status-consumer-for-all-topics.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 from faststream.kafka import KafkaBroker, KafkaMessage
 
@@ -31,8 +32,8 @@ from photo3d_common.events import (
     StageProgressed,
 )
 from photo3d_common.settings import KafkaSettings
+from photo3d_common.wiring import Injector
 from photo3d_status import handlers
-from photo3d_status.handlers import EventStore, Publish
 
 GROUP_ID = "photo3d-status"
 Handler = Callable[..., Awaitable[Any]]
@@ -51,15 +52,12 @@ CONSUMED: tuple[type[Event], ...] = tuple(event for event, _ in ROUTES.values())
 PUBLISHED = (ModelStatusChanged,)
 
 
-class Dependencies(Protocol):
-    """Filled in at startup (the repository needs the database pool)."""
-
-    repository: EventStore
-    publish: Publish
-
-
-def register_consumers(broker: KafkaBroker, settings: KafkaSettings, deps: Dependencies) -> None:
-    by_full_topic = {settings.topic(name): route for name, route in ROUTES.items()}
+def register_consumers(broker: KafkaBroker, settings: KafkaSettings, injector: Injector[Any]) -> None:
+    """``injector`` holds what the handlers name (``repository``, ``publish``) once the service started."""
+    by_full_topic = {
+        settings.topic(name): (event_class, injector.inject(handle))
+        for name, (event_class, handle) in ROUTES.items()
+    }
 
     @broker.subscriber(
         *by_full_topic, include_in_schema=False, **subscriber_options(settings, group_id=GROUP_ID)
@@ -67,7 +65,7 @@ def register_consumers(broker: KafkaBroker, settings: KafkaSettings, deps: Depen
     async def on_status_event(body: dict[str, Any], message: KafkaMessage) -> None:
         event_class, handle = by_full_topic[message.raw_message.topic]
         # A body that does not fit its schema raises ValidationError here: the middleware parks it.
-        await handle(event_class.model_validate(body), repository=deps.repository, publish=deps.publish)
+        await handle(event_class.model_validate(body))
 
 
 def document_consumers(broker: KafkaBroker, settings: KafkaSettings) -> None:

@@ -7,7 +7,7 @@ marked *reorder* are not in the contract's table: the status service consumes ea
 after a lag (a restart, a backlog) a later stage's event can be handled before an earlier stage's event
 for the same model. A later stage's event proves the earlier stages happened, so it may skip ahead; an
 earlier stage's event arriving late must never move the status back, but the object keys it carries are
-still recorded (*late*).
+still recorded (*late*). Decision record: docs/adr/0003-reorder-rows-in-the-transition-table.md.
 """
 
 from __future__ import annotations

@@ -5,25 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 import asyncpg
 
-from photo3d_common.events import Event, ModelStatusChanged
+from photo3d_common.events import Event
 from photo3d_common.logging import bound_model, get_logger
+from photo3d_common.ports import Publisher
+from photo3d_status.ports import EventStore
 from photo3d_status.repository import ApplyResult
 
 log = get_logger(__name__)
-
-Publish = Callable[[ModelStatusChanged], Awaitable[None]]
-
-
-class EventStore(Protocol):
-    async def apply(self, event: Event) -> ApplyResult: ...
-
-    async def flush_outbox(self, publish: Publish) -> int: ...
-
 
 #: Errors that say the database is (briefly) unreachable, not that the event is wrong.
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
@@ -38,7 +29,7 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 
 
 async def apply_event(
-    event: Event, *, repository: EventStore, publish: Publish, db_retry_s: float = 120.0
+    event: Event, *, repository: EventStore, publish: Publisher, db_retry_s: float = 120.0
 ) -> ApplyResult:
     """Apply one event; then publish the status change it caused (queued in the outbox by the same
     transaction). A redelivered event is a no-op but still flushes what a crash may have left queued.

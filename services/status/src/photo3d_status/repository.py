@@ -24,6 +24,7 @@ from photo3d_common.events import (
     ModelStatusChanged,
 )
 from photo3d_common.logging import get_logger
+from photo3d_common.ports import Publisher
 from photo3d_status import domain
 from photo3d_status.domain import Applied, ModelState
 
@@ -341,9 +342,7 @@ class ModelRepository:
             )
             previous = step
 
-    async def flush_outbox(
-        self, publish: Callable[[ModelStatusChanged], Awaitable[None]], *, batch: int = 100
-    ) -> int:
+    async def flush_outbox(self, publish: Publisher, *, batch: int = 100) -> int:
         """Publish queued status changes in order and delete them. One flusher at a time (a transaction-
         scoped advisory lock, across processes), so changes go out in the order they were made; a failed
         publish rolls back, leaving that change and the later ones for the next try."""

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from photo3d_common.errors import Conflict, InvalidInput, NotFound
 from photo3d_common.events import GenerationOptions, GenerationOptionsChange
 from photo3d_common.logging import bound_model, get_logger
+from photo3d_common.ports import Publisher
 from photo3d_common.storage import ObjectInfo, ObjectNotFound, ObjectStorage, model_prefix
 from photo3d_status.domain import ModelState
-from photo3d_status.handlers import Publish
 from photo3d_status.live import Closed, ModelChangeHub
 from photo3d_status.repository import ModelBusy, ModelNotFound, ModelRepository
 
@@ -102,7 +102,7 @@ class ModelService:
         repository: ModelRepository,
         storage: ObjectStorage,
         hub: ModelChangeHub,
-        publish: Publish,
+        publish: Publisher,
         providers: list[str],
         keepalive_s: float,
         default_options: GenerationOptions | None = None,

@@ -21,8 +21,8 @@ from collections.abc import AsyncIterator, Mapping
 
 from photo3d_common.events import ModelFailed, ModelStatus, Stage
 from photo3d_common.logging import FailureBurst, bound_model, get_logger
+from photo3d_common.ports import Publisher
 from photo3d_status.domain import ModelState
-from photo3d_status.handlers import Publish
 from photo3d_status.repository import ModelRepository
 
 log = get_logger(__name__)
@@ -62,7 +62,7 @@ class StageWatchdog:
     def __init__(
         self,
         repository: ModelRepository,
-        publish: Publish,
+        publish: Publisher,
         *,
         deadlines_s: Mapping[ModelStatus, float],
         interval_s: float,

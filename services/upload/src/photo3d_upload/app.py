@@ -1,5 +1,5 @@
-"""Composition root of the upload service: settings, storage, the status-service client and the Kafka
-publisher, opened in the Litestar lifespan (nothing connects at import)."""
+"""The upload service's Litestar app (``create_app``): routes, auth, errors, OpenAPI, and the lifespan that
+opens the dependencies (``bootstrap``). Nothing connects at import."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-from anyio import CapacityLimiter
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from litestar import Litestar, Request, Response, get
@@ -22,10 +20,9 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from photo3d_common.auth import TokenVerifier
-from photo3d_common.broker import EventPublisher, create_broker, document_publishers, ensure_topics
+from photo3d_common.broker import create_broker, document_publishers
 from photo3d_common.events import BackgroundRemovalRequested, GenerationRequested, PhotoUploaded
 from photo3d_common.logging import configure_logging, get_logger
-from photo3d_common.storage import ObjectStorage
 from photo3d_common.web import (
     EXCEPTION_HANDLERS,
     NO_AUTH,
@@ -37,12 +34,11 @@ from photo3d_common.web import (
     nosniff,
     readiness,
 )
-from photo3d_upload.api.deps import Runtime, provide_caller, provide_runtime
+from photo3d_upload.api.deps import provide_caller, provide_deps
 from photo3d_upload.api.photos import PhotoController
 from photo3d_upload.api.stages import StageController
-from photo3d_upload.handlers import ModelLocks
+from photo3d_upload.bootstrap import bootstrap
 from photo3d_upload.settings import UploadSettings
-from photo3d_upload.status_client import StatusClient
 from photo3d_upload.validation import register_heif
 
 log = get_logger(__name__)
@@ -114,37 +110,20 @@ def create_app(settings: UploadSettings | None = None) -> Litestar:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
-            storage = await stack.enter_async_context(ObjectStorage(settings.s3))
-            http = await stack.enter_async_context(
-                httpx.AsyncClient(base_url=settings.status_url, timeout=settings.status_timeout_s)
-            )
-            await ensure_topics(settings.kafka)
-            await broker.connect()
-            stack.push_async_callback(broker.stop)
-            await broker.start()
-            status = StatusClient(http)
+        async with bootstrap(settings, broker=broker) as deps:
             app.state.ready_checks = {
-                "storage": storage.ping,
+                "storage": deps.storage.ping,
                 "broker": lambda: broker.ping(timeout=settings.ready_timeout_s),
-                "status_service": status.ping,
+                "status_service": deps.status.ping,
             }
-            app.state.runtime = Runtime(
-                settings=settings,
-                storage=storage,
-                status=status,
-                publish=EventPublisher(broker, settings.kafka),
-                locks=ModelLocks(),
-                decoding=CapacityLimiter(settings.decode_concurrency),
-            )
-            log.info("upload service ready", status_url=settings.status_url, bucket=settings.s3.bucket)
+            app.state.deps = deps
             yield
 
     asyncapi_doc = AsyncAPI(broker, title="photo3d upload", version="1.0.0").to_specification().to_jsonable()
     return Litestar(
         route_handlers=[PhotoController, StageController, health, ready, asyncapi],
         dependencies={
-            "runtime": Provide(provide_runtime, sync_to_thread=False),
+            "deps": Provide(provide_deps, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
         },
         middleware=[bearer_auth(TokenVerifier(settings.auth))],

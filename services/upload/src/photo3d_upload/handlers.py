@@ -13,10 +13,7 @@ from dataclasses import dataclass, field
 from typing import IO
 from urllib.parse import quote
 
-import anyio.to_thread
-from anyio import CapacityLimiter
-
-from photo3d_common.broker import Publish
+from photo3d_common.concurrency import CapacityLimiter, run_blocking
 from photo3d_common.errors import BrokerUnavailable, InvalidInput, Photo3DError
 from photo3d_common.events import (
     VIEWS,
@@ -28,7 +25,9 @@ from photo3d_common.events import (
     View,
 )
 from photo3d_common.logging import bound_model, get_logger
-from photo3d_common.storage import ObjectStorage, cutout_key, original_key
+from photo3d_common.ports import Publisher, Storage
+from photo3d_common.storage import cutout_key, original_key
+from photo3d_upload.ports import ModelLookup
 from photo3d_upload.rules import (
     ModelSnapshot,
     ensure_background_removal_allowed,
@@ -38,7 +37,6 @@ from photo3d_upload.rules import (
     starts_processing,
 )
 from photo3d_upload.settings import PhotoLimits
-from photo3d_upload.status_client import StatusClient
 from photo3d_upload.validation import CheckedPhoto, check_photo
 
 log = get_logger(__name__)
@@ -141,13 +139,13 @@ def _by_view(keys: Iterable[str], key_of: Callable[[str], str]) -> dict[View, st
     return {view: key for view in VIEWS if (key := key_of(view)) in present}
 
 
-async def stored_originals(storage: ObjectStorage, model_id: uuid.UUID) -> dict[View, str]:
+async def stored_originals(storage: Storage, model_id: uuid.UUID) -> dict[View, str]:
     """The views whose originals are stored: S3, not the status service, is the truth of this."""
     keys = await storage.list_keys(original_key(model_id, ""))
     return _by_view(keys, lambda view: original_key(model_id, view))
 
 
-async def stored_cutouts(storage: ObjectStorage, model_id: uuid.UUID) -> dict[View, str]:
+async def stored_cutouts(storage: Storage, model_id: uuid.UUID) -> dict[View, str]:
     keys = await storage.list_keys(cutout_key(model_id, "").removesuffix(".png"))
     return _by_view(keys, lambda view: cutout_key(model_id, view))
 
@@ -164,9 +162,9 @@ async def upload_photo(
     file: IO[bytes],
     filename: str | None,
     caller: Caller,
-    status: StatusClient,
-    storage: ObjectStorage,
-    publish: Publish,
+    status: ModelLookup,
+    storage: Storage,
+    publish: Publisher,
     limits: PhotoLimits,
     locks: ModelLocks,
     decoding: CapacityLimiter,
@@ -185,7 +183,7 @@ async def upload_photo(
         with bound_model(model_uuid):
             model = await status.get_model(model_uuid, caller.token)
             ensure_photo_accepted(model)
-            photo: CheckedPhoto = await anyio.to_thread.run_sync(check_photo, file, limits, limiter=decoding)
+            photo: CheckedPhoto = await run_blocking(check_photo, file, limits, limiter=decoding)
             try:
                 return await _store_and_announce(
                     photo,
@@ -210,8 +208,8 @@ async def _store_and_announce(
     caller: Caller,
     model: ModelSnapshot,
     *,
-    storage: ObjectStorage,
-    publish: Publish,
+    storage: Storage,
+    publish: Publisher,
     locks: ModelLocks,
 ) -> PhotoStored:
     key = original_key(model_id, view)
@@ -300,7 +298,9 @@ async def _store_and_announce(
     )
 
 
-async def _publish_request(publish: Publish, event: BackgroundRemovalRequested | GenerationRequested) -> None:
+async def _publish_request(
+    publish: Publisher, event: BackgroundRemovalRequested | GenerationRequested
+) -> None:
     try:
         await publish(event)
     except Exception as error:
@@ -312,7 +312,7 @@ async def _publish_request(publish: Publish, event: BackgroundRemovalRequested |
 
 
 async def request_background_removal(
-    model_id: uuid.UUID, *, caller: Caller, status: StatusClient, storage: ObjectStorage, publish: Publish
+    model_id: uuid.UUID, *, caller: Caller, status: ModelLookup, storage: Storage, publish: Publisher
 ) -> StageRequested:
     """Ask the background-removal workers to (re-)run, when the model's state allows it."""
     with bound_model(model_id), _logged_refusal("background removal request"):
@@ -340,9 +340,9 @@ async def request_generation(
     *,
     options: GenerationOptionsChange | None = None,
     caller: Caller,
-    status: StatusClient,
-    storage: ObjectStorage,
-    publish: Publish,
+    status: ModelLookup,
+    storage: Storage,
+    publish: Publisher,
     providers: Iterable[str],
 ) -> StageRequested:
     """Ask the generation workers to (re-)run with the four cut-outs, when the model's state allows it.

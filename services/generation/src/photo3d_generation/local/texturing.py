@@ -15,10 +15,13 @@ import trimesh
 from PIL import Image
 from scipy import ndimage
 
+from photo3d_common.events import VIEWS
+
 from .coloring import visible_vertices
 from .views import View
 
-TILE_ORDER = ("front", "left", "right", "back")
+#: one atlas tile per photo, in the order of the views
+TILE_ORDER = VIEWS
 #: A triangle faced less squarely than this by every photo that fully sees it uses its best-facing photo.
 MIN_FACING = 0.05
 

@@ -15,10 +15,10 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from photo3d_common.events import VIEWS
+
 from ..meshio import VIEW_DIRECTIONS, VIEW_RIGHT
 from .errors import ReconstructionError
-
-VIEWS: tuple[str, ...] = ("front", "left", "right", "back")
 
 #: Smallest object height, in pixels, that gives a usable silhouette.
 MIN_OBJECT_PIXELS = 24

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tenacity import (
@@ -38,14 +38,11 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from photo3d_common.events import GenerationOptions
+from photo3d_common.events import VIEWS, GenerationOptions, View
 
 from .errors import ProviderJobFailed, ProviderTimeout, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
-
-View = Literal["front", "left", "right", "back"]
-VIEWS: tuple[View, ...] = ("front", "left", "right", "back")
 
 
 class GenerationInputs(BaseModel):

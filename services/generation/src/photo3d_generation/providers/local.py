@@ -24,6 +24,7 @@ from PIL import Image
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from photo3d_common.concurrency import run_blocking
 from photo3d_common.events import GenerationOptions
 
 from ..local import ReconstructionSettings, reconstruct
@@ -120,7 +121,8 @@ class LocalReconstructionProvider:
             images = {view: Image.open(io.BytesIO(data)) for view, data in inputs.images.items()}
             return reconstruct(images, settings, progress=report)
 
-        task = asyncio.create_task(asyncio.to_thread(work), name=job_id)
+        # abandoned when the job is cancelled: the reconstruction thread cannot be interrupted
+        task = asyncio.create_task(run_blocking(work, abandon_on_cancel=True), name=job_id)
         self._jobs[job_id] = _Job(task=task, started=time.monotonic())
         return JobHandle(
             provider=self.name,

@@ -19,8 +19,8 @@ the client does not resend it and reports ProviderUnavailable instead.
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import functools
 import io
 import logging
 import time
@@ -34,6 +34,7 @@ from PIL import Image
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from photo3d_common.concurrency import run_blocking
 from photo3d_common.events import GenerationOptions
 
 from . import tc3
@@ -419,12 +420,15 @@ class TencentHunyuanProvider(HttpProvider):
         return await with_retries(attempt, policy=self._policy, what=action, provider=self.name)
 
     async def submit(self, inputs: GenerationInputs) -> JobHandle:
-        prepared = await asyncio.to_thread(
-            prepare_images,
-            inputs.images if self.settings.send_multiview else {"front": inputs.images["front"]},
-            max_total_base64_bytes=self.settings.max_images_base64_bytes,
-            max_side=self.settings.max_image_side,
-            jpeg_quality=self.settings.jpeg_quality,
+        prepared = await run_blocking(
+            functools.partial(
+                prepare_images,
+                inputs.images if self.settings.send_multiview else {"front": inputs.images["front"]},
+                max_total_base64_bytes=self.settings.max_images_base64_bytes,
+                max_side=self.settings.max_image_side,
+                jpeg_quality=self.settings.jpeg_quality,
+            ),
+            abandon_on_cancel=True,
         )
         params: dict[str, Any] = {"ImageBase64": base64.b64encode(prepared["front"][0]).decode("ascii")}
         views = [

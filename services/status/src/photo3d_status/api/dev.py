@@ -24,5 +24,5 @@ class DevTokenController(Controller):
         responses=error_responses(),
     )
     async def create(self, data: JSONBody[DevTokenRequest], state: State) -> DevToken:
-        auth = state.runtime.settings.auth
+        auth = state.settings.auth
         return DevToken(token=mint_dev_token(auth, data.user), expires_in=auth.dev_token_ttl_s)

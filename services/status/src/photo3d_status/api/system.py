@@ -5,7 +5,8 @@ from typing import Any
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 
-from photo3d_common.web import NO_AUTH, READINESS_RESPONSES, Liveness, Readiness
+from photo3d_common.web import NO_AUTH, READINESS_RESPONSES, Liveness, Readiness, readiness
+from photo3d_status.api.deps import Dependencies
 from photo3d_status.api.schemas import FrontendConfig
 
 
@@ -32,15 +33,24 @@ class SystemController(Controller):
         description="200 when all three answer within STATUS_READY_TIMEOUT_S, else 503 naming what is down.",
         responses=READINESS_RESPONSES,
     )
-    async def ready(self, state: State) -> Response[Readiness]:
-        return await state.runtime.ready()
+    async def ready(self, deps: Dependencies) -> Response[Readiness]:
+        timeout_s = deps.settings.ready_timeout_s
+        return await readiness(
+            {
+                "database": deps.repository.ping,
+                "broker": lambda: deps.broker.ping(timeout=timeout_s),
+                "storage": deps.storage.ping,
+            },
+            timeout_s=timeout_s,
+        )
 
     @get("/config.json", operation_id="frontendConfig", summary="Where the web page finds the services")
-    async def frontend_config(self, state: State) -> FrontendConfig:
-        return state.runtime.frontend_config()
+    async def frontend_config(self, deps: Dependencies) -> FrontendConfig:
+        return FrontendConfig(uploadBaseUrl=deps.settings.public_upload_url, statusBaseUrl="")
 
     @get(
         "/asyncapi.json", operation_id="asyncapi", summary="AsyncAPI document of the topics this service uses"
     )
     async def asyncapi(self, state: State) -> dict[str, Any]:
-        return state.runtime.asyncapi()
+        document: dict[str, Any] = state.asyncapi()
+        return document

@@ -5,8 +5,9 @@ from litestar.di import NamedDependency
 from litestar.params import MultipartBody
 
 from photo3d_common.web import error_responses
-from photo3d_upload.api.deps import Runtime
+from photo3d_common.wiring import inject_dependencies
 from photo3d_upload.api.schemas import PhotoStoredResponse, PhotoUploadForm
+from photo3d_upload.bootstrap import Deps
 from photo3d_upload.handlers import Caller, upload_photo
 
 _ERRORS = (
@@ -45,10 +46,14 @@ class PhotoController(Controller):
     async def upload(
         self,
         data: MultipartBody[PhotoUploadForm],
-        runtime: NamedDependency[Runtime],
+        deps: NamedDependency[Deps],
         caller: NamedDependency[Caller],
     ) -> PhotoStoredResponse:
-        stored = await upload_photo(
-            **runtime.photo_upload(data.model_id, data.view, data.file), caller=caller
+        stored = await inject_dependencies(upload_photo, deps)(
+            model_id=data.model_id,
+            view=data.view,
+            file=data.file.file,
+            filename=data.file.filename,
+            caller=caller,
         )
         return PhotoStoredResponse.model_validate(stored, from_attributes=True)

@@ -10,7 +10,7 @@ from litestar.datastructures import UploadFile
 from litestar.params import KwargDefinition
 from pydantic import BaseModel, ConfigDict, Field
 
-from photo3d_common.events import GenerationOptionsChange
+from photo3d_common.events import VIEWS, GenerationOptionsChange, View
 
 
 @dataclass
@@ -20,9 +20,7 @@ class PhotoUploadForm:
     from its bytes)."""
 
     model_id: Annotated[str, KwargDefinition(description="the model's id (a UUID)", format="uuid")]
-    view: Annotated[
-        str, KwargDefinition(description="which side of the object", enum=["front", "left", "right", "back"])
-    ]
+    view: Annotated[str, KwargDefinition(description="which side of the object", enum=list(VIEWS))]
     file: Annotated[
         UploadFile, KwargDefinition(description="the photo: JPEG, PNG, WebP or HEIC (from its bytes)")
     ]
@@ -30,14 +28,14 @@ class PhotoUploadForm:
 
 class PhotoStoredResponse(BaseModel):
     model_id: uuid.UUID
-    view: Literal["front", "left", "right", "back"]
+    view: View
     key: str = Field(description="object key of the stored original")
     content_type: str = Field(description="type of the stored bytes (HEIC is stored converted to JPEG)")
     width: int = Field(description="pixels, after EXIF orientation")
     height: int = Field(description="pixels, after EXIF orientation")
     size_bytes: int
     sha256: str
-    views_stored: list[Literal["front", "left", "right", "back"]]
+    views_stored: list[View]
     all_views_uploaded: bool
 
 

@@ -5,8 +5,9 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from photo3d_common.web import error_responses
-from photo3d_upload.api.deps import Runtime
+from photo3d_common.wiring import inject_dependencies
 from photo3d_upload.api.schemas import BackgroundRemovalRequest, GenerationRequest, StageRequestedResponse
+from photo3d_upload.bootstrap import Deps
 from photo3d_upload.handlers import Caller, request_background_removal, request_generation
 
 _SMALL_BODY = 64 * 1024
@@ -33,10 +34,10 @@ class StageController(Controller):
     async def remove_background(
         self,
         data: JSONBody[BackgroundRemovalRequest],
-        runtime: NamedDependency[Runtime],
+        deps: NamedDependency[Deps],
         caller: NamedDependency[Caller],
     ) -> StageRequestedResponse:
-        requested = await request_background_removal(data.model_id, caller=caller, **runtime.stage_deps())
+        requested = await inject_dependencies(request_background_removal, deps)(data.model_id, caller=caller)
         return StageRequestedResponse.model_validate(requested, from_attributes=True)
 
     @post(
@@ -61,10 +62,10 @@ class StageController(Controller):
     async def generate_model(
         self,
         data: JSONBody[GenerationRequest],
-        runtime: NamedDependency[Runtime],
+        deps: NamedDependency[Deps],
         caller: NamedDependency[Caller],
     ) -> StageRequestedResponse:
-        requested = await request_generation(
-            data.model_id, data.provider, options=data.options(), caller=caller, **runtime.generation_deps()
+        requested = await inject_dependencies(request_generation, deps)(
+            data.model_id, data.provider, options=data.options(), caller=caller
         )
         return StageRequestedResponse.model_validate(requested, from_attributes=True)

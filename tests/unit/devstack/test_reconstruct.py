@@ -8,8 +8,8 @@ import pytest
 import trimesh
 from PIL import Image, ImageDraw
 
+from photo3d_devstack.reconstruct import main
 from photo3d_generation import meshio
-from photo3d_generation.cli import main
 
 COLOURS = {"front": (220, 30, 30), "back": (30, 30, 220), "left": (30, 200, 30), "right": (230, 220, 20)}
 

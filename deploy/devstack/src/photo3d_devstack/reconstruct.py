@@ -3,7 +3,9 @@
     photo3d reconstruct --front F --left L --right R --back B --out model.glb [--obj] [--stl] [--preview]
 
 Photos may be cut-outs (PNG/WebP with a transparent background) or ordinary photos; the latter go through
-background removal first (``photo3d_bgremoval``, rembg's u2netp model, loaded only when needed).
+background removal first (``photo3d_bgremoval``, rembg's u2netp model, loaded only when needed). The
+command lives here, in the package that declares both services, because it uses both: the generation
+service (and its image) does not depend on background removal.
 The ``left`` photo shows the object's own left side (see ``photo3d_generation.meshio``).
 """
 
@@ -19,8 +21,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from photo3d_common.errors import Photo3DError
-
-VIEWS = ("front", "left", "right", "back")
+from photo3d_common.events import VIEWS
 
 
 class CliError(Exception):
@@ -89,14 +90,9 @@ _remover = None  # one model session for the four photos
 
 def _remove_background(image: Image.Image, view: str) -> Image.Image:
     """Cut the object out with the background-removal service's remover (rembg u2netp, loaded lazily)."""
-    try:
-        # Heavy (onnxruntime, numba): imported only when a photo still has its background.
-        from photo3d_bgremoval.remover import BackgroundRemover
-    except ImportError as exc:
-        raise CliError(
-            f"the {view} photo has no transparent background and background removal is not available "
-            f"({exc}); pass cut-outs with transparency or install photo3d-bgremoval"
-        ) from exc
+    # Heavy (onnxruntime, numba): imported only when a photo still has its background.
+    from photo3d_bgremoval.remover import BackgroundRemover
+
     global _remover
     if _remover is None:
         _remover = BackgroundRemover()  # BGREMOVAL_* settings: model name and directory
@@ -112,8 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = args[1:]
     options = _parser().parse_args(args)
 
-    from . import meshio
-    from .local import ReconstructionError, ReconstructionSettings, reconstruct
+    from photo3d_generation import meshio
+    from photo3d_generation.local import ReconstructionError, ReconstructionSettings, reconstruct
 
     def say(message: str) -> None:
         if not options.quiet:

@@ -1,0 +1,33 @@
+"""The one way photo3d runs blocking work (decoding, inference, meshing) off the event loop.
+
+Every service calls ``run_blocking``: a worker thread from anyio's pool, bounded by a ``CapacityLimiter``
+(the caller's, sized from its settings, else anyio's default of 40 threads), so a burst of work queues
+instead of starting a thread each. Keyword arguments of ``func`` go through ``functools.partial``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar, TypeVarTuple, Unpack
+
+import anyio.to_thread
+from anyio import CapacityLimiter
+
+R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
+
+__all__ = ["CapacityLimiter", "run_blocking"]
+
+
+async def run_blocking(
+    func: Callable[[Unpack[Ts]], R],
+    *args: *Ts,
+    limiter: CapacityLimiter | None = None,
+    abandon_on_cancel: bool = False,
+) -> R:
+    """``func(*args)`` in a worker thread, awaited without blocking the loop.
+
+    ``abandon_on_cancel=True``: a cancelled caller (e.g. a deadline) returns at once and leaves the thread
+    to finish on its own; the default waits for the thread, so what it holds is released before the
+    caller goes on."""
+    return await anyio.to_thread.run_sync(func, *args, limiter=limiter, abandon_on_cancel=abandon_on_cancel)

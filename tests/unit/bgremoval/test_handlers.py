@@ -1,0 +1,157 @@
+"""The background-removal handlers on in-memory fakes of storage, model and publisher: what they store,
+publish and refuse, without SeaweedFS or the model (tests/integration/bgremoval has the real ones)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from photo3d_bgremoval import handlers
+from photo3d_bgremoval.bootstrap import Deps
+from photo3d_bgremoval.remover import BackgroundRemovalFailed
+from photo3d_common.events import (
+    VIEWS,
+    BackgroundRemovalRequested,
+    BackgroundRemovalStarted,
+    BackgroundRemoved,
+    ModelFailed,
+    PhotoUploaded,
+    Stage,
+    StageProgressed,
+)
+from photo3d_common.storage import cutout_key, original_key
+from photo3d_common.wiring import inject_dependencies
+from tests.fakes.ports import FakeRemover, InMemoryStorage, RecordingPublisher, png
+
+
+def _deps(remover: FakeRemover | None = None) -> Deps:
+    return Deps(storage=InMemoryStorage(), remover=remover or FakeRemover(), publish=RecordingPublisher())
+
+
+async def _originals(deps: Deps, model_id: uuid.UUID, views=VIEWS) -> dict:
+    keys = {view: original_key(model_id, view) for view in views}
+    for key in keys.values():
+        await deps.storage.put_bytes(key, png(), content_type="image/png")
+    return keys
+
+
+def _uploaded(model_id: uuid.UUID, keys: dict, *, start: bool = True) -> PhotoUploaded:
+    return PhotoUploaded(
+        model_id=model_id,
+        producer="test",
+        view="back",
+        object_key=keys.get("back", ""),
+        content_type="image/png",
+        width=8,
+        height=8,
+        size_bytes=1,
+        sha256="x",
+        original_keys=keys,
+        all_views_uploaded=len(keys) == len(VIEWS),
+        start_processing=start,
+        provider="local",
+    )
+
+
+async def test_a_complete_set_is_cut_out_stored_and_announced():
+    deps, model_id = _deps(), uuid.uuid4()
+    keys = await _originals(deps, model_id)
+
+    await inject_dependencies(handlers.on_photo_uploaded, deps)(_uploaded(model_id, keys))
+
+    published = deps.publish
+    assert isinstance(published[0], BackgroundRemovalStarted)
+    assert [p.progress for p in published.of(StageProgressed)] == [0.25, 0.5, 0.75, 1.0]
+    assert all(p.stage is Stage.BACKGROUND_REMOVAL for p in published.of(StageProgressed))
+    (done,) = published.of(BackgroundRemoved)
+    assert published[-1] is done and done.provider == "local"
+    assert done.cutout_keys == {view: cutout_key(model_id, view) for view in VIEWS}
+    for view in VIEWS:
+        stored = await deps.storage.head(cutout_key(model_id, view))
+        assert stored is not None and stored.content_type == "image/png"
+        assert stored.metadata == {"source-key": keys[view]}
+    manifest = json.loads(await deps.storage.get_bytes(handlers.manifest_key(model_id)))
+    assert manifest["model"] == "fake-u2netp" and manifest["source_fingerprint"] == done.source_fingerprint
+
+
+async def test_a_set_still_being_collected_does_nothing():
+    deps, model_id = _deps(), uuid.uuid4()
+    keys = await _originals(deps, model_id, views=("front",))
+
+    await inject_dependencies(handlers.on_photo_uploaded, deps)(_uploaded(model_id, keys, start=False))
+
+    assert deps.publish == [] and deps.remover.calls == []
+
+
+async def test_a_redelivered_trigger_republishes_without_redoing_the_work():
+    remover = FakeRemover()
+    deps, model_id = _deps(remover), uuid.uuid4()
+    keys = await _originals(deps, model_id)
+    handle = inject_dependencies(handlers.on_photo_uploaded, deps)
+    await handle(_uploaded(model_id, keys))
+    calls = len(remover.calls)
+
+    await inject_dependencies(handlers.on_removal_requested, deps)(
+        BackgroundRemovalRequested(
+            model_id=model_id, producer="test", original_keys=keys, requested_by="alice"
+        )
+    )
+
+    assert calls == len(VIEWS) and len(remover.calls) == calls
+    first, second = deps.publish.of(BackgroundRemoved)
+    assert first.cutout_keys == second.cutout_keys and first.source_fingerprint == second.source_fingerprint
+
+
+async def test_a_replaced_photo_is_cut_out_again():
+    remover = FakeRemover()
+    deps, model_id = _deps(remover), uuid.uuid4()
+    keys = await _originals(deps, model_id)
+    handle = inject_dependencies(handlers.on_photo_uploaded, deps)
+    await handle(_uploaded(model_id, keys))
+    await deps.storage.put_bytes(keys["left"], png(colour=(0, 0, 255, 255)), content_type="image/png")
+
+    await handle(_uploaded(model_id, keys))
+
+    assert len(remover.calls) == 2 * len(VIEWS)
+    first, second = deps.publish.of(BackgroundRemoved)
+    assert first.source_fingerprint != second.source_fingerprint
+
+
+async def test_a_missing_photo_fails_with_what_to_do():
+    deps, model_id = _deps(), uuid.uuid4()
+    keys = await _originals(deps, model_id)
+    await deps.storage.delete_keys([keys["right"]])
+
+    await inject_dependencies(handlers.on_photo_uploaded, deps)(_uploaded(model_id, keys))
+
+    (failed,) = deps.publish.of(ModelFailed)
+    assert deps.publish[-1] is failed and not deps.publish.of(BackgroundRemoved)
+    assert failed.error_code == "photo_missing" and failed.retryable is False
+    assert failed.stage is Stage.BACKGROUND_REMOVAL and "right photo is missing" in failed.reason
+    assert json.loads(failed.detail or "") == {"view": "right"}
+
+
+async def test_a_model_error_ends_the_stage_with_its_reason():
+    error = BackgroundRemovalFailed(
+        "background removal failed on the left photo; try again", detail={"view": "left"}
+    )
+    deps, model_id = _deps(FakeRemover(fail_on="left", fail_with=error)), uuid.uuid4()
+    keys = await _originals(deps, model_id)
+
+    await inject_dependencies(handlers.on_photo_uploaded, deps)(_uploaded(model_id, keys))
+
+    (failed,) = deps.publish.of(ModelFailed)
+    assert failed.error_code == error.code and failed.reason == error.message
+    assert failed.retryable is error.retryable
+    assert [p.detail for p in deps.publish.of(StageProgressed)] == ["front photo done"]
+
+
+async def test_an_unexpected_error_is_a_retryable_internal_failure():
+    deps, model_id = _deps(FakeRemover(fail_on="front", fail_with=ValueError("bug"))), uuid.uuid4()
+    keys = await _originals(deps, model_id)
+
+    await inject_dependencies(handlers.on_photo_uploaded, deps)(_uploaded(model_id, keys))
+
+    (failed,) = deps.publish.of(ModelFailed)
+    assert failed.error_code == "internal_error" and failed.retryable is True
+    assert failed.detail == "ValueError: bug"

@@ -1,0 +1,128 @@
+"""The generation handlers on in-memory fakes of storage, provider and publisher: one paid job per model
+and inputs, republish on redelivery, failures with reasons. tests/integration/generation runs the same
+handlers against SeaweedFS, the local reconstructor and a Tencent-protocol server."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import trimesh
+
+from photo3d_common.events import (
+    VIEWS,
+    BackgroundRemoved,
+    GenerationRequested,
+    GenerationStarted,
+    ModelFailed,
+    ModelGenerated,
+    Stage,
+)
+from photo3d_common.storage import cutout_key
+from photo3d_common.wiring import inject_dependencies
+from photo3d_generation import handlers
+from photo3d_generation.bootstrap import Deps
+from photo3d_generation.jobs import JobStore
+from photo3d_generation.providers.errors import ProviderJobFailed
+from photo3d_generation.settings import GenerationServiceSettings
+from tests.fakes.ports import InMemoryProvider, InMemoryStorage, RecordingPublisher, png
+
+
+def _deps(provider: InMemoryProvider | None = None) -> Deps:
+    storage = InMemoryStorage()
+    return Deps(
+        storage=storage,
+        jobs=JobStore(storage),
+        providers={"fake": provider or InMemoryProvider()},
+        publish=RecordingPublisher(),
+        settings=GenerationServiceSettings(preview_size=64),
+    )
+
+
+async def _cutouts(deps: Deps, model_id: uuid.UUID) -> dict:
+    keys = {view: cutout_key(model_id, view) for view in VIEWS}
+    for key in keys.values():
+        await deps.storage.put_bytes(key, png(), content_type="image/png")
+    return keys
+
+
+def _removed(model_id: uuid.UUID, keys: dict, provider: str | None = "fake") -> BackgroundRemoved:
+    return BackgroundRemoved(
+        model_id=model_id, producer="test", cutout_keys=keys, source_fingerprint="f", provider=provider
+    )
+
+
+async def test_a_provider_job_is_stored_as_assets_and_announced():
+    provider = InMemoryProvider()
+    deps, model_id = _deps(provider), uuid.uuid4()
+    keys = await _cutouts(deps, model_id)
+
+    await inject_dependencies(handlers.on_background_removed, deps)(_removed(model_id, keys))
+
+    started = deps.publish.of(GenerationStarted)
+    assert [(s.provider, s.resumed) for s in started] == [("fake", False)]
+    (done,) = deps.publish.of(ModelGenerated)
+    assert deps.publish[-1] is done and done.job_id == "job-1"
+    assert {"glb", "obj", "stl", "preview"} <= set(done.asset_keys)
+    glb = await deps.storage.head(done.asset_keys["glb"])
+    assert glb is not None and glb.content_type == "model/gltf-binary" and glb.size == done.file_sizes["glb"]
+    stored = trimesh.load(io.BytesIO(await deps.storage.get_bytes(done.asset_keys["glb"])), file_type="glb")
+    assert sum(len(mesh.faces) for mesh in stored.dump()) == done.face_count
+
+
+async def test_a_redelivered_event_republishes_and_never_pays_twice():
+    provider = InMemoryProvider()
+    deps, model_id = _deps(provider), uuid.uuid4()
+    keys = await _cutouts(deps, model_id)
+    await inject_dependencies(handlers.on_background_removed, deps)(_removed(model_id, keys))
+
+    await inject_dependencies(handlers.on_generation_requested, deps)(
+        GenerationRequested(
+            model_id=model_id, producer="test", cutout_keys=keys, provider="fake", requested_by="a"
+        )
+    )
+
+    assert len(provider.submitted) == 1
+    first, second = deps.publish.of(ModelGenerated)
+    assert second.asset_keys == first.asset_keys and second.job_id == first.job_id
+
+
+async def test_a_provider_that_is_not_enabled_fails_with_what_to_do():
+    deps, model_id = _deps(), uuid.uuid4()
+    keys = await _cutouts(deps, model_id)
+
+    await inject_dependencies(handlers.on_background_removed, deps)(_removed(model_id, keys, "tencent"))
+
+    (failed,) = deps.publish
+    assert isinstance(failed, ModelFailed) and failed.stage is Stage.GENERATION
+    assert failed.error_code == "provider_not_enabled" and failed.retryable is False
+
+
+async def test_a_missing_cutout_fails_with_what_to_do():
+    deps, model_id = _deps(), uuid.uuid4()
+    keys = await _cutouts(deps, model_id)
+    await deps.storage.delete_keys([keys["back"]])
+
+    await inject_dependencies(handlers.on_background_removed, deps)(_removed(model_id, keys))
+
+    (failed,) = deps.publish
+    assert isinstance(failed, ModelFailed) and failed.error_code == "cutout_missing"
+    assert "back cut-out is missing" in failed.reason
+
+
+async def test_a_failed_job_is_forgotten_so_a_rerun_submits_anew():
+    provider = InMemoryProvider(fail_with=ProviderJobFailed("InvalidImage", "no object", provider="fake"))
+    deps, model_id = _deps(provider), uuid.uuid4()
+    keys = await _cutouts(deps, model_id)
+    handle = inject_dependencies(handlers.on_background_removed, deps)
+    await handle(_removed(model_id, keys))
+    (failed,) = deps.publish.of(ModelFailed)
+    assert failed.error_code == "provider_job_failed" and failed.retryable is False
+    assert "no object" in failed.reason
+
+    provider.fail_with = None
+    await handle(_removed(model_id, keys))
+
+    assert [h.job_id for h in provider.submitted] == ["job-1", "job-2"]
+    (done,) = deps.publish.of(ModelGenerated)
+    assert done.job_id == "job-2"

@@ -355,7 +355,9 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
     from photo3d_bgremoval.consistency import check_cutouts
     from photo3d_bgremoval.cutout import encode_png
     from photo3d_bgremoval.remover import BackgroundRemovalSettings, BackgroundRemover, prepare_process
+    from photo3d_common.events import GenerationOptions
     from photo3d_generation import meshio
+    from photo3d_generation.fitting import fit_to_options
     from photo3d_generation.local import reconstruct
     from photo3d_generation.settings import GenerationServiceSettings
 
@@ -400,7 +402,10 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
         images = {view: Image.open(io.BytesIO(png)) for view, png in cutouts.items()}
         mesh = reconstruct(images, gen_settings.local.reconstruction())
         t2, c2 = time.perf_counter(), cpu_now()
-        meshio.export_assets(mesh, preview_size=gen_settings.preview_size)
+        # what the generation handler does with the result: fit to the (default) options, export
+        meshio.export_assets(
+            fit_to_options(mesh, GenerationOptions()).mesh, preview_size=gen_settings.preview_size
+        )
         t3, c3 = time.perf_counter(), cpu_now()
         rows.append(
             {

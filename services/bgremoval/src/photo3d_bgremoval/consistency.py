@@ -235,7 +235,8 @@ def check_cutouts(
     pixel_size = {view: max(image.size) / WORK_SIDE for view, image in cutouts.items()}
     originals = {view: mask.copy() for view, mask in masks.items()}
     checks = {view: ViewCheck() for view in cutouts}
-    pairs = [pair for pair in (("front", "back"), ("left", "right")) if all(v in masks for v in pair)]
+    opposite: tuple[tuple[View, View], ...] = (("front", "back"), ("left", "right"))
+    pairs = [pair for pair in opposite if all(v in masks for v in pair)]
     for first, second in pairs:
         for _ in range(3):  # again after a correction: the other view may hold a piece of backdrop too
             # Two explanations of a disagreement: this view holds extra material, or the other one does.
@@ -254,7 +255,7 @@ def check_cutouts(
                 far = max(0.0, abs(np.log(ratio)) - np.log(DISTANCE_TOLERANCE))
                 costs[view] = removals[view].sum() / max(masks[view].sum(), 1) + DISTANCE_COST * far
                 ious.append(iou)
-            view = min(costs, key=costs.get)  # type: ignore[arg-type]
+            view = min(costs, key=lambda candidate: costs[candidate])
             pair_iou = max(ious)
             if not removals[view].any():
                 break

@@ -35,8 +35,8 @@ export interface CheckedOptions {
 }
 
 /** The form's values differ from the defaults (unit and axis alone change nothing). */
-export function isCustomised(form: OptionsForm): boolean {
-  return form.size.trim() !== "" || form.faces.trim() !== "" || !form.texture;
+export function isCustomised(form: OptionsForm, defaults: OptionsForm = DEFAULT_OPTIONS_FORM): boolean {
+  return form.size.trim() !== "" || form.faces.trim() !== "" || form.texture !== defaults.texture;
 }
 
 /** A number as typed by people: spaces and a decimal comma are fine ("1 000", "0,3"). */
@@ -46,7 +46,8 @@ function parseNumber(text: string): number | null {
   return Number(cleaned);
 }
 
-export function checkOptions(form: OptionsForm): CheckedOptions {
+/** What to send for the form; texture only when it differs from the defaults' (a re-run keeps the model's). */
+export function checkOptions(form: OptionsForm, defaults: OptionsForm = DEFAULT_OPTIONS_FORM): CheckedOptions {
   const input: ModelOptionsInput = {};
   const errors: OptionsErrors = {};
 
@@ -72,7 +73,7 @@ export function checkOptions(form: OptionsForm): CheckedOptions {
     }
   }
 
-  if (!form.texture) input.texture = false;
+  if (form.texture !== defaults.texture) input.texture = form.texture;
   return { input, errors };
 }
 

@@ -4,7 +4,16 @@
  */
 import { CreationSwitch } from "./creationSwitch";
 import { ApiError, NetworkError, apiErrorFromText, parseJsonBody } from "./errors";
-import type { AppConfig, CreateModelRequest, GenerationRequest, Model, ModelPage, UploadResult, View } from "./types";
+import type {
+  AppConfig,
+  CreateModelRequest,
+  GenerationRequest,
+  Model,
+  ModelOptionsInput,
+  ModelPage,
+  UploadResult,
+  View,
+} from "./types";
 
 export type TokenSource = () => string | null;
 
@@ -201,8 +210,9 @@ export class ApiClient {
     await this.send(this.uploadUrl("/api/remove-background"), this.jsonBody("POST", { model_id: modelId }));
   }
 
-  async generateModel(modelId: string, provider?: string | null): Promise<void> {
-    const body: GenerationRequest = { model_id: modelId };
+  /** Re-runs generation; `overrides` change the model's options for this run only (left out: kept). */
+  async generateModel(modelId: string, provider?: string | null, overrides: ModelOptionsInput = {}): Promise<void> {
+    const body: GenerationRequest = { model_id: modelId, ...overrides };
     if (provider) body.provider = provider;
     await this.send(this.uploadUrl("/api/generate-model"), this.jsonBody("POST", body));
   }

@@ -1,3 +1,4 @@
+import type { ReactNode } from "react";
 import type { Model } from "../api/types";
 import { describeStages, retryActionFor, STATUS_LABELS, type RetryAction, type StageView } from "../status";
 
@@ -10,6 +11,8 @@ export interface StageProgressProps {
   retryError?: string | null;
   /** false while model creation is switched off: a failure shows its reason, but no re-run. */
   canRetry?: boolean;
+  /** Options for a generation re-run, shown under its button. */
+  generationOptions?: ReactNode;
 }
 
 const STATE_TEXT: Record<StageView["state"], string> = {
@@ -35,7 +38,14 @@ function StageIcon({ state, index }: { state: StageView["state"]; index: number 
 }
 
 /** The stages of the plan with their progress; a failed stage shows its reason and a re-run button. */
-export function StageProgress({ model, onRetry, retrying = false, retryError = null, canRetry = true }: StageProgressProps) {
+export function StageProgress({
+  model,
+  onRetry,
+  retrying = false,
+  retryError = null,
+  canRetry = true,
+  generationOptions = null,
+}: StageProgressProps) {
   const stages = describeStages(model);
   const retryAction = canRetry ? retryActionFor(model) : null;
   const current = stages.find((stage) => stage.state === "active" || stage.state === "queued" || stage.state === "failed");
@@ -107,7 +117,9 @@ export function StageProgress({ model, onRetry, retrying = false, retryError = n
                         </button>
                       ) : null}
                     </div>
-                  ) : (
+                  ) : null}
+                  {retryAction === "generate-model" ? generationOptions : null}
+                  {retryAction ? null : (
                     <p className="stage__hint">Add the missing photos above; a re-run button appears once all four are in.</p>
                   )}
                   {retryError ? <p className="stage__detail stage__detail--error">{retryError}</p> : null}

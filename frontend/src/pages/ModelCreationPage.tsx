@@ -8,9 +8,10 @@ import { StageProgress } from "../components/StageProgress";
 import { useCreation } from "../hooks/useCreation";
 import { hrefFor, replaceRoute } from "../hooks/useHashRoute";
 import { useLiveModel } from "../hooks/useLiveModel";
-import { checkOptions, DEFAULT_OPTIONS_FORM } from "../modelOptions";
+import { checkOptions, DEFAULT_OPTIONS_FORM, type OptionsForm } from "../modelOptions";
 import { canReplacePhotos, type RetryAction } from "../status";
 import { checkPhoto, DEFAULT_ACCEPTED_TYPES, DEFAULT_MAX_UPLOAD_BYTES, type PhotoRules } from "../validation";
+import { AdvancedOptions } from "./modelCreation/AdvancedOptions";
 import { DeleteModel } from "./modelCreation/DeleteModel";
 import { ModelHeader } from "./modelCreation/ModelHeader";
 import { CreationOff, ModelNotFound } from "./modelCreation/PlaceholderPages";
@@ -43,6 +44,12 @@ export function ModelCreationPage({ modelId: initialId = null }: ModelCreationPa
   const options = useMemo(() => checkOptions(optionsForm), [optionsForm]);
   const [createError, setCreateError] = useState<string | null>(null);
   const [slots, dispatch] = useReducer(photoSlotsReducer, undefined, emptySlots);
+  // a generation re-run may change the options for that run; what is left as it is keeps the model's
+  const modelTexture = model?.options.texture ?? true;
+  const rerunDefaults = useMemo(() => ({ ...DEFAULT_OPTIONS_FORM, texture: modelTexture }), [modelTexture]);
+  const [rerunChoice, setRerunForm] = useState<OptionsForm | null>(null);
+  const rerunForm = rerunChoice ?? rerunDefaults;
+  const rerunOptions = useMemo(() => checkOptions(rerunForm, rerunDefaults), [rerunForm, rerunDefaults]);
   const [retrying, setRetrying] = useState(false);
   const [retryError, setRetryError] = useState<string | null>(null);
 
@@ -130,17 +137,22 @@ export function ModelCreationPage({ modelId: initialId = null }: ModelCreationPa
   const onRetry = useCallback(
     async (action: RetryAction) => {
       if (!model) return;
+      const optionsProblem = rerunOptions.errors.size ?? rerunOptions.errors.faces;
+      if (action === "generate-model" && optionsProblem) {
+        setRetryError(`Check the options for this run: ${optionsProblem}`);
+        return;
+      }
       setRetrying(true);
       setRetryError(null);
       try {
         if (action === "remove-background") await api.removeBackground(model.id);
-        else await api.generateModel(model.id, model.provider);
+        else await api.generateModel(model.id, model.provider, rerunOptions.input);
       } catch (error) {
         setRetrying(false);
         setRetryError(errorMessage(error));
       }
     },
-    [api, model],
+    [api, model, rerunOptions],
   );
 
   const onDelete = async () => {
@@ -202,6 +214,17 @@ export function ModelCreationPage({ modelId: initialId = null }: ModelCreationPa
               retrying={retrying}
               retryError={retryError}
               canRetry={creation.enabled}
+              generationOptions={
+                <AdvancedOptions
+                  form={rerunForm}
+                  errors={rerunOptions.errors}
+                  onChange={setRerunForm}
+                  title="Change options for this run"
+                  emptyMeans="as the model was made"
+                  defaults={rerunDefaults}
+                  facesPlaceholder={model.options.target_faces.toLocaleString()}
+                />
+              }
             />
           ) : (
             <section className="stages stages--placeholder" aria-label="Progress">

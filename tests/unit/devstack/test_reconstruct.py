@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,7 @@ def test_reconstruct_writes_glb_obj_stl_and_preview(tmp_path: Path) -> None:
             str(out),
             "--obj",
             "--stl",
+            "--usdz",
             "--preview",
             "--resolution",
             "48",
@@ -59,6 +61,7 @@ def test_reconstruct_writes_glb_obj_stl_and_preview(tmp_path: Path) -> None:
     assert "map_Kd texture.png" in (tmp_path / "out" / "cup.mtl").read_text()
     assert Image.open(tmp_path / "out" / "texture.png").size[0] >= 64
     assert Image.open(tmp_path / "out" / "cup-preview.png").size == (256, 256)
+    assert zipfile.ZipFile(out.with_suffix(".usdz")).namelist() == ["model.usdc", "texture.png"]
 
 
 def test_missing_photo_file_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,6 +1,6 @@
 """``photo3d reconstruct``: four photos -> a 3D model file, offline, with the built-in reconstructor.
 
-    photo3d reconstruct --front F --left L --right R --back B --out model.glb [--obj] [--stl] [--preview]
+    photo3d reconstruct --front F --left L --right R --back B --out model.glb [--obj] [--stl] [--usdz] [--preview]
 
 Photos may be cut-outs (PNG/WebP with a transparent background) or ordinary photos; the latter go through
 background removal first (``photo3d_bgremoval``, rembg's u2netp model, loaded only when needed). The
@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, help="output GLB path (e.g. model.glb)")
     parser.add_argument("--obj", action="store_true", help="also write an OBJ (vertex colours) next to it")
     parser.add_argument("--stl", action="store_true", help="also write an STL next to it")
+    parser.add_argument(
+        "--usdz", action="store_true", help="also write a USDZ (iOS AR Quick Look, texture inside) next to it"
+    )
     parser.add_argument("--preview", action="store_true", help="also write a PNG preview next to it")
     parser.add_argument("--resolution", type=int, default=128, help="voxels along the longest side (128)")
     parser.add_argument("--faces", type=int, default=20_000, help="target triangle count (20000; 0 = all)")
@@ -165,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.stl:
         out.with_suffix(".stl").write_bytes(meshio.to_stl_bytes(mesh))
         written.append(out.with_suffix(".stl"))
+    if options.usdz:
+        out.with_suffix(".usdz").write_bytes(meshio.to_usdz_bytes(mesh))
+        written.append(out.with_suffix(".usdz"))
     if options.preview:
         preview = out.with_name(out.stem + "-preview.png")
         preview.write_bytes(meshio.render_preview(mesh))

@@ -2,8 +2,8 @@ import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { Model } from "../../api/types";
-import { FakeBackend, FakeXhr, jsonResponse } from "../../test/fakeBackend";
-import { makeModel } from "../../test/fixtures";
+import { FakeBackend, FakeXhr, jsonResponse, modelBackend } from "../../test/fakeBackend";
+import { ALL_CUTOUTS, ALL_PHOTOS, MODEL_ID, makeModel } from "../../test/fixtures";
 import { renderWithApi } from "../../test/render";
 import { ModelCreationPage } from "../ModelCreationPage";
 
@@ -79,5 +79,30 @@ describe("the creation form's advanced options", () => {
     await user.upload(within(slot("Front")).getByLabelText("Front photo file"), jpeg());
     await waitFor(() => expect(backend.requestsTo("POST", /\/api\/models$/)).toHaveLength(1));
     expect(backend.requestsTo("POST", /\/api\/models$/)[0]?.body).toEqual({});
+  });
+
+  it("can change the options for a generation re-run; what is left alone keeps the model's", async () => {
+    const user = userEvent.setup({ delay: null });
+    const failed = makeModel({
+      status: "failed",
+      error_stage: "generation",
+      error_message: "The provider cannot make fewer than 10,000 faces.",
+      photos: ALL_PHOTOS,
+      cutouts: ALL_CUTOUTS,
+      options: { height_m: 0.3, width_m: null, target_faces: 5000, texture: false },
+    });
+    const backend = modelBackend(() => failed).on("POST", /\/api\/generate-model$/, () => new Response(null, { status: 202 }));
+    renderWithApi(<ModelCreationPage modelId={MODEL_ID} />, backend.client());
+
+    await user.click(await screen.findByText("Change options for this run"));
+    const faces = screen.getByLabelText("Face budget");
+    expect(faces).toHaveAttribute("placeholder", "5,000");
+    // the model was made without texture: the box says so, and leaving it sends nothing about it
+    expect(screen.getByLabelText("Texture (colours from the photos)")).not.toBeChecked();
+    await user.type(faces, "12000");
+    await user.click(screen.getByRole("button", { name: "Re-run 3D generation" }));
+
+    await waitFor(() => expect(backend.requestsTo("POST", /generate-model$/)).toHaveLength(1));
+    expect(backend.requestsTo("POST", /generate-model$/)[0]?.body).toEqual({ model_id: MODEL_ID, target_faces: 12000 });
   });
 });

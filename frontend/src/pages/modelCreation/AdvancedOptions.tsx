@@ -14,12 +14,28 @@ export interface AdvancedOptionsProps {
   form: OptionsForm;
   errors: OptionsErrors;
   onChange: (form: OptionsForm) => void;
+  /** The section's summary line. */
+  title?: string;
+  /** What an empty field means, for the help texts. */
+  emptyMeans?: string;
+  /** What "Reset" goes back to. */
+  defaults?: OptionsForm;
+  /** Shown in the empty face-budget field. */
+  facesPlaceholder?: string;
 }
 
 /** The creation form's collapsed "Advanced" section: real size, face budget, texture. */
-export function AdvancedOptions({ form, errors, onChange }: AdvancedOptionsProps) {
+export function AdvancedOptions({
+  form,
+  errors,
+  onChange,
+  title = "Advanced options",
+  emptyMeans = "the generator's own scale",
+  defaults = DEFAULT_OPTIONS_FORM,
+  facesPlaceholder = "default",
+}: AdvancedOptionsProps) {
   const id = useId();
-  const customised = isCustomised(form);
+  const customised = isCustomised(form, defaults);
   const set = (change: Partial<OptionsForm>) => onChange({ ...form, ...change });
   const sizeHelp = `${id}-size-help`;
   const sizeError = `${id}-size-error`;
@@ -29,7 +45,7 @@ export function AdvancedOptions({ form, errors, onChange }: AdvancedOptionsProps
   return (
     <details className="advanced">
       <summary className="advanced__summary">
-        Advanced options
+        {title}
         {errors.size || errors.faces ? (
           <span className="advanced__changed"> (check the values)</span>
         ) : customised ? (
@@ -70,7 +86,7 @@ export function AdvancedOptions({ form, errors, onChange }: AdvancedOptionsProps
             </select>
           </div>
           <p id={sizeHelp} className="field__help">
-            The model comes out at this size (in AR and 3D tools). Empty: the generator's own scale.
+            The model comes out at this size (in AR and 3D tools). Empty: {emptyMeans}.
           </p>
           {errors.size ? (
             <p id={sizeError} className="field__error">
@@ -87,7 +103,7 @@ export function AdvancedOptions({ form, errors, onChange }: AdvancedOptionsProps
             id={`${id}-faces`}
             className="input input--number"
             inputMode="numeric"
-            placeholder="default"
+            placeholder={facesPlaceholder}
             value={form.faces}
             onChange={(event) => set({ faces: event.target.value })}
             aria-invalid={errors.faces ? true : undefined}
@@ -112,7 +128,7 @@ export function AdvancedOptions({ form, errors, onChange }: AdvancedOptionsProps
           type="button"
           className="button button--small button--ghost"
           disabled={!customised}
-          onClick={() => onChange(DEFAULT_OPTIONS_FORM)}
+          onClick={() => onChange(defaults)}
         >
           Reset to defaults
         </button>

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,17 @@ import trimesh
 from photo3d_generation import meshio
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_MESHES = REPO.parent / "shared" / "data" / "meshes"
+
+
+def _shared_data() -> Path:
+    """``$BENCH_SHARED_DATA``, else ``shared/data`` beside the checkout (or beside a worktree's folder)."""
+    if os.environ.get("BENCH_SHARED_DATA"):
+        return Path(os.environ["BENCH_SHARED_DATA"])
+    candidates = [REPO.parent / "shared" / "data", REPO.parent.parent / "shared" / "data"]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+SHARED_MESHES = _shared_data() / "meshes"
 
 
 @dataclass(frozen=True)

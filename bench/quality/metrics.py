@@ -5,8 +5,9 @@
   within the threshold of the reconstruction), on uniform surface samples.
 * Chamfer distance: mean of the two directed mean nearest-neighbour distances, in object heights.
 * Volumetric IoU: both shapes voxelised on one 96-voxel grid (see :func:`occupancy`).
-* Colour error: mean absolute RGB difference (0..255) between the photo and the reconstruction rendered
-  from the same camera, over pixels inside both silhouettes.
+* Colour error: mean CIELAB ΔE76 between the photo and the reconstruction rendered (unlit, base colour)
+  from the same camera, over pixels inside both silhouettes eroded by 3 px (so edge blending and a
+  one-pixel outline shift do not count).
 """
 
 from __future__ import annotations
@@ -81,6 +82,26 @@ def shape_scores(reconstruction: trimesh.Trimesh, truth: trimesh.Trimesh, *, gri
         chamfer=float((to_truth.mean() + to_reconstruction.mean()) / 2),
         iou=iou,
     )
+
+
+def colour_delta_e(photos: dict[str, np.ndarray], renders: dict[str, np.ndarray], erode: int = 3) -> float:
+    """Mean CIELAB ΔE76 over pixels inside both silhouettes, eroded by ``erode`` pixels."""
+    from scipy import ndimage
+    from skimage.color import deltaE_cie76, rgb2lab
+
+    total, count = 0.0, 0
+    for view, photo in photos.items():
+        render = renders[view]
+        inside = (photo[..., 3] > 127) & (render[..., 3] > 127)
+        inside = ndimage.binary_erosion(inside, iterations=erode)
+        if not inside.any():
+            continue
+        difference = deltaE_cie76(
+            rgb2lab(photo[..., :3][inside][None]), rgb2lab(render[..., :3][inside][None])
+        )
+        total += float(difference.sum())
+        count += int(inside.sum())
+    return total / count if count else float("nan")
 
 
 def colour_error(photos: dict[str, np.ndarray], renders: dict[str, np.ndarray]) -> float:

@@ -59,9 +59,9 @@ async def _store_originals(storage: ObjectStorage, model_id: uuid.UUID, photos: 
 
 
 def _photos(**options) -> dict[str, bytes]:
-    """A vase from the front and back, a mug from the sides (right and back mirrored, as real opposite
-    views are). ``options`` per view go to ``make_photo`` (e.g. ``left={"distractor": "box"}``)."""
-    kinds = {"front": "vase", "left": "mug", "right": "mug", "back": "vase"}
+    """One mug from the four sides (right and back mirrored, as real opposite views are; the same object
+    height in all). ``options`` per view go to ``make_photo`` (e.g. ``left={"distractor": "box"}``)."""
+    kinds = dict.fromkeys(VIEWS, "mug")
     photos = {}
     for i, view in enumerate(VIEWS):
         image = make_photo(kinds[view], size=(640, 480), seed=i, **options.get(view, {})).image

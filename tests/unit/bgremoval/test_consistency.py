@@ -111,3 +111,14 @@ def test_a_view_mostly_made_of_backdrop_fails_naming_the_photo():
     with pytest.raises(CutoutsDisagree) as raised:
         check_cutouts(cutouts)
     assert "right photo" in raised.value.message and raised.value.detail["view"] == "right"
+
+
+def test_opposite_views_that_cannot_be_reconciled_fail_naming_the_odd_one():
+    """The back photo's cut-out is something else entirely (a box beside the vase, the vase missed): the
+    front, left and right agree on the object's height, so the back is named."""
+    views = make_views("vase", size=SIZE)
+    cutouts = {view: cutout(photo) for view, photo in views.items()}
+    cutouts["back"] = cutout(views["back"], distractor_mask("box", offset=(0.3, 0.0), scale=0.5))
+    with pytest.raises(CutoutsDisagree) as raised:
+        check_cutouts(cutouts)
+    assert raised.value.detail["view"] == "back" and "back photo" in raised.value.message

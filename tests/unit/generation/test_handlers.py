@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import io
 import uuid
+from datetime import UTC, datetime
 
 import trimesh
 
 from photo3d_common.events import (
     VIEWS,
     BackgroundRemoved,
+    GenerationOptions,
     GenerationRequested,
     GenerationStarted,
     ModelFailed,
@@ -22,8 +24,10 @@ from photo3d_common.storage import cutout_key
 from photo3d_common.wiring import inject_dependencies
 from photo3d_generation import handlers
 from photo3d_generation.bootstrap import Deps
-from photo3d_generation.jobs import JobStore
+from photo3d_generation.jobs import JobRecord, JobStore
+from photo3d_generation.providers.base import GenerationInputs, JobHandle
 from photo3d_generation.providers.errors import ProviderJobFailed
+from photo3d_generation.providers.local import LocalReconstructionProvider, LocalSettings
 from photo3d_generation.settings import GenerationServiceSettings
 from tests.fakes.ports import InMemoryProvider, InMemoryStorage, RecordingPublisher, png
 
@@ -126,3 +130,51 @@ async def test_a_failed_job_is_forgotten_so_a_rerun_submits_anew():
     assert [h.job_id for h in provider.submitted] == ["job-1", "job-2"]
     (done,) = deps.publish.of(ModelGenerated)
     assert done.job_id == "job-2"
+
+
+def _local_deps() -> Deps:
+    storage = InMemoryStorage()
+    local = LocalReconstructionProvider(
+        LocalSettings(voxel_resolution=32, smoothing_iterations=0, texture_size=0)
+    )
+    return Deps(
+        storage=storage,
+        jobs=JobStore(storage),
+        providers={"local": local},
+        publish=RecordingPublisher(),
+        settings=GenerationServiceSettings(preview_size=64),
+    )
+
+
+async def test_the_local_reconstructors_reason_reaches_the_user():
+    deps, model_id = _local_deps(), uuid.uuid4()
+    keys = await _cutouts(deps, model_id)
+    await deps.storage.put_bytes(keys["left"], png(colour=(0, 0, 0, 0)), content_type="image/png")  # empty
+
+    await inject_dependencies(handlers.on_background_removed, deps)(
+        _removed(model_id, keys, provider="local")
+    )
+
+    (failed,) = deps.publish.of(ModelFailed)
+    assert failed.stage is Stage.GENERATION and not failed.retryable
+    assert failed.error_code == "empty_silhouette" and "left" in failed.reason
+
+
+async def test_a_local_job_of_a_dead_worker_is_run_again_not_resumed():
+    deps, model_id = _local_deps(), uuid.uuid4()
+    keys = await _cutouts(deps, model_id)
+    local = deps.providers["local"]
+    options = GenerationOptions(target_faces=2000)
+    images = {view: await deps.storage.get_bytes(key) for view, key in keys.items()}
+    inputs = GenerationInputs(images=images, options=options)
+    # an earlier worker submitted this job, recorded it and died: its thread is gone with it
+    gone = JobHandle(provider="local", job_id="local-gone", submitted_at=datetime.now(UTC))
+    await deps.jobs.save(model_id, local.fingerprint(inputs), JobRecord(handle=gone))
+
+    removed = _removed(model_id, keys, provider="local").model_copy(update={"options": options})
+    await inject_dependencies(handlers.on_background_removed, deps)(removed)
+
+    (started,) = deps.publish.of(GenerationStarted)
+    assert not started.resumed and started.job_id is None and started.options == options
+    (done,) = deps.publish.of(ModelGenerated)
+    assert done.job_id != "local-gone" and 1800 <= done.face_count <= 2200

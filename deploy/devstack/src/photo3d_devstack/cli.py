@@ -92,7 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         infra = _start_infra(args)
         env = service_environment(os.environ, infra.env)
         run_migrations(env)
-        supervisor = Supervisor(env, specs)
+        supervisor = Supervisor(env, specs, infrastructure=infra.servers)
         started = supervisor.start()
         _print_banner(started, env)
         supervisor.watch()

@@ -1,6 +1,6 @@
 """Runs the service processes of a local stack: each one's output prefixed with its name, nothing restarted
-behind anyone's back (a service that exits stops the whole run, loudly), everything stopped in order on
-Ctrl-C or SIGTERM."""
+behind anyone's back (a service or an infrastructure server that exits stops the whole run, loudly),
+everything stopped in order on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from . import config
 from .config import ServiceSpec
@@ -58,8 +58,12 @@ class Supervisor:
         *,
         output: IO[str] | None = None,
         ready_timeout: float = 180.0,
+        infrastructure: Sequence[tuple[str, Any]] = (),
     ) -> None:
+        """``infrastructure``: (name, server) pairs this run started (servers with a ``process``), watched
+        like the services: one that dies stops the run with its name and exit code."""
         self.env = dict(env)
+        self.infrastructure = list(infrastructure)
         self.specs = list(specs)
         self.output = output
         self.ready_timeout = ready_timeout
@@ -130,6 +134,13 @@ class Supervisor:
     def watch(self, poll_interval: float = 0.5) -> None:
         """Return when interrupted (KeyboardInterrupt propagates); raise when a service exits by itself."""
         while True:
+            for name, server in self.infrastructure:
+                proc = getattr(server, "process", None)
+                if proc is not None and proc.poll() is not None:
+                    raise StackFailed(
+                        f"{name} (infrastructure) exited (code {proc.poll()}): the services cannot work "
+                        f"without it, stopping everything; its last lines:\n{proc.tail()}"
+                    )
             for spec, proc in self.processes:
                 try:
                     proc.ensure_running()

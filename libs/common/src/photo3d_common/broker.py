@@ -303,7 +303,7 @@ def _parking_middleware(
                     if down is not None:
                         health.dependency_down(down)
                         burst = burst or FailureBurst(log, f"{down.dependency} is unavailable")
-                        burst.failed(error, code=down.code)
+                        burst.failed(error, code=down.code, model_id=_model_id_from(msg))
                         await asyncio.sleep(backoff.next_delay())
                         continue
                     failures += 1

@@ -46,11 +46,20 @@ SCALES = np.exp(np.linspace(np.log(0.6), np.log(1.65), 13))
 #: the silhouette more were removed per unit of log ratio.
 DISTANCE_TOLERANCE = 1.2
 DISTANCE_COST = 2.0
+#: The object's height (photo pixels) a corrected view would keep, against the other pair's: beyond this
+#: ratio (distances differ, and a raised camera adds the top's depth) it costs like the distance, and a
+#: large correction that leaves the sizes this far apart is not believed.
+HEIGHT_TOLERANCE = 1.3
+#: A correction removing more than this share of a view is believed only if the sizes then agree.
+LARGE_CORRECTION = 0.3
 #: Weight of the other view's area outside this one when fitting "this view holds extra material".
 INSIDE_PENALTY = 3.0
 #: Thickness below which a disagreement along the outline is a turn/tilt/perspective difference, not a
 #: kept piece of backdrop: radius of the opening, as a fraction of the object's height.
 RIM_TOLERANCE = 0.06
+#: Anything further than this (fraction of the object's height) outside the aligned opposite outline is
+#: contradicted however thin it is (a strip of backdrop left over, a thin pole behind the object).
+FAR_TOLERANCE = 0.1
 #: A contradicted part smaller than this share of the view's silhouette is left alone.
 MIN_CONTRADICTED_SHARE = 0.02
 #: A view that loses more than this share of its silhouette cannot be trusted: the stage fails.
@@ -90,8 +99,18 @@ class CheckedCutouts:
 
 
 def _working_mask(image: Image.Image) -> np.ndarray:
-    alpha = image.getchannel("A").resize((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
-    return np.asarray(alpha) > SOLID_ALPHA
+    """The solid alpha on a ``WORK_SIDE`` square (the cut-out padded to a square at its right/bottom)."""
+    side = max(image.size)
+    alpha = Image.new("L", (side, side), 0)
+    alpha.paste(image.getchannel("A"), (0, 0))
+    return np.asarray(alpha.resize((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)) > SOLID_ALPHA
+
+
+def _full_size(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A working mask back at a cut-out's ``size`` (width, height)."""
+    side = max(size)
+    full = Image.fromarray(mask.astype(np.uint8) * 255).resize((side, side), Image.Resampling.NEAREST)
+    return np.asarray(full)[: size[1], : size[0]] > 127
 
 
 def _height(mask: np.ndarray) -> int:
@@ -159,6 +178,11 @@ def contradicted(mask: np.ndarray, opposite_aligned: np.ndarray) -> np.ndarray:
         big = np.isin(labels, np.flatnonzero(sizes >= MIN_CONTRADICTED_SHARE * mask.sum()) + 1)
         # grow back over the opening's rounded corners, within what the opposite view leaves out
         removal |= ndimage.binary_dilation(big, structure=disk) & outside
+    # whatever reaches far beyond the opposite outline, and its base near the outline
+    far = outside & (ndimage.distance_transform_edt(~opposite_aligned) > FAR_TOLERANCE * height)
+    if far.sum() >= 0.2 * MIN_CONTRADICTED_SHARE * mask.sum():
+        reach = max(1, round(FAR_TOLERANCE * height))
+        removal |= far | (ndimage.binary_dilation(far, structure=_disk(reach)) & outside)
     # detached pieces the opposite view does not support at all (whatever their size)
     parts, part_count = ndimage.label(mask)
     if part_count > 1:
@@ -170,6 +194,37 @@ def contradicted(mask: np.ndarray, opposite_aligned: np.ndarray) -> np.ndarray:
             if label != main:
                 removal |= parts == label
     return removal
+
+
+def _height_ratio(
+    view: View, kept: np.ndarray, masks: Mapping[View, np.ndarray], pixel_size: Mapping[View, float]
+) -> float:
+    """The object's height in ``kept`` over its median height in the two perpendicular views (photo px)."""
+    others = [
+        _height(mask) * pixel_size[other]
+        for other, mask in masks.items()
+        if other not in (view, OPPOSITE[view]) and mask.any()
+    ]
+    height = _height(kept) * pixel_size[view]
+    if not others or height == 0:
+        return 1.0
+    return height / float(np.median(others))
+
+
+def _odd_one_out(
+    pair: tuple[View, View], masks: Mapping[View, np.ndarray], pixel_size: Mapping[View, float]
+) -> View:
+    """Of two disagreeing opposite views, the one whose object height (in photo pixels) is further from
+    the other views' median: all four photos show one object height from about one distance."""
+    heights = {view: _height(mask) * pixel_size[view] for view, mask in masks.items()}
+
+    def deviation(view: View) -> float:
+        others = [h for v, h in heights.items() if v != view and h > 0]
+        if not others or heights[view] <= 0:
+            return np.inf
+        return abs(np.log(heights[view] / float(np.median(others))))
+
+    return max(pair, key=deviation)
 
 
 def _disk(radius: int) -> np.ndarray:
@@ -186,33 +241,28 @@ def _apply_removal(
     removal: np.ndarray,
     kept: np.ndarray,
     *,
+    recrop: bool,
     margin_fraction: float,
     square: bool,
     max_side: int,
 ) -> Image.Image:
     """Clear the removed parts at full resolution and crop the cut-out again around what is left."""
-    # the removed piece's outline pixels (too faint to be in the working mask) go with it
-    region = ndimage.binary_dilation(removal, structure=_disk(1)) & ~kept
-    full = (
-        np.asarray(
-            Image.fromarray(region.astype(np.uint8) * 255).resize(image.size, Image.Resampling.NEAREST)
-        )
-        > 127
-    )
+    # The removed piece's outline and lacy parts (solid pixels too sparse to make the working mask
+    # solid) go with it: a corrected view keeps only what lies near its kept working mask.
+    near_kept = ndimage.binary_dilation(kept, structure=_disk(2))
+    region = (ndimage.binary_dilation(removal, structure=_disk(1)) & ~kept) | ~near_kept
     alpha = np.asarray(image.getchannel("A"))
-    cleared = np.where(full, 0, alpha)
+    cleared = np.where(_full_size(region, image.size), 0, alpha)
     # specks of the removed piece's outline left detached from what is kept
-    kept_full = (
-        np.asarray(Image.fromarray(kept.astype(np.uint8) * 255).resize(image.size, Image.Resampling.NEAREST))
-        > 127
-    )
     labels, count = ndimage.label(cleared > 0)
     if count > 1:
-        touching = np.unique(labels[kept_full & (labels > 0)])
+        touching = np.unique(labels[_full_size(kept, image.size) & (labels > 0)])
         cleared = np.where(np.isin(labels, touching), cleared, 0)
     cleared = cleared.astype(np.uint8)
     result = image.copy()
     result.putalpha(Image.fromarray(cleared, mode="L"))
+    if not recrop:
+        return result
     bbox = alpha_bbox(cleared)
     assert bbox is not None  # at most MAX_REMOVED_SHARE of the silhouette is ever removed
     return crop_and_pad(result, bbox, margin_fraction=margin_fraction, square=square, max_side=max_side)
@@ -224,8 +274,11 @@ def check_cutouts(
     margin_fraction: float = 0.08,
     square: bool = True,
     max_side: int = 2048,
+    recrop: bool = True,
 ) -> CheckedCutouts:
     """Check the four RGBA cut-outs against each other; remove contradicted parts; warn or fail.
+
+    Corrected cut-outs are cropped again around what is left (``recrop``; else they keep their frame).
 
     Raises :class:`CutoutsDisagree` naming the photo when a cut-out is mostly contradicted by its
     opposite view, or when two opposite photos cannot be reconciled.
@@ -242,7 +295,7 @@ def check_cutouts(
             # Two explanations of a disagreement: this view holds extra material, or the other one does.
             # Each is fitted (the other view placed within this one) and the one that needs less
             # material removed wins (in both, the clean view lies within the spoilt one).
-            removals, costs, ious = {}, {}, []
+            removals, costs, ious, height_ratios, ratios = {}, {}, [], {}, {}
             for view, other in ((first, second), (second, first)):
                 placed, iou, ratio = align(
                     masks[view],
@@ -251,14 +304,33 @@ def check_cutouts(
                     base_scale=pixel_size[other] / pixel_size[view],
                 )
                 removals[view] = contradicted(masks[view], placed)
-                # the simpler explanation: less removed, and the photos taken from similar distances
+                # the simpler explanation: less removed, the photos taken from similar distances, and
+                # the object as tall as the other two photos show it
                 far = max(0.0, abs(np.log(ratio)) - np.log(DISTANCE_TOLERANCE))
-                costs[view] = removals[view].sum() / max(masks[view].sum(), 1) + DISTANCE_COST * far
+                height_ratios[view] = _height_ratio(view, masks[view] & ~removals[view], masks, pixel_size)
+                tall = max(0.0, abs(np.log(height_ratios[view])) - np.log(HEIGHT_TOLERANCE))
+                costs[view] = removals[view].sum() / max(masks[view].sum(), 1) + DISTANCE_COST * (far + tall)
                 ious.append(iou)
-            view = min(costs, key=lambda candidate: costs[candidate])
+                ratios[view] = ratio
             pair_iou = max(ious)
-            if not removals[view].any():
+            # a view with nothing to remove lies within the other: the other holds the extra material
+            candidates = [view for view in removals if removals[view].any()]
+            if not candidates:
                 break
+            view = min(candidates, key=lambda candidate: costs[candidate])
+            removed_share = removals[view].sum() / max(masks[view].sum(), 1)
+            # a large correction is believed only when the photos then agree on size as well
+            # (small trims are believed: turns, tilts and distance changes disagree along the rims)
+            off_size = max(abs(np.log(ratios[view])), abs(np.log(height_ratios[view])))
+            if removed_share > LARGE_CORRECTION and off_size > np.log(HEIGHT_TOLERANCE):
+                culprit = _odd_one_out((first, second), masks, pixel_size)
+                raise CutoutsDisagree(
+                    f"the {culprit} photo's cut-out does not match the other photos (the object looks "
+                    "a different size or shape in it): background removal probably took something "
+                    f"behind the object for it; retake the {culprit} photo in front of a plain wall, "
+                    "with the whole object in view",
+                    detail={"view": culprit, "views": [first, second]},
+                )
             masks[view] &= ~removals[view]
         for view in (first, second):
             checks[view].pair_iou = pair_iou
@@ -277,11 +349,13 @@ def check_cutouts(
     for first, second in pairs:
         iou = checks[first].pair_iou
         if iou < MIN_PAIR_IOU:
+            culprit = _odd_one_out((first, second), masks, pixel_size)
             raise CutoutsDisagree(
-                f"the {first} and {second} photos show very different outlines (overlap {iou:.0%} "
-                "when mirrored): check that they show the same object from opposite sides, "
-                "each whole and in front of a plain background, and retake the one that is wrong",
-                detail={"views": [first, second], "pair_iou": round(iou, 3)},
+                f"the {culprit} photo's cut-out does not match the {OPPOSITE[culprit]} photo's (overlap "
+                f"{iou:.0%} when mirrored): background removal probably took something behind the "
+                f"object for it; retake the {culprit} photo in front of a plain wall, with the whole "
+                "object in view",
+                detail={"view": culprit, "views": [first, second], "pair_iou": round(iou, 3)},
             )
 
     corrected: set[View] = set()
@@ -294,6 +368,7 @@ def check_cutouts(
                 cutouts[view],
                 removal,
                 masks[view],
+                recrop=recrop,
                 margin_fraction=margin_fraction,
                 square=square,
                 max_side=max_side,

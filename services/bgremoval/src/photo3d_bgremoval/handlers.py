@@ -60,39 +60,36 @@ async def on_photo_uploaded(
 ) -> None:
     if not event.start_processing:
         return  # a view of a set still being collected, or a replacement waiting for an explicit re-run
-    await answer_once(
-        event,
-        service=PRODUCER,
-        storage=storage,
-        publish=publish,
-        handle=lambda answer: remove_backgrounds(
-            event.model_id,
-            event.original_keys,
-            event.provider,
-            storage=storage,
-            remover=remover,
-            publish=answer,
-            options=event.options,
-        ),
-    )
+    await _answer_once(event, storage=storage, remover=remover, publish=publish)
 
 
 async def on_removal_requested(
     event: BackgroundRemovalRequested, *, storage: Storage, remover: Remover, publish: Publisher
 ) -> None:
+    await _answer_once(event, storage=storage, remover=remover, publish=publish)
+
+
+async def _answer_once(
+    trigger: PhotoUploaded | BackgroundRemovalRequested,
+    *,
+    storage: Storage,
+    remover: Remover,
+    publish: Publisher,
+) -> None:
+    """A redelivered or replayed trigger gets its earlier answer again and starts nothing."""
     await answer_once(
-        event,
+        trigger,
         service=PRODUCER,
         storage=storage,
         publish=publish,
         handle=lambda answer: remove_backgrounds(
-            event.model_id,
-            event.original_keys,
-            event.provider,
+            trigger.model_id,
+            trigger.original_keys,
+            trigger.provider,
             storage=storage,
             remover=remover,
             publish=answer,
-            options=event.options,
+            options=trigger.options,
         ),
     )
 

@@ -27,10 +27,17 @@ What it cannot do (silhouettes only carry outlines)
     * The photos must be taken level, from the four sides, with the object upright and whole in frame.
       The scale is unknown: the model is about ``settings.height`` units tall (the photos' object height).
 
-Entry point: :func:`reconstruct` (and :class:`ReconstructionSettings`, :class:`ReconstructionError`).
+Known cameras
+    When the cameras are known (a calibrated rig; the quality benchmark's renderer), pass them as
+    ``reconstruct(..., cameras={view: KnownCamera(...)})`` with uncropped photos: each view may then be
+    turned (yaw) and raised (elevation) and at its own distance, and is carved as taken.
+
+Entry point: :func:`reconstruct` (and :class:`ReconstructionSettings`, :class:`ReconstructionError`,
+:class:`KnownCamera`).
 """
 
 from .errors import ReconstructionError
 from .reconstructor import ProgressCallback, ReconstructionSettings, reconstruct
+from .views import KnownCamera
 
-__all__ = ["ProgressCallback", "ReconstructionError", "ReconstructionSettings", "reconstruct"]
+__all__ = ["KnownCamera", "ProgressCallback", "ReconstructionError", "ReconstructionSettings", "reconstruct"]

@@ -20,7 +20,7 @@ from .carving import CarvedVolume, carve
 from .coloring import vertex_colors
 from .errors import ReconstructionError
 from .texturing import textured_mesh
-from .views import View, load_views
+from .views import KnownCamera, View, load_views
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +73,15 @@ def reconstruct(
     settings: ReconstructionSettings | None = None,
     *,
     progress: ProgressCallback | None = None,
+    cameras: Mapping[str, KnownCamera] | None = None,
 ) -> trimesh.Trimesh:
     """Four RGBA cut-outs (``front``, ``left``, ``right``, ``back``) -> a closed, textured mesh.
 
     The mesh is in the output convention of :mod:`photo3d_generation.meshio` (+Y up, front towards +Z,
     centred on X/Z, resting on y = 0, about ``settings.height`` tall). It carries a texture atlas made of
     the photos (vertices split only along texture seams: ``meshio.welded`` is watertight), or per-vertex
-    colours with ``texture_size=0``. CPU-bound and synchronous: call it off the
+    colours with ``texture_size=0``. ``cameras``: the cameras when they are known (the cut-outs then are
+    uncropped photos), instead of estimating them from the silhouettes. CPU-bound and synchronous: call it off the
     event loop. ``progress(fraction, detail)`` is called between steps.
     Raises :class:`ReconstructionError` (message for the user) when the photos cannot make a model.
     """
@@ -88,7 +90,9 @@ def reconstruct(
     started = time.perf_counter()
 
     report(0.0, "reading the cut-outs")
-    views = load_views(cutouts, max_side=settings.max_photo_side, camera_distance=settings.camera_distance)
+    views = load_views(
+        cutouts, max_side=settings.max_photo_side, camera_distance=settings.camera_distance, cameras=cameras
+    )
 
     report(0.1, "carving the silhouettes")
     volume = carve(views, resolution=settings.voxel_resolution)

@@ -41,20 +41,34 @@ class View:
     bbox: tuple[int, int, int, int] = (0, 0, 0, 0)  # silhouette box: left, top, right, bottom (exclusive)
     distance: float | None = None  # camera distance in object heights; None = orthographic
     focal: float | None = None  # perspective focal length in pixels
+    #: The camera's turn about the vertical axis from its nominal side (radians, counter-clockwise seen
+    #: from above) and its height angle (radians, > 0 = above the object's middle, looking down at it).
+    yaw: float = 0.0
+    elevation: float = 0.0
 
     @property
     def direction(self) -> np.ndarray:
-        return VIEW_DIRECTIONS[self.name]
+        """Unit vector from the object's middle towards the camera."""
+        level = _turned(VIEW_DIRECTIONS[self.name], self.yaw)
+        return np.cos(self.elevation) * level + np.sin(self.elevation) * np.array([0.0, 1.0, 0.0])
 
     @property
     def right(self) -> np.ndarray:
-        return VIEW_RIGHT[self.name]
+        return _turned(VIEW_RIGHT[self.name], self.yaw)
+
+    @property
+    def up(self) -> np.ndarray:
+        return np.cross(self.direction, self.right)
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Model-space points (N, 3) -> pixel column u, row v and depth (larger = farther from camera)."""
-        lateral = points @ self.right
-        vertical = points[:, 1] - 0.5
-        along = points @ self.direction  # towards the camera
+        """Model-space points (N, 3) -> pixel column u, row v and depth (larger = farther from camera).
+
+        The camera looks at the object's middle (0, 0.5, 0) from ``direction``, ``distance`` away.
+        """
+        relative = points - np.array([0.0, 0.5, 0.0])
+        lateral = relative @ self.right
+        vertical = relative @ self.up
+        along = relative @ self.direction  # towards the camera
         if self.distance is None or self.focal is None:
             u = self.centre_u + lateral * self.pixels_per_unit
             v = self.centre_v - vertical * self.pixels_per_unit
@@ -79,6 +93,15 @@ class View:
             ],
             axis=1,
         )
+
+
+def _turned(vector: np.ndarray, yaw: float) -> np.ndarray:
+    """``vector`` rotated by ``yaw`` about +Y."""
+    if yaw == 0.0:
+        return vector
+    c, s = np.cos(yaw), np.sin(yaw)
+    x, y, z = vector
+    return np.array([c * x + s * z, y, -s * x + c * z])
 
 
 def _alpha_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -151,8 +174,29 @@ def _perspective_calibration(
     return focal, centre_v
 
 
+@dataclass(frozen=True)
+class KnownCamera:
+    """A camera known from elsewhere (a calibrated rig, a benchmark's renderer), in the cut-out's pixels.
+
+    Looks at the object's middle (0, 0.5, 0) of the 1-unit-tall model from its view's side, turned by
+    ``yaw`` and raised by ``elevation`` (radians), ``distance`` object heights away, with focal length
+    ``focal`` and optical centre (``centre_u``, ``centre_v``) in pixels of the cut-out as given.
+    """
+
+    yaw: float
+    elevation: float
+    distance: float
+    focal: float
+    centre_u: float
+    centre_v: float
+
+
 def load_views(
-    cutouts: Mapping[ViewName, Image.Image], *, max_side: int = 1024, camera_distance: float | None = None
+    cutouts: Mapping[ViewName, Image.Image],
+    *,
+    max_side: int = 1024,
+    camera_distance: float | None = None,
+    cameras: Mapping[str, KnownCamera] | None = None,
 ) -> dict[str, View]:
     """Validate the four cut-outs and turn them into :class:`View` objects.
 
@@ -166,6 +210,7 @@ def load_views(
             code="missing_view",
         )
     prepared: dict[str, tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]] = {}
+    scales: dict[str, float] = {}
     for name in VIEWS:
         image = cutouts[name]
         if "A" not in image.getbands():
@@ -174,6 +219,7 @@ def load_views(
                 code="no_alpha",
             )
         image = image.convert("RGBA")
+        scale = 1.0
         if max(image.size) > max_side:
             scale = max_side / max(image.size)
             image = image.resize(
@@ -201,6 +247,7 @@ def load_views(
         alpha = np.where(mask, alpha, 0.0).astype(np.float32)
         premultiplied = (pixels[..., :3] * alpha[..., None]).astype(np.float32)
         prepared[name] = (alpha, premultiplied, bbox)
+        scales[name] = scale
 
     ratios = {name: (b[2] - b[0]) / (b[3] - b[1]) for name, (_, _, b) in prepared.items()}
     for first, second, what in (("front", "back", "width"), ("left", "right", "depth")):
@@ -218,6 +265,24 @@ def load_views(
     for view_name, (alpha, premultiplied, bbox) in prepared.items():
         height_px = float(bbox[3] - bbox[1])
         centre_v = (bbox[1] + bbox[3]) / 2.0 - 0.5
+        if cameras is not None:
+            known, scale = cameras[name], scales[name]
+            # pixel centres: a scaled image's pixel i covers the original's (i + 0.5) / scale - 0.5
+            views[name] = View(
+                name=name,
+                alpha=alpha,
+                premultiplied=premultiplied,
+                centre_u=(known.centre_u + 0.5) * scale - 0.5,
+                centre_v=(known.centre_v + 0.5) * scale - 0.5,
+                pixels_per_unit=known.focal * scale / known.distance,
+                width_ratio=ratios[name],
+                bbox=bbox,
+                distance=known.distance,
+                focal=known.focal * scale,
+                yaw=known.yaw,
+                elevation=known.elevation,
+            )
+            continue
         focal = None
         if camera_distance is not None:
             focal, centre_v = _perspective_calibration(view_name, prepared, camera_distance)

@@ -1,0 +1,96 @@
+"""Cut-outs of simple solids seen by a pinhole camera, to test reconstruction without a renderer.
+
+A solid is an ``inside(points) -> bool`` function in the reconstructor's model space (+Y up, front +Z,
+1 unit tall, resting on y = 0). ``cutout`` casts one ray per pixel from a camera that looks at the
+object's middle from its view's side (optionally turned by ``yaw`` and raised by ``elevation``, degrees)
+and marks the pixels whose ray passes through the solid; each view is painted one colour. The result is
+cropped to the object with a margin, as background removal would store it.
+
+    solid = mug(handle_side=+1)
+    image = cutout(solid, "front", yaw=8.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image
+
+Solid = Callable[[np.ndarray], np.ndarray]
+
+DIRECTIONS = {
+    "front": np.array([0.0, 0.0, 1.0]),
+    "back": np.array([0.0, 0.0, -1.0]),
+    "left": np.array([1.0, 0.0, 0.0]),
+    "right": np.array([-1.0, 0.0, 0.0]),
+}
+COLOURS = {"front": (200, 60, 50), "back": (50, 60, 200), "left": (60, 180, 60), "right": (210, 190, 40)}
+
+
+def box(width: float = 0.8, depth: float = 0.5) -> Solid:
+    def inside(points: np.ndarray) -> np.ndarray:
+        x, y, z = points.T
+        return (np.abs(x) <= width / 2) & (y >= 0) & (y <= 1) & (np.abs(z) <= depth / 2)
+
+    return inside
+
+
+def mug(radius: float = 0.3, handle_side: float = 1.0) -> Solid:
+    """A cylinder (radius ``radius``, height 1) with a ring handle on the ``handle_side`` of X (+1: the
+    object's left, seen on the right of the front photo)."""
+    centre_x = handle_side * (radius + 0.12)
+
+    def inside(points: np.ndarray) -> np.ndarray:
+        x, y, z = points.T
+        body = (x**2 + z**2 <= radius**2) & (y >= 0) & (y <= 1)
+        # a torus in the XY plane around (centre_x, 0.5): ring radius 0.2, tube radius 0.06
+        ring = np.sqrt((x - centre_x) ** 2 + (y - 0.5) ** 2)
+        handle = (ring - 0.2) ** 2 + z**2 <= 0.06**2
+        return body | handle
+
+    return inside
+
+
+def cutout(
+    solid: Solid,
+    view: str,
+    *,
+    yaw: float = 0.0,
+    elevation: float = 0.0,
+    distance: float = 2.5,
+    size: int = 200,
+    samples: int = 160,
+) -> Image.Image:
+    """The view's cut-out (RGBA, object cropped with a 10 % margin)."""
+    yaw_r, elevation_r = np.radians(yaw), np.radians(elevation)
+    c, s = np.cos(yaw_r), np.sin(yaw_r)
+    level = DIRECTIONS[view]
+    level = np.array([c * level[0] + s * level[2], 0.0, -s * level[0] + c * level[2]])
+    back = np.cos(elevation_r) * level + np.sin(elevation_r) * np.array([0.0, 1.0, 0.0])
+    right = np.cross([0.0, 1.0, 0.0], level)
+    right /= np.linalg.norm(right)
+    up = np.cross(back, right)
+    centre = np.array([0.0, 0.5, 0.0])
+    eye = centre + distance * back
+    focal = size / 2 / 0.35  # ~40° field of view
+    pixels = (np.arange(size) + 0.5 - size / 2) / focal
+    u, v = np.meshgrid(pixels, -pixels)
+    rays = -back[None, None, :] + u[..., None] * right + v[..., None] * up
+    rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+    depths = np.linspace(distance - 1.0, distance + 1.0, samples)
+    hit = np.zeros((size, size), dtype=bool)
+    for depth in depths:
+        hit |= solid((eye + rays * depth).reshape(-1, 3)).reshape(size, size)
+    rows, cols = np.flatnonzero(hit.any(axis=1)), np.flatnonzero(hit.any(axis=0))
+    margin = int(0.1 * max(rows[-1] - rows[0], cols[-1] - cols[0]))
+    top, bottom = max(0, rows[0] - margin), min(size, rows[-1] + 1 + margin)
+    left, right_edge = max(0, cols[0] - margin), min(size, cols[-1] + 1 + margin)
+    rgba = np.zeros((size, size, 4), dtype=np.uint8)
+    rgba[hit] = (*COLOURS[view], 255)
+    return Image.fromarray(rgba[top:bottom, left:right_edge], "RGBA")
+
+
+def cutouts(solid: Solid, **per_view: dict) -> dict[str, Image.Image]:
+    """The four views' cut-outs; ``per_view`` gives a view's camera, e.g. ``front={"yaw": 8.0}``."""
+    return {view: cutout(solid, view, **per_view.get(view, {})) for view in DIRECTIONS}

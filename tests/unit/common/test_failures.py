@@ -222,3 +222,17 @@ async def test_probe_server_answers(path, status, unused_port):
     assert response.status_code == status
     if path == "/ready":
         assert response.json()["dependencies"]["storage"].startswith("error: StorageUnavailable")
+
+
+def test_a_decided_failure_raised_from_a_timeout_is_no_outage() -> None:
+    """A stage's own deadline (``raise GenerationFailure(...) from None`` inside ``except TimeoutError``) is a
+    failure of the work: the model fails, nobody waits for a dependency that never was down."""
+    from photo3d_common.errors import Photo3DError, dependency_failure
+
+    try:
+        try:
+            raise TimeoutError
+        except TimeoutError:
+            raise Photo3DError("generation timed out after 10 min", code="generation_timeout") from None
+    except Photo3DError as decided:
+        assert dependency_failure(decided) is None

@@ -33,6 +33,7 @@ from faststream.middlewares import AckPolicy
 from faststream.security import SASLPlaintext
 from pydantic import ValidationError
 
+from photo3d_common import metrics
 from photo3d_common.errors import BrokerUnavailable, Photo3DError, dependency_failure
 from photo3d_common.events import ALL_TOPICS, Event, ParkedMessage, Stage
 from photo3d_common.failures import STAGE_NAMES, failure_event
@@ -75,6 +76,9 @@ def create_broker(
         enable_idempotence=settings.enable_idempotence,
         acks="all",
         description=f"photo3d {service} service",
+        # on SIGTERM: stop fetching, let the message in hand finish (a deploy drains workers this way)
+        graceful_timeout=settings.graceful_timeout_s,
+        middlewares=(metrics.kafka_middleware(service),),
     )
     broker.add_middleware(
         _parking_middleware(broker, settings, service, failure_stage, health or Health(service))
@@ -133,8 +137,13 @@ class EventPublisher:
             event.model_dump(mode="json"),
             topic=self.settings.topic(event.topic),
             key=event.kafka_key,
-            headers={"event-type": type(event).__name__, "schema-version": str(event.schema_version)},
+            headers={
+                "event-type": type(event).__name__,
+                "event-id": str(event.event_id),
+                "schema-version": str(event.schema_version),
+            },
         )
+        metrics.STAGE_CLOCK.published(event)
         log.debug("published", topic=event.topic, event_id=str(event.event_id), model_id=str(event.model_id))
 
 
@@ -174,6 +183,13 @@ def _model_id_from(message: Any) -> str | None:
     if isinstance(key, bytes):
         return key.decode("utf-8", errors="replace")
     return key
+
+
+def _header(raw: Any, name: str) -> str | None:
+    for key, value in getattr(raw, "headers", None) or ():
+        if key == name:
+            return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+    return None
 
 
 class UnreadableRequest(Photo3DError):
@@ -238,6 +254,7 @@ def _parking_middleware(
             error=f"{type(error).__name__}: {error}"[:4000],
             attempts=tries,
         )
+        metrics.MESSAGES_PARKED.labels(source_topic=parked.source_topic).inc()
         log.error(
             "message parked",
             source_topic=parked.source_topic,
@@ -284,9 +301,16 @@ def _parking_middleware(
         does not parse is parked at once: retrying cannot fix it."""
 
         async def on_receive(self) -> None:
-            self._log_tokens = structlog.contextvars.bind_contextvars(model_id=_model_id_from(self.msg))
+            raw = getattr(self.msg, "raw_message", self.msg)
+            self._log_tokens = structlog.contextvars.bind_contextvars(
+                model_id=_model_id_from(self.msg),
+                event_id=_header(raw, "event-id"),
+                topic=getattr(raw, "topic", None),
+            )
 
         async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+            consumer = getattr(msg, "consumer", None)
+            metrics.observe_consumed(msg, getattr(consumer, "_group_id", None))
             failures = 0
             backoff = Backoff(settings.retry_first_delay_s, settings.retry_max_delay_s)
             burst: FailureBurst | None = None

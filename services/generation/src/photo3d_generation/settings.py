@@ -35,6 +35,10 @@ class GenerationServiceSettings(BaseSettings):
         description="providers this worker serves; each must be fully configured (checked at start)",
     )
     preview_size: int = Field(256, ge=64, le=1024)
+    metrics_port: int | None = Field(
+        None, description="serve Prometheus metrics at :PORT/metrics (off when unset)"
+    )
+    metrics_host: str = "127.0.0.1"
     local: LocalSettings = Field(default_factory=LocalSettings)
     tencent: TencentSettings = Field(default_factory=TencentSettings)
     selfhosted: SelfHostedSettings = Field(default_factory=SelfHostedSettings)

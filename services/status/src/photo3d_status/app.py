@@ -24,6 +24,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
+from photo3d_common import metrics
 from photo3d_common.auth import TokenVerifier
 from photo3d_common.broker import create_broker
 from photo3d_common.logging import configure_logging, get_logger
@@ -117,7 +118,10 @@ def create_app(settings: StatusSettings | None = None) -> Litestar:
             log.info("status service started", consumers=settings.consume)
             yield
 
-    handlers: list[Any] = [SystemController, ModelController, ModelEventsController, ModelFilesController]
+    metrics_middleware, metrics_controller = metrics.http_plugin(SERVICE)
+    handlers: list[Any] = [
+        SystemController, ModelController, ModelEventsController, ModelFilesController, metrics_controller,
+    ]  # fmt: skip
     if settings.auth.dev_tokens_enabled:
         handlers.append(DevTokenController)
     if settings.frontend_dir is not None:
@@ -135,7 +139,7 @@ def create_app(settings: StatusSettings | None = None) -> Litestar:
             "models": Provide(provide_models, sync_to_thread=False),
             "owner": Provide(provide_owner, sync_to_thread=False),
         },
-        middleware=[bearer_auth(TokenVerifier(settings.auth))],
+        middleware=[metrics_middleware, bearer_auth(TokenVerifier(settings.auth))],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         before_request=_bind_model_id,

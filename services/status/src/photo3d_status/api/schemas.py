@@ -121,3 +121,7 @@ class DevToken(BaseModel):
 class FrontendConfig(BaseModel):
     uploadBaseUrl: str
     statusBaseUrl: str
+    creationEnabled: bool = Field(
+        True, description="false while the operator has switched model creation off: show models read-only"
+    )
+    creationNotice: str | None = Field(None, description="what to tell users while creation is off")

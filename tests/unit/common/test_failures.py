@@ -229,10 +229,6 @@ def test_a_decided_failure_raised_from_a_timeout_is_no_outage() -> None:
     failure of the work: the model fails, nobody waits for a dependency that never was down."""
     from photo3d_common.errors import Photo3DError, dependency_failure
 
-    try:
-        try:
-            raise TimeoutError
-        except TimeoutError:
-            raise Photo3DError("generation timed out after 10 min", code="generation_timeout") from None
-    except Photo3DError as decided:
-        assert dependency_failure(decided) is None
+    decided = Photo3DError("generation timed out after 10 min", code="generation_timeout")
+    decided.__context__, decided.__suppress_context__ = TimeoutError(), True  # raised ... from None
+    assert dependency_failure(decided) is None

@@ -145,7 +145,7 @@ ifneq ($(HAS_FRONTEND),)
 endif
 
 bench: setup bench-deps ## every benchmark: bench/<name>/run.py (BENCH_ARGS=--quick passed on); results in bench/results/
-	@shopt -s nullglob; benches=(bench/*/run.py bench/bgremoval/service_path.py); \
+	@shopt -s nullglob; benches=(bench/*/run.py); \
 	if [ $${#benches[@]} -eq 0 ]; then echo "no benchmarks (bench/<name>/run.py) yet" >&2; exit 1; fi; \
 	failed=0; for bench in "$${benches[@]}"; do \
 	  echo "== $$bench"; $(PYTHON) "$$bench" $(BENCH_ARGS) || { echo "!! $$bench failed" >&2; failed=1; }; \

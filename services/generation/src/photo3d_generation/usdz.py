@@ -68,7 +68,9 @@ def to_usdz_bytes(mesh: trimesh.Trimesh) -> bytes:
         image = _texture_image(mesh)
         primvars = UsdGeom.PrimvarsAPI(usd_mesh)
         if image is not None:
-            image.convert("RGB").save(root / TEXTURE_NAME, format="PNG")
+            # the texture's own encoding parameters (meshio.export_assets asks for a fast zlib level)
+            params = getattr(image, "encoderinfo", {})
+            image.convert("RGB").save(root / TEXTURE_NAME, format="PNG", **params)
             # trimesh keeps UVs with the origin bottom-left, as USD's st does: no flip.
             uv = np.asarray(mesh.visual.uv, dtype=np.float32)
             st = primvars.CreatePrimvar("st", Sdf.ValueTypeNames.TexCoord2fArray, UsdGeom.Tokens.vertex)

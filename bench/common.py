@@ -303,10 +303,11 @@ class ServiceProcesses:
         port: int | None = None,
         ready_line: str | None = None,
         timeout: float = 180.0,
+        name: str | None = None,
     ) -> Any:
         from photo3d_devstack.process import ManagedProcess
 
-        name = module.removeprefix("photo3d_")
+        name = name or module.removeprefix("photo3d_")
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         log = open(LOG_DIR / f"{self.prefix}-{name}.log", "w", buffering=1, encoding="utf-8")  # noqa: SIM115
         self._logs.append(log)

@@ -25,6 +25,7 @@ from tests.infra import ServiceProcesses
 
 ROOT = Path(__file__).resolve().parents[1]
 TERMINAL = {"completed", "failed"}
+SYSTEM_VERSION = "e2e-system"  # PHOTO3D_VERSION of the running system's services
 
 
 @dataclass
@@ -32,6 +33,7 @@ class System:
     status_url: str
     upload_url: str
     fake_tencent: FakeTencentAi3d
+    database_url: str = ""  # the system's own database (for operator actions, e.g. the creation switch)
 
     def token(self, user: str) -> str:
         response = httpx.post(f"{self.status_url}/api/dev/token", json={"user": user}, timeout=10)
@@ -137,6 +139,9 @@ def running_system(infra_env: dict[str, str], make_database, kafka_topic_prefix:
             "GENERATION_TENCENT_SECRET_KEY": fake_tencent.secret_key,
             "GENERATION_TENCENT_POLL_INTERVAL_S": "0.2",
             "GENERATION_TENCENT_MAX_POLL_INTERVAL_S": "0.5",
+            # JSON lines, as in production: tests/e2e/test_failure_logs.py reads them
+            "LOG_FORMAT": "json",
+            "PHOTO3D_VERSION": SYSTEM_VERSION,
         }
         if (frontend / "index.html").is_file():
             env["STATUS_FRONTEND_DIR"] = str(frontend)
@@ -147,7 +152,12 @@ def running_system(infra_env: dict[str, str], make_database, kafka_topic_prefix:
             processes("photo3d_bgremoval", env)
             processes("photo3d_generation", env)
             _wait_healthy(status_url, upload_url)
-            yield System(status_url=status_url, upload_url=upload_url, fake_tencent=fake_tencent)
+            yield System(
+                status_url=status_url,
+                upload_url=upload_url,
+                fake_tencent=fake_tencent,
+                database_url=env["DATABASE_URL"],
+            )
         finally:
             processes.stop_all()
 

@@ -208,10 +208,20 @@ def measure_iou_matting() -> list[dict] | None:
 
 
 def _markdown(report: dict) -> str:
+    ratios = ", ".join(
+        f"{side} px {entry['cpu']:.2f} (by images/s {entry['wall']:.2f})"
+        for side, entry in report["service_vs_raw"].items()
+    )
     lines = [
         "# Background removal benchmark",
         "",
         f"{report['machine']} · model {report['model']} · {report['date']}",
+        "",
+        (
+            f"**service_vs_raw** (service path photo-in-S3 → cut-out-in-S3 vs plain rembg.remove, by CPU s per "
+            f"image; details in bgremoval-service-path.md): {ratios}. Wall-clock numbers below were taken on a "
+            "shared machine (see the load average column)."
+        ),
         "",
         "| variant | photo | images/s | median s | RSS after warm-up MiB | peak RSS MiB | load avg |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -300,7 +310,15 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnxruntime
 
+    print("-- service path (photo in S3 -> cut-out in S3) against plain rembg ...", flush=True)
+    from bench.bgremoval import service_path
+
+    if service_path.main(["--quick"] if args.quick else []) != 0:
+        return 1
+    path_report = json.loads((RESULTS_DIR / "bgremoval-service-path.json").read_text())
     report = {
+        "service_vs_raw": path_report["service_vs_raw"],
+        "service_path": path_report["rows"],
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"onnxruntime {onnxruntime.__version__}",

@@ -46,7 +46,7 @@ from bench.common import (
 )
 from photo3d_common.events import VIEWS
 
-VARIANTS = ("rembg", "service")
+VARIANTS = ("rembg", "rembg_same_session", "service")
 SIZES = {1024: (1024, 768), 2048: (2048, 1536)}
 
 
@@ -90,14 +90,21 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 # --- children -----------------------------------------------------------------------------------------
-def run_rembg(photo_dir: Path, side: int) -> dict[str, Any]:
+def run_rembg(photo_dir: Path, side: int, *, same_session: bool = False) -> dict[str, Any]:
+    """Plain ``rembg.remove`` on decoded images; ``same_session``: its session made with the service's
+    onnxruntime options (threads, no spin-waiting), so the difference to the service is the pipeline."""
     from PIL import Image
 
     paths = sorted(photo_dir.glob("*.jpg"))
     images = [Image.open(p).convert("RGB") for p in paths]  # in memory before timing
     from rembg import new_session, remove  # env (U2NET_HOME, NUMBA_CACHE_DIR, ...) set by the parent
 
-    session = new_session("u2netp")
+    if same_session:
+        from photo3d_bgremoval.remover import BackgroundRemovalSettings, _session_options
+
+        session = new_session("u2netp", sess_opts=_session_options(BackgroundRemovalSettings()))
+    else:
+        session = new_session("u2netp")
     remove(images[0], session=session)  # warm-up
     rss_warm = rss_mib_self()
     times = []
@@ -109,7 +116,7 @@ def run_rembg(photo_dir: Path, side: int) -> dict[str, Any]:
         assert out.size == image.size
     cpu = cpu_seconds() - cpu_started
     return {
-        "variant": "rembg",
+        "variant": "rembg_same_session" if same_session else "rembg",
         "cpu_s_per_image": cpu / len(images),
         "side": side,
         "images": len(images),
@@ -244,6 +251,27 @@ async def put_originals(s3: dict[str, str], photos: list[bytes]) -> dict[str, An
     return {"warmup": ids[0], "models": ids[1:]}
 
 
+def service_vs_raw(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per size: the service path's throughput as a share of plain rembg's. ``cpu`` = rembg's CPU s per
+    image / the service's (on a CPU-bound machine the throughput ratio, and the number other work on a
+    shared machine sways least); ``wall`` = images/s over images/s; ``*_same_session`` against rembg with
+    the service's onnxruntime options, i.e. the pipeline's own cost alone."""
+    result: dict[str, dict[str, float]] = {}
+    for side in SIZES:
+        by = {r["variant"]: r for r in rows if r["side"] == side}
+        service = by.get("service")
+        if service is None:
+            continue
+        entry: dict[str, float] = {}
+        for variant, suffix in (("rembg", ""), ("rembg_same_session", "_same_session")):
+            raw = by.get(variant)
+            if raw is not None:
+                entry[f"cpu{suffix}"] = round(raw["cpu_s_per_image"] / service["cpu_s_per_image"], 3)
+                entry[f"wall{suffix}"] = round(service["images_per_s"] / raw["images_per_s"], 3)
+        result[str(side)] = entry
+    return result
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Background removal: service path vs plain rembg",
@@ -286,6 +314,14 @@ def markdown(report: dict[str, Any]) -> str:
                 + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in s["breakdown_s_per_image"].items())
                 + "."
             )
+    lines += ["", "service_vs_raw (the service path's throughput as a share of plain rembg's):", ""]
+    lines += ["| photo | by CPU s/image | by images/s | same session: by CPU | same session: by images/s |"]
+    lines += ["|---|---:|---:|---:|---:|"]
+    for side, entry in report.get("service_vs_raw", {}).items():
+        lines.append(
+            f"| {side} px | {entry.get('cpu', float('nan')):.2f} | {entry.get('wall', float('nan')):.2f} | "
+            f"{entry.get('cpu_same_session', float('nan')):.2f} | {entry.get('wall_same_session', float('nan')):.2f} |"
+        )
     lines += [
         "",
         (
@@ -319,7 +355,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.child:
         variant, side, path = args.child[0], int(args.child[1]), Path(args.child[2])
-        row = run_rembg(path, side) if variant == "rembg" else run_service(path, side)
+        if variant == "service":
+            row = run_service(path, side)
+        else:
+            row = run_rembg(path, side, same_session=variant == "rembg_same_session")
         print(json.dumps(row))
         return 0
 
@@ -328,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     model_files.install(MODEL_DIR)
     NUMBA_CACHE_DIR.mkdir(parents=True, exist_ok=True)
     models = {1024: 1, 2048: 1} if args.quick else {1024: 3, 2048: 2}
+    if args.quick:
+        args.repeats = 1
     if args.models:
         models = dict.fromkeys(SIZES, args.models)
     rows: list[dict[str, Any]] = []
@@ -373,7 +414,13 @@ def main(argv: list[str] | None = None) -> int:
                     )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report = {"date": now_utc(), "machine": machine(), "model": "u2netp", "rows": rows}
+    report = {
+        "date": now_utc(),
+        "machine": machine(),
+        "model": "u2netp",
+        "rows": rows,
+        "service_vs_raw": service_vs_raw(rows),
+    }
     text = markdown(report)
     json_path, md_path = write_results("bgremoval-service-path", report, text)
     print(text)

@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import statistics
 import sys
 import time
 from datetime import datetime
@@ -42,6 +44,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.common import (
+    KAFKA_SESSION_TIMEOUT_MS,
+    LOG_DIR,
     MODEL_DIR,
     NUMBA_CACHE_DIR,
     REPO_ROOT,
@@ -58,6 +62,7 @@ from bench.common import (
     wait_healthy,
     write_results,
 )
+from bench.profiling import Profiler
 from photo3d_common.events import (
     VIEWS,
     BackgroundRemovalStarted,
@@ -72,6 +77,8 @@ from photo3d_common.events import (
 PHOTO_CACHE = REPO_ROOT / "var" / "cache" / "bench" / "e2e-photos"
 TERMINAL = {"completed", "failed"}
 READY_LINE = "FastStream app started successfully"
+QUICK_MODELS = 3
+IDLE_SAMPLE_S = 8.0
 
 
 # --- photos -------------------------------------------------------------------------------------------
@@ -95,15 +102,43 @@ def load_photos(folder: Path, count: int) -> list[dict[str, bytes]]:
 
 
 # --- driving the system like users do -----------------------------------------------------------------
+async def follow_live(http: Any, status_url: str, model_id: str, timeout_s: float) -> dict[str, Any] | None:
+    """Watch a model like the web page does (the status service's SSE stream) until it is completed or
+    failed; the final model JSON, or None on timeout. The stream sends a snapshot at connect, so
+    nothing is missed by connecting late."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:  # the server may end a stream (restart, keep-alive limit): reconnect
+                async with http.stream("GET", f"{status_url}/api/models/{model_id}/events") as response:
+                    response.raise_for_status()
+                    event, data = None, []
+                    async for line in response.aiter_lines():
+                        if line.startswith("event:"):
+                            event = line.partition(":")[2].strip()
+                        elif line.startswith("data:"):
+                            data.append(line.partition(":")[2].removeprefix(" "))
+                        elif not line:  # a blank line ends an event
+                            if event == "status" and data:
+                                model = json.loads("\n".join(data))
+                                if model["status"] in TERMINAL:
+                                    return model
+                            event, data = None, []
+    except TimeoutError:
+        return None
+
+
 async def submit_and_follow(
-    status_url: str, upload_url: str, photos: list[dict[str, bytes]], timeout_s: float
+    status_url: str, upload_url: str, photos: list[dict[str, bytes]], timeout_s: float, *, one_by_one: bool
 ) -> dict[str, Any]:
+    """Create each model, upload its four photos concurrently and follow it live until it ends: all at
+    once, or (``one_by_one``) each after the previous ended, for the single-model latency."""
     import httpx
 
-    async with httpx.AsyncClient(timeout=120) as http:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(120, read=None)) as http:
         token = (await http.post(f"{status_url}/api/dev/token", json={"user": "bench"})).json()["token"]
         http.headers["Authorization"] = f"Bearer {token}"
         submitted_at = time.time()
+        deadline = time.monotonic() + timeout_s
 
         async def one(index: int, views: dict[str, bytes]) -> dict[str, Any]:
             t0 = time.time()
@@ -126,43 +161,36 @@ async def submit_and_follow(
                 return time.time() - started
 
             upload_s = await asyncio.gather(*(upload(v, d) for v, d in views.items()))
+            uploads_done = time.time()
+            final = await follow_live(http, status_url, model_id, max(1.0, deadline - time.monotonic()))
             return {
                 "index": index,
                 "model_id": model_id,
                 "requested_at": t0,
                 "create_s": t_created - t0,
                 "upload_request_s": list(upload_s),
-                "uploads_done_at": time.time(),
+                "uploads_done_at": uploads_done,
+                "seen_terminal_at": time.time() if final is not None else None,
+                "final": final,
             }
 
-        submitted = await asyncio.gather(*(one(i, views) for i, views in enumerate(photos)))
-        print(
-            f"   {len(submitted)} models created and {4 * len(submitted)} photos uploaded in "
-            f"{time.time() - submitted_at:.1f} s; waiting for the pipeline ...",
-            flush=True,
-        )
-
-        deadline = time.monotonic() + timeout_s
-        pending = {s["model_id"]: s for s in submitted}
+        if one_by_one:
+            submitted = [await one(i, views) for i, views in enumerate(photos)]
+        else:
+            submitted = await asyncio.gather(*(one(i, views) for i, views in enumerate(photos)))
         final: dict[str, dict[str, Any]] = {}
-        last_report = 0.0
-        while pending and time.monotonic() < deadline:
-            for model_id in list(pending):
-                model = (await http.get(f"{status_url}/api/models/{model_id}")).json()
-                if model["status"] in TERMINAL:
-                    pending.pop(model_id)["seen_terminal_at"] = time.time()
-                    final[model_id] = model
-            if time.monotonic() - last_report > 10:
-                last_report = time.monotonic()
-                print(f"   {len(final)}/{len(submitted)} finished", flush=True)
-            await asyncio.sleep(0.25)
-        for model_id in pending:  # timed out: record where they were
-            final[model_id] = (await http.get(f"{status_url}/api/models/{model_id}")).json()
+        timed_out = []
+        for s in submitted:
+            model = s.pop("final")
+            if model is None:  # timed out: record where it was
+                timed_out.append(s["model_id"])
+                model = (await http.get(f"{status_url}/api/models/{s['model_id']}")).json()
+            final[s["model_id"]] = model
         return {
             "submitted_at": submitted_at,
             "models": submitted,
             "final": final,
-            "timed_out": sorted(pending),
+            "timed_out": sorted(timed_out),
         }
 
 
@@ -324,8 +352,12 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
 
     from PIL import Image
 
+    from photo3d_bgremoval.consistency import check_cutouts
+    from photo3d_bgremoval.cutout import encode_png
     from photo3d_bgremoval.remover import BackgroundRemovalSettings, BackgroundRemover, prepare_process
+    from photo3d_common.events import GenerationOptions
     from photo3d_generation import meshio
+    from photo3d_generation.fitting import fit_to_options
     from photo3d_generation.local import reconstruct
     from photo3d_generation.settings import GenerationServiceSettings
 
@@ -348,21 +380,42 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
     rows = []
     cpu_started = cpu_now()
     run_started = time.perf_counter()
+
+    async def cut_out_all(views: dict[str, bytes]) -> dict[str, bytes]:
+        """What the bgremoval handler computes: each cut-out, then the cross-view check."""
+        results = {view: await remover.remove(data, view=view) for view, data in views.items()}
+        checked = check_cutouts(
+            {view: r.cutout.image for view, r in results.items()},
+            margin_fraction=bg_settings.margin_fraction,
+            square=bg_settings.square,
+            max_side=bg_settings.max_side_px,
+        )
+        pngs = {view: r.png for view, r in results.items()}
+        for view in checked.corrected:
+            pngs[view] = encode_png(checked.cutouts[view], compress_level=bg_settings.png_compress_level)
+        return pngs
+
     for views in photos:
-        t0 = time.perf_counter()
-        cutouts = {view: asyncio.run(remover.remove(data, view=view)).png for view, data in views.items()}
-        t1 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_now()
+        cutouts = asyncio.run(cut_out_all(views))
+        t1, c1 = time.perf_counter(), cpu_now()
         images = {view: Image.open(io.BytesIO(png)) for view, png in cutouts.items()}
         mesh = reconstruct(images, gen_settings.local.reconstruction())
-        t2 = time.perf_counter()
-        meshio.export_assets(mesh, preview_size=gen_settings.preview_size)
-        t3 = time.perf_counter()
+        t2, c2 = time.perf_counter(), cpu_now()
+        # what the generation handler does with the result: fit to the (default) options, export
+        meshio.export_assets(
+            fit_to_options(mesh, GenerationOptions()).mesh, preview_size=gen_settings.preview_size
+        )
+        t3, c3 = time.perf_counter(), cpu_now()
         rows.append(
             {
                 "bgremoval_s": t1 - t0,
                 "reconstruct_s": t2 - t1,
                 "export_s": t3 - t2,
                 "total_s": t3 - t0,
+                "bgremoval_cpu_s": c1 - c0,
+                "reconstruct_cpu_s": c2 - c1,
+                "export_cpu_s": c3 - c2,
                 "faces": len(mesh.faces),
             }
         )
@@ -380,6 +433,9 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
         "models_per_minute": count / wall * 60,
         "stages": {
             k: summary([r[k] for r in rows]) for k in ("bgremoval_s", "reconstruct_s", "export_s", "total_s")
+        },
+        "cpu_s_per_model_by_step": {
+            k: statistics.fmean(r[f"{k}_cpu_s"] for r in rows) for k in ("bgremoval", "reconstruct", "export")
         },
         "per_model": rows,
     }
@@ -520,11 +576,81 @@ def markdown(report: dict[str, Any]) -> str:
             "that, nor on other work on the machine, and are the fairer comparison of the orchestration's cost."
         ),
     ]
+    lines += cost_sections(report)
     if r["failed"]:
         lines += ["", "## Models that did not complete", ""]
         for m in r["failed"]:
             lines.append(f"- model {m['index']} ({m['model_id']}): {m['status']} {m['failed'] or ''}")
     return "\n".join(lines) + "\n"
+
+
+def cost_sections(report: dict[str, Any]) -> list[str]:
+    """The pipeline's own cost (cpu_ratio), scale-out, single-model latency and the profile."""
+    lines = ["", "## The pipeline's own cost, scale-out and latency", "", report["wall_clock_note"] + "."]
+    ip = report.get("in_process")
+    if ip is not None and "cpu_ratio" in report:
+        by_step = ", ".join(f"{k} {v:.2f} s" for k, v in ip["cpu_s_per_model_by_step"].items())
+        lines += [
+            "",
+            (
+                f"**cpu_ratio = {report['cpu_ratio']:.3f}**: the system (every service and server process) used "
+                f"{report['scale_out'][next(iter(report['scale_out']))]['system_cpu_s_per_model']:.2f} CPU s per "
+                f"model, the same work in one process {ip['cpu_s_per_model']:.2f} s ({by_step})."
+            ),
+        ]
+    lines += [
+        "",
+        (
+            "| worker processes per stage | threads each | partitions | completed | wall s | models/min | "
+            "CPU s per model | cpu_ratio | load at end |"
+        ),
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in report["scale_out"].values():
+        lines.append(
+            f"| {row['workers']} | {row['threads_per_worker']} | {row['partitions']} | {row['completed']} | "
+            f"{fmt(row['wall_s'], 1)} | {fmt(row['models_per_minute'])} | {fmt(row['system_cpu_s_per_model'])} | "
+            f"{fmt(row.get('cpu_ratio'), 3)} | {fmt(row['idle_cpu_s_per_model'])} | "
+            f"{fmt(row.get('work_cpu_ratio'), 3)} | {row['load_after']} |"
+        )
+    first = next(iter(report["scale_out"].values()))
+    idle = ", ".join(
+        f"{name} {share * 100:.1f} %" for name, share in first["idle_cpu_share_of_a_core"].items()
+    )
+    lines += [
+        "",
+        (
+            "Idle CPU (share of one core, every process doing nothing for "
+            f"{IDLE_SAMPLE_S:.0f} s before the burst): {idle}. It is charged per second, not per model: "
+            "'of it idle' is that rate times the burst's duration per model, 'work cpu_ratio' the rest over "
+            "the in-process CPU."
+        ),
+    ]
+    latency = report.get("latency")
+    if latency:
+        lines += [
+            "",
+            (
+                f"Single model, one at a time (last upload answered → the page's live stream shows completed): "
+                f"**p50 {fmt(latency['p50'])} s**, p95 {fmt(latency['p95'])} s, n {latency['completed']}/"
+                f"{latency['models']}."
+            ),
+        ]
+    profile = report.get("profile")
+    if profile and profile["processes"]:
+        lines += [
+            "",
+            f"### Where each process's CPU went (py-spy, {profile['rate_hz']} Hz, burst run, CPU s per model)",
+            "",
+        ]
+        models = report["models"]
+        for name, found in profile["processes"].items():
+            parts = ", ".join(
+                f"{category} {seconds / models:.3f}"
+                for category, seconds in found["cpu_s_by_category"].items()
+            )
+            lines.append(f"- **{name}** ({found['sampled_cpu_s'] / models:.3f} s sampled): {parts}")
+    return lines
 
 
 def comparison(
@@ -576,7 +702,26 @@ def main(argv: list[str] | None = None) -> int:
         "Postgres, Kafka and S3), against the same work in one process."
     )
     parser.add_argument("--models", type=int, default=10, help="models submitted at once (default 10)")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 models")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"a smoke run: {QUICK_MODELS} models, 2 for the latency"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="worker processes per stage, one system run each (default: 1 2); threads per process = "
+        "cores / N",
+    )
+    parser.add_argument(
+        "--latency-models", type=int, default=5, help="models run one at a time for the single-model p50"
+    )
+    parser.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="py-spy every process of the first system run (default on)",
+    )
     parser.add_argument("--size", type=parse_size, default=(1600, 1200), help="photo size WxH (1600x1200)")
     parser.add_argument(
         "--set",
@@ -596,20 +741,134 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(in_process_child(Path(args.in_process_child[0]), int(args.in_process_child[1]))))
         return 0
 
-    count = 2 if args.quick else args.models
+    count = QUICK_MODELS if args.quick else args.models
+    latency_count = 2 if args.quick else args.latency_models
     overrides = dict(item.split("=", 1) for item in args.overrides)
     from photo3d_bgremoval import model_files
-    from photo3d_devstack.infra._util import free_port
 
     model_files.install(MODEL_DIR)
     print(f"-- photos: {count} models × 4 views at {args.size[0]}x{args.size[1]}", flush=True)
-    photo_dir = photo_set(count, args.size)
-    photos = load_photos(photo_dir, count)
+    photo_dir = photo_set(count + latency_count, args.size)
+    photos = load_photos(photo_dir, count + latency_count)
     load_before = tuple(round(x, 2) for x in os.getloadavg())
 
-    print("-- starting Postgres, Kafka (Tansu), S3 (SeaweedFS) and the four services ...", flush=True)
-    services = ServiceProcesses("e2e")
-    with LocalInfra(name="e2e") as infra:
+    runs: dict[int, dict[str, Any]] = {}
+    for workers in args.workers:
+        runs[workers] = run_system(
+            workers,
+            photos[:count],
+            photos[count:] if workers == args.workers[0] else [],
+            overrides=overrides,
+            timeout=args.timeout,
+            profile=args.profile and workers == args.workers[0],
+        )
+    primary = runs[args.workers[0]]
+    load_after = primary["load_after"]
+
+    in_process = None
+    if not args.no_in_process:
+        print(f"-- the same work in one process ({count} models) ...", flush=True)
+        child_env = {
+            "BGREMOVAL_MODEL_DIR": str(MODEL_DIR),
+            "BGREMOVAL_NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
+            "NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
+            "ORT_DISABLE_TELEMETRY": "1",
+            **thread_env(1),
+            **overrides,
+        }
+        in_process = run_in_process(photo_dir, count, child_env)
+
+    report: dict[str, Any] = {
+        "date": now_utc(),
+        "machine": machine(),
+        "load_before": load_before,
+        "load_after": load_after,
+        "wall_clock_note": (
+            "wall-clock numbers (throughput, latency) were taken on a shared machine under the load shown; "
+            "CPU seconds per model (cpu_ratio) are the comparison that other work sways least"
+        ),
+        "models": count,
+        "photo_size": f"{args.size[0]}x{args.size[1]}",
+        "overrides": overrides,
+        "settings_note": (
+            "default settings"
+            if not overrides
+            else "default settings except " + ", ".join(f"{k}={v}" for k, v in overrides.items())
+        ),
+        "system": primary["system"],
+        "memory": primary["memory"],
+        "latency": primary["latency"],
+        "profile": primary["profile"],
+        "in_process": in_process,
+        "scale_out": {
+            str(workers): {
+                "workers": workers,
+                "threads_per_worker": run["threads_per_worker"],
+                "partitions": run["partitions"],
+                "completed": run["system"]["completed"],
+                "wall_s": run["system"]["wall_s"],
+                "models_per_minute": run["system"]["models_per_minute"],
+                "system_cpu_s_per_model": run["cpu_s_per_model"],
+                "idle_cpu_s_per_model": run["idle_cpu_s_per_model"],
+                "work_cpu_s_per_model": run["work_cpu_s_per_model"],
+                "idle_cpu_share_of_a_core": run["idle_cpu_share_of_a_core"],
+                "load_after": run["load_after"],
+            }
+            for workers, run in runs.items()
+        },
+    }
+    if in_process is not None:
+        report["comparison"] = comparison(
+            primary["system"], in_process, primary["memory"], primary["services"]
+        )
+        report["cpu_ratio"] = primary["cpu_s_per_model"] / in_process["cpu_s_per_model"]
+        for workers, run in runs.items():
+            entry = report["scale_out"][str(workers)]
+            entry["cpu_ratio"] = run["cpu_s_per_model"] / in_process["cpu_s_per_model"]
+            entry["work_cpu_ratio"] = run["work_cpu_s_per_model"] / in_process["cpu_s_per_model"]
+        report["work_cpu_ratio"] = report["scale_out"][str(args.workers[0])]["work_cpu_ratio"]
+    text = markdown(report)
+    json_path, md_path = write_results("e2e", report, text)
+    print(text)
+    print(f"results: {md_path.relative_to(REPO_ROOT)}, {json_path.relative_to(REPO_ROOT)}")
+    ran = all(run["system"]["completed"] == count for run in runs.values())
+    return 0 if ran and (in_process is not None or args.no_in_process) else 1
+
+
+def thread_env(workers: int) -> dict[str, str]:
+    """ONNX and numpy/BLAS threads per worker process, so that workers x threads <= cores."""
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    return {
+        "BGREMOVAL_INTRA_OP_THREADS": threads,
+        "OMP_NUM_THREADS": threads,
+        "OPENBLAS_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+    }
+
+
+def run_system(
+    workers: int,
+    photos: list[dict[str, bytes]],
+    latency_photos: list[dict[str, bytes]],
+    *,
+    overrides: dict[str, str],
+    timeout: float,
+    profile: bool,
+) -> dict[str, Any]:
+    """The live system with ``workers`` processes of bgremoval and of generation: the burst of
+    ``photos`` (CPU and memory sampled, optionally profiled), then ``latency_photos`` one at a time."""
+    from photo3d_devstack.infra._util import free_port
+
+    count = len(photos)
+    partitions = max(3, workers)  # a consumer group spreads over partitions: at least one per worker
+    print(
+        f"-- {workers} worker process(es) per stage: starting Postgres, Kafka (Tansu), S3 (SeaweedFS) and "
+        "the services ...",
+        flush=True,
+    )
+    services = ServiceProcesses(f"e2e-w{workers}")
+    profile_report = None
+    with LocalInfra(name=f"e2e-w{workers}") as infra:
         status_port, upload_port = free_port(), free_port()
         status_url, upload_url = f"http://127.0.0.1:{status_port}", f"http://127.0.0.1:{upload_port}"
         env = {
@@ -621,20 +880,44 @@ def main(argv: list[str] | None = None) -> int:
             "UPLOAD_CORS_ORIGINS": f'["{status_url}"]',
             "BGREMOVAL_MODEL_DIR": str(MODEL_DIR),
             "BGREMOVAL_NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
+            "KAFKA_PARTITIONS": str(partitions),
             **overrides,
         }
+        worker_env = {**env, **thread_env(workers), **overrides}
         try:
             services.start("photo3d_status", env, port=status_port)
             services.start("photo3d_upload", env, port=upload_port)
-            services.start("photo3d_bgremoval", env, ready_line=READY_LINE)
-            services.start("photo3d_generation", env, ready_line=READY_LINE)
+            for stage in ("bgremoval", "generation"):
+                for i in range(1, workers + 1):
+                    name = stage if workers == 1 else f"{stage}-{i}"
+                    services.start(f"photo3d_{stage}", worker_env, ready_line=READY_LINE, name=name)
             wait_healthy(status_url, upload_url)
+            if workers > 1:
+                time.sleep(2 * KAFKA_SESSION_TIMEOUT_MS / 1000)  # let the groups settle on their partitions
             pids = {**services.pids(), **infra.pids}
+            print(f"-- idle: {IDLE_SAMPLE_S:.0f} s of every process doing nothing", flush=True)
+            with TreeMemorySampler(pids, interval=0.5) as idle_sampler:
+                time.sleep(IDLE_SAMPLE_S)
+            idle_cpu_per_s = {name: cpu / IDLE_SAMPLE_S for name, cpu in idle_sampler.cpu_seconds().items()}
             print(f"-- running: submitting {count} models at once", flush=True)
-            with TreeMemorySampler(pids, interval=0.2) as sampler:
-                run = asyncio.run(submit_and_follow(status_url, upload_url, photos, args.timeout))
+            profiler = Profiler(pids, LOG_DIR / f"profile-w{workers}") if profile else None
+            burst_started = time.monotonic()
+            with TreeMemorySampler(pids, interval=0.2) as sampler, profiler or contextlib.nullcontext():
+                run = asyncio.run(
+                    submit_and_follow(status_url, upload_url, photos, timeout, one_by_one=False)
+                )
                 time.sleep(1.0)  # the last ModelStatusChanged is published right after the status changes
                 load_after = tuple(round(x, 2) for x in os.getloadavg())
+            burst_ended = time.monotonic()
+            if profiler is not None:
+                profile_report = profiler.report()
+            latency = None
+            if latency_photos:
+                print(f"-- single-model latency: {len(latency_photos)} models one after another", flush=True)
+                latency_run = asyncio.run(
+                    submit_and_follow(status_url, upload_url, latency_photos, timeout, one_by_one=True)
+                )
+                latency = single_model_latency(latency_run)
             print("-- reading every event of the run back from Kafka ...", flush=True)
             events = asyncio.run(
                 read_all_events(infra.env["KAFKA_BOOTSTRAP_SERVERS"], infra.env["KAFKA_TOPIC_PREFIX"])
@@ -649,46 +932,35 @@ def main(argv: list[str] | None = None) -> int:
     }
     system = analyse(events, run)
     print(f"   {system['completed']}/{count} completed; {system['events_read']} events read", flush=True)
-
-    in_process = None
-    if not args.no_in_process:
-        print(f"-- the same work in one process ({count} models) ...", flush=True)
-        child_env = {
-            "BGREMOVAL_MODEL_DIR": str(MODEL_DIR),
-            "BGREMOVAL_NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
-            "NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
-            "ORT_DISABLE_TELEMETRY": "1",
-            **overrides,
-        }
-        in_process = run_in_process(photo_dir, count, child_env)
-
-    report: dict[str, Any] = {
-        "date": now_utc(),
-        "machine": machine(),
-        "load_before": load_before,
-        "load_after": load_after,
-        "models": count,
-        "photo_size": f"{args.size[0]}x{args.size[1]}",
-        "overrides": overrides,
-        "settings_note": (
-            "default settings"
-            if not overrides
-            else "default settings except " + ", ".join(f"{k}={v}" for k, v in overrides.items())
-        ),
+    burst_s = burst_ended - burst_started
+    cpu_total = sum(memory["cpu_s"].values())
+    idle_total = sum(idle_cpu_per_s.values()) * burst_s
+    return {
+        "idle_cpu_share_of_a_core": {name: round(v, 4) for name, v in idle_cpu_per_s.items()},
+        # what the processes burn doing nothing (consumer fetch polls, heartbeats, servers' own loops),
+        # charged by the time the burst took: on a loaded machine a run takes longer, so it grows
+        "idle_cpu_s_per_model": idle_total / count,
+        "work_cpu_s_per_model": (cpu_total - idle_total) / count,
         "system": system,
         "memory": memory,
-        "in_process": in_process,
+        "latency": latency,
+        "profile": profile_report,
+        "load_after": load_after,
+        "threads_per_worker": int(thread_env(workers)["OMP_NUM_THREADS"]),
+        "partitions": partitions,
+        "services": [name for name in memory["cpu_s"] if name not in infra.pids],
+        "cpu_s_per_model": sum(memory["cpu_s"].values()) / count,
     }
-    if in_process is not None:
-        report["comparison"] = comparison(
-            system, in_process, memory, ["status", "upload", "bgremoval", "generation"]
-        )
-    text = markdown(report)
-    json_path, md_path = write_results("e2e", report, text)
-    print(text)
-    print(f"results: {md_path.relative_to(REPO_ROOT)}, {json_path.relative_to(REPO_ROOT)}")
-    ran = system["completed"] == count and (in_process is not None or args.no_in_process)
-    return 0 if ran else 1
+
+
+def single_model_latency(run: dict[str, Any]) -> dict[str, Any]:
+    """Last upload answered -> the client sees ``completed`` (SSE), one model at a time."""
+    spans = [
+        m["seen_terminal_at"] - m["uploads_done_at"]
+        for m in run["models"]
+        if m["seen_terminal_at"] is not None and run["final"][m["model_id"]]["status"] == "completed"
+    ]
+    return {**summary(spans), "models": len(run["models"]), "completed": len(spans), "spans_s": spans}
 
 
 if __name__ == "__main__":

@@ -364,7 +364,7 @@ def write_report(rows: list[Row], options, elapsed: float) -> None:
     (RESULTS / "quality.json").write_text(
         json.dumps(
             {
-                "options": {k: v for k, v in vars(options).items()},
+                "options": dict(vars(options)),
                 "elapsed_seconds": elapsed,
                 "summary": table,
                 "rows": [asdict(r) for r in rows],

@@ -24,11 +24,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from photo3d_bgremoval import model_files
 from photo3d_common.events import VIEWS
 from photo3d_devstack.infra._util import free_port
-from tests.e2e.conftest import ROOT, System, User, _wait_healthy
 from tests.e2e.test_pipeline import blank_photo, jpeg, photos, upload_all
 from tests.fakes.tencent import FakeTencentAi3d, ScriptedJob
 from tests.infra import ServiceProcesses
 from tests.support.outage import TcpProxy
+from tests.system import ROOT, System, User, _wait_healthy
 
 pytestmark = pytest.mark.e2e
 

@@ -1,10 +1,8 @@
 /**
  * Shapes that cross the HTTP boundary. They come from the services' OpenAPI documents: `make docs` writes
  * docs/openapi/*.json from the code and src/api/generated/ from those (drift-checked on both sides).
- * This module only names them for the page, adds the agreed fields not yet in a schema
- * (contractExtensions.ts) and narrows where the schema is looser than the contract.
+ * This module only names them for the page and narrows where the schema is looser than the contract.
  */
-import type { FrontendConfigContractExtensions } from "./contractExtensions";
 import type { components as StatusComponents } from "./generated/status";
 import type { components as UploadComponents } from "./generated/upload";
 
@@ -52,8 +50,9 @@ export type GenerationRequest = UploadSchemas["GenerationRequest"];
 export type UploadResult = UploadSchemas["PhotoStoredResponse"];
 
 /** `/config.json`, served next to the page by the status service. */
-export type AppConfig = StatusSchemas["FrontendConfig"] &
-  FrontendConfigContractExtensions & {
+export type AppConfig = Omit<StatusSchemas["FrontendConfig"], "creationEnabled"> & {
+  /** The operator's creation switch; absent in a hand-served config, which means on. */
+  creationEnabled?: boolean;
     /** Optional in a hand-served config: the upload service's UPLOAD_MAX_BYTES, so the page checks the same limit. */
     maxUploadBytes?: number;
     /** Optional in a hand-served config: content types the upload service accepts. */

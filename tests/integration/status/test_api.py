@@ -91,7 +91,12 @@ async def test_public_routes_need_no_token(status_app):
         "broker": "ok",
         "storage": "ok",
     }
-    assert config.json() == {"uploadBaseUrl": "http://127.0.0.1:8001", "statusBaseUrl": ""}
+    assert config.json() == {
+        "uploadBaseUrl": "http://127.0.0.1:8001",
+        "statusBaseUrl": "",
+        "creationEnabled": True,
+        "creationNotice": None,
+    }
     operations = [
         op for path in schema.json()["paths"].values() for op in path.values() if isinstance(op, dict)
     ]
@@ -478,3 +483,25 @@ async def test_cors_allows_configured_origins_only(status_settings_factory):
     assert allowed.status_code == 204
     assert allowed.headers["access-control-allow-origin"] == "http://localhost:5173"
     assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_creation_switch_is_served_and_refuses_new_models_without_a_restart(status_app, pool):
+    from photo3d_status.creation_switch import write_switch
+
+    notice = "New models are paused while we upgrade."
+    try:
+        await write_switch(pool, enabled=False, notice=notice, changed_by="test")
+        async with status_app.client() as anonymous:
+            config = (await anonymous.get("/config.json")).json()
+        assert (config["creationEnabled"], config["creationNotice"]) == (False, notice)
+        async with status_app.client("alice") as alice:
+            refused = await alice.post("/api/models", json={"name": "paused"})
+            listed = await alice.get("/api/models")
+        assert refused.status_code == 503
+        error = refused.json()["error"]
+        assert (error["code"], error["message"]) == ("creation_disabled", notice)
+        assert listed.status_code == 200  # existing models stay readable
+    finally:
+        await write_switch(pool, enabled=True, notice=None, changed_by="test")
+    async with status_app.client("alice") as alice:
+        assert (await alice.post("/api/models", json={"name": "again"})).status_code == 201

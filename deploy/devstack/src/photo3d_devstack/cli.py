@@ -4,6 +4,8 @@ photo3d run                 infrastructure + migrations + every service (what `m
 photo3d infra               infrastructure only; prints the environment to export
 photo3d dev-token alice     a development JWT for user ``alice``
 photo3d setup-assets        fetch/prepare model files the services need offline
+photo3d deploy ENV          deploy to an environment (photo3d_devstack.deploy; runbook: deploy/README.md)
+photo3d rollback ENV        undo the last deployment
 photo3d remove-background   (photo3d_bgremoval.cli) / photo3d reconstruct (photo3d_devstack.reconstruct)
 """
 
@@ -227,7 +229,7 @@ def _dispatch_plugin(name: str, argv: Sequence[str]) -> int:
         print(f"photo3d {name}: not available yet ({target.split(':')[0]} is not installed)", file=sys.stderr)
         return 2
     result = function(list(argv))
-    return int(result or 0)
+    return result if isinstance(result, int) else 0
 
 
 def _print_banner(started: Sequence[config.ServiceSpec], env: dict[str, str]) -> None:
@@ -304,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     openapi = sub.add_parser("openapi", help="write the HTTP services' OpenAPI documents (docs/openapi/)")
     openapi.add_argument("--out", help="folder (default: docs/openapi)")
     openapi.set_defaults(func=cmd_openapi)
+
+    from .deploy.cli import add_parsers as add_deploy_parsers
+
+    add_deploy_parsers(sub)
 
     for name, (_, help_text) in config.PLUGIN_COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)

@@ -129,7 +129,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Where the web page finds the services */
+        /**
+         * Where the web page finds the services, and whether it may create models
+         * @description creationEnabled/creationNotice: the operator's creation switch, read on every request.
+         */
         get: operations["frontendConfig"];
         put?: never;
         post?: never;
@@ -151,6 +154,23 @@ export interface paths {
          * @description Checks nothing outside the process (a dead database must not get the service restarted); `/ready` checks the dependencies.
          */
         get: operations["health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get */
+        get: operations["MetricsGet"];
         put?: never;
         post?: never;
         delete?: never;
@@ -238,6 +258,13 @@ export interface components {
         };
         /** FrontendConfig */
         FrontendConfig: {
+            /**
+             * @description false while the operator has switched model creation off: show models read-only
+             * @default true
+             */
+            creationEnabled: boolean;
+            /** @description what to tell users while creation is off */
+            creationNotice?: string | null;
             statusBaseUrl: string;
             uploadBaseUrl: string;
         };
@@ -801,6 +828,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Liveness"];
+                };
+            };
+        };
+    };
+    MetricsGet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
                 };
             };
         };

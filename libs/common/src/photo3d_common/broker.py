@@ -17,6 +17,7 @@ Failures, as the middleware treats them:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import uuid
@@ -32,6 +33,7 @@ from faststream.middlewares import AckPolicy
 from faststream.security import SASLPlaintext
 from pydantic import ValidationError
 
+from photo3d_common import metrics
 from photo3d_common.errors import BrokerUnavailable, Photo3DError, dependency_failure
 from photo3d_common.events import ALL_TOPICS, Event, ParkedMessage, Stage
 from photo3d_common.failures import STAGE_NAMES, failure_event
@@ -74,6 +76,9 @@ def create_broker(
         enable_idempotence=settings.enable_idempotence,
         acks="all",
         description=f"photo3d {service} service",
+        # on SIGTERM: stop fetching, let the message in hand finish (a deploy drains workers this way)
+        graceful_timeout=settings.graceful_timeout_s,
+        middlewares=(metrics.kafka_middleware(service),),
     )
     broker.add_middleware(
         _parking_middleware(broker, settings, service, failure_stage, health or Health(service))
@@ -104,7 +109,9 @@ def subscriber_options(settings: KafkaSettings, *, group_id: str) -> dict[str, A
     }
 
 
-def event_subscriber(broker: KafkaBroker, settings: KafkaSettings, event: type[Event], *, group: str) -> Any:
+def event_subscriber(
+    broker: KafkaBroker, settings: KafkaSettings, event: type[Event], *, group: str
+) -> Callable[[Callable[..., Awaitable[None]]], Any]:
     """Decorator: the subscriber of one event type's topic, in a consumer group of its own,
     ``<group>.<topic>`` (every instance of a service shares it, so the partitions are split among them).
 
@@ -112,9 +119,10 @@ def event_subscriber(broker: KafkaBroker, settings: KafkaSettings, event: type[E
     on every join, and the Kafka-protocol broker used locally (Tansu 0.6) was seen leaving a later
     subscriber of such a group waiting for its assignment forever. One topic per group avoids both
     (docs/adr/0001-consumer-group-per-topic.md)."""
-    return broker.subscriber(
+    subscriber: Callable[[Callable[..., Awaitable[None]]], Any] = broker.subscriber(
         settings.topic(event.topic), **subscriber_options(settings, group_id=f"{group}.{event.topic}")
     )
+    return subscriber
 
 
 class EventPublisher:
@@ -129,8 +137,13 @@ class EventPublisher:
             event.model_dump(mode="json"),
             topic=self.settings.topic(event.topic),
             key=event.kafka_key,
-            headers={"event-type": type(event).__name__, "schema-version": str(event.schema_version)},
+            headers={
+                "event-type": type(event).__name__,
+                "event-id": str(event.event_id),
+                "schema-version": str(event.schema_version),
+            },
         )
+        metrics.STAGE_CLOCK.published(event)
         log.debug("published", topic=event.topic, event_id=str(event.event_id), model_id=str(event.model_id))
 
 
@@ -157,10 +170,8 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str] = ALL_TOPI
         ]
         if not wanted:
             return
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # another service created them meanwhile
             await admin.create_topics(wanted)
-        except TopicAlreadyExistsError:
-            pass  # another service created them between our list and create
         log.info("topics created", topics=[t.name for t in wanted], partitions=settings.partitions)
     finally:
         await admin.close()
@@ -172,6 +183,13 @@ def _model_id_from(message: Any) -> str | None:
     if isinstance(key, bytes):
         return key.decode("utf-8", errors="replace")
     return key
+
+
+def _header(raw: Any, name: str) -> str | None:
+    for key, value in getattr(raw, "headers", None) or ():
+        if key == name:
+            return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+    return None
 
 
 class UnreadableRequest(Photo3DError):
@@ -193,7 +211,8 @@ class Backoff:
 
     def next_delay(self) -> float:
         self.attempt += 1
-        return min(self.max_s, self.first_s * 2 ** (self.attempt - 1)) * random.uniform(0.5, 1.5)
+        backoff: float = self.first_s * 2.0 ** (self.attempt - 1)
+        return min(self.max_s, backoff) * random.uniform(0.5, 1.5)
 
 
 def _parking_middleware(
@@ -235,6 +254,7 @@ def _parking_middleware(
             error=f"{type(error).__name__}: {error}"[:4000],
             attempts=tries,
         )
+        metrics.MESSAGES_PARKED.labels(source_topic=parked.source_topic).inc()
         log.error(
             "message parked",
             source_topic=parked.source_topic,
@@ -281,9 +301,16 @@ def _parking_middleware(
         does not parse is parked at once: retrying cannot fix it."""
 
         async def on_receive(self) -> None:
-            self._log_tokens = structlog.contextvars.bind_contextvars(model_id=_model_id_from(self.msg))
+            raw = getattr(self.msg, "raw_message", self.msg)
+            self._log_tokens = structlog.contextvars.bind_contextvars(
+                model_id=_model_id_from(self.msg),
+                event_id=_header(raw, "event-id"),
+                topic=getattr(raw, "topic", None),
+            )
 
         async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+            consumer = getattr(msg, "consumer", None)
+            metrics.observe_consumed(msg, getattr(consumer, "_group_id", None))
             failures = 0
             backoff = Backoff(settings.retry_first_delay_s, settings.retry_max_delay_s)
             burst: FailureBurst | None = None

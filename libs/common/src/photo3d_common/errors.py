@@ -130,7 +130,9 @@ def dependency_failure(error: BaseException) -> DependencyUnavailable | None:
         found = _classify(current)
         if found is not None:
             return found
-        current = current.__cause__ or current.__context__
+        if isinstance(current, Photo3DError):
+            return None  # decided by the work (e.g. a generation deadline), whatever it was raised from
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
     return None
 
 
@@ -200,3 +202,9 @@ def _classify_database(error: BaseException) -> DependencyUnavailable | None:
         asyncpg.exceptions.TooManyConnectionsError,
     )
     return DatabaseUnavailable(error) if isinstance(error, transient) else None
+
+
+class CreationDisabled(ServiceUnavailable):
+    """The operator switched model creation off (``photo3d deploy ENV --ui-off``); ``message`` is their notice."""
+
+    code = "creation_disabled"

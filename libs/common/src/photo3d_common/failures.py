@@ -26,7 +26,8 @@ def failure_event(error: BaseException, stage: Stage, *, model_id: uuid.UUID, pr
     """``model.failed`` for ``error``: a ``Photo3DError`` keeps its user message, code and retryability;
     anything else is an unexpected ``internal_error`` the user may retry (logged with its traceback)."""
     if isinstance(error, Photo3DError):
-        log.warning(f"{STAGE_NAMES[stage]} failed", code=error.code, reason=error.user_message)
+        # the one error line of this failure: the model id is bound, the reason and the exception are here
+        log.error(f"{STAGE_NAMES[stage]} failed", code=error.code, reason=error.user_message, exc_info=error)
         detail = error.detail
         return ModelFailed(
             model_id=model_id,

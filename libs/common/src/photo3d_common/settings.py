@@ -32,6 +32,9 @@ class KafkaSettings(BaseSettings):
     )
     session_timeout_ms: int = Field(10_000, description="group joins take about half of this")
     heartbeat_interval_ms: int = 1_000
+    graceful_timeout_s: float = Field(
+        120.0, gt=0, description="on shutdown, how long the message in hand may take to finish"
+    )
     request_timeout_ms: int = Field(
         40_000,
         ge=1_000,

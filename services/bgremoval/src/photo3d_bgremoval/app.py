@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from faststream import FastStream
 from faststream.specification import AsyncAPI
 
+from photo3d_common import metrics
 from photo3d_common.broker import (
     EventPublisher,
     broker_check,
@@ -53,7 +54,7 @@ def create_app(settings: BgRemovalServiceSettings | None = None) -> FastStream:
         await ensure_topics(settings.kafka)
         async with bootstrap(settings, publish=publish) as deps:
             checks = {"storage": deps.storage.ping, "broker": broker_check(broker)}
-            with injector.serving(deps):
+            with injector.serving(deps), metrics.worker_metrics(settings.metrics_port, settings.metrics_host):
                 async with probe_server(health, settings.probe_port, checks=checks):
                     yield
 

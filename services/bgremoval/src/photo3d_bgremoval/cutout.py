@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -90,8 +90,8 @@ def decode_photo(data: bytes, *, view: str | None = None, max_side: int | None =
                 opened.draft("RGB", (math.ceil(opened.width * scale), math.ceil(opened.height * scale)))
             opened.load()
             # in place: without an orientation tag, exif_transpose would return a full copy
-            image = ImageOps.exif_transpose(opened, in_place=True) or opened
-            image = to_rgb(image)
+            ImageOps.exif_transpose(opened, in_place=True)
+            image = to_rgb(opened)
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
         raise InvalidPhoto(
             f"{view_label(view)} could not be read as an image ({exc}); use a JPEG, PNG or WebP photo",
@@ -241,31 +241,10 @@ def canvas_box(
     return x0, y0, x0 + canvas_w, y0 + canvas_h
 
 
-def make_cutout(
-    rgba: Image.Image,
-    *,
-    view: str | None = None,
-    margin_fraction: float = 0.08,
-    square: bool = True,
-    max_side: int = 2048,
-    min_coverage: float = 0.005,
-    max_touching_sides: int = 2,
-    edge_touch_fraction: float = 0.02,
-    max_uncertain_ratio: float = 1.0,
-) -> Cutout:
-    """Quality-check the output of background removal (an RGBA image), then crop and pad it."""
-    return cut_out_with_mask(
-        rgba.convert("RGB"),
-        rgba.getchannel("A"),
-        view=view,
-        margin_fraction=margin_fraction,
-        square=square,
-        max_side=max_side,
-        min_coverage=min_coverage,
-        max_touching_sides=max_touching_sides,
-        edge_touch_fraction=edge_touch_fraction,
-        max_uncertain_ratio=max_uncertain_ratio,
-    )
+def make_cutout(rgba: Image.Image, **options: Any) -> Cutout:
+    """Quality-check the output of background removal (an RGBA image), then crop and pad it
+    (``options`` as for :func:`cut_out_with_mask`)."""
+    return cut_out_with_mask(rgba.convert("RGB"), rgba.getchannel("A"), **options)
 
 
 def cut_out_with_mask(

@@ -18,6 +18,10 @@ class BgRemovalServiceSettings(BaseSettings):
         None, description="serve /health and /ready on this port (compose/Kubernetes probes)"
     )
     warm_up: bool = Field(True, description="load the model at start instead of on the first photo")
+    metrics_port: int | None = Field(
+        None, description="serve Prometheus metrics at :PORT/metrics (off when unset)"
+    )
+    metrics_host: str = "127.0.0.1"
     removal: BackgroundRemovalSettings = Field(default_factory=BackgroundRemovalSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     s3: S3Settings = Field(default_factory=S3Settings)

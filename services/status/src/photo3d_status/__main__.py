@@ -51,6 +51,28 @@ def _migrate() -> None:
     get_logger("photo3d_status").info("migrations done", applied=applied)
 
 
+def _creation(action: str, notice: str | None, by: str) -> None:
+    """Show or flip the creation switch in the database (no restart: the services read it as they go)."""
+    import asyncpg
+
+    from photo3d_status.creation_switch import read_switch, write_switch
+    from photo3d_status.settings import DatabaseSettings
+
+    async def run() -> None:
+        connection = await asyncpg.connect(DatabaseSettings().database_url)
+        try:
+            if action == "show":
+                switch = await read_switch(connection)
+            else:
+                switch = await write_switch(connection, enabled=action == "on", notice=notice, changed_by=by)
+        finally:
+            await connection.close()
+        state = "on" if switch.enabled else f"off ({switch.notice})"
+        print(f"model creation is {state}; changed {switch.changed_at} by {switch.changed_by}")
+
+    asyncio.run(run())
+
+
 def _asyncapi(path: str | None) -> None:
     from photo3d_status.app import asyncapi_document
 
@@ -71,6 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="run the HTTP API and the consumers (the default)")
     commands.add_parser("migrate", help="apply database migrations and exit")
+    creation = commands.add_parser("creation", help="show or flip the model-creation switch (no restart)")
+    creation.add_argument("action", choices=("show", "on", "off"))
+    creation.add_argument("--notice", help="with off: what users are told")
+    creation.add_argument("--by", default="python -m photo3d_status creation", help="who flips it (recorded)")
     dump = commands.add_parser("asyncapi", help="write the AsyncAPI document")
     dump.add_argument(
         "path", nargs="?", help="output file ('-' for stdout); default docs/asyncapi/status.json"
@@ -78,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "migrate":
         _migrate()
+    elif args.command == "creation":
+        _creation(args.action, args.notice, args.by)
     elif args.command == "asyncapi":
         _asyncapi(args.path)
     else:

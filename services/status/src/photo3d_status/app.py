@@ -24,6 +24,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
+from photo3d_common import metrics
 from photo3d_common.auth import TokenVerifier
 from photo3d_common.broker import create_broker
 from photo3d_common.logging import configure_logging, get_logger
@@ -117,7 +118,10 @@ def create_app(settings: StatusSettings | None = None) -> Litestar:
             log.info("status service started", consumers=settings.consume)
             yield
 
-    handlers: list[Any] = [SystemController, ModelController, ModelEventsController, ModelFilesController]
+    metrics_middleware, metrics_controller = metrics.http_plugin(SERVICE)
+    handlers: list[Any] = [
+        SystemController, ModelController, ModelEventsController, ModelFilesController, metrics_controller,
+    ]  # fmt: skip
     if settings.auth.dev_tokens_enabled:
         handlers.append(DevTokenController)
     if settings.frontend_dir is not None:
@@ -128,14 +132,14 @@ def create_app(settings: StatusSettings | None = None) -> Litestar:
                 "no web page: STATUS_FRONTEND_DIR has no index.html (build the front end)",
                 frontend_dir=str(settings.frontend_dir),
             )
-    app = Litestar(
+    return Litestar(
         route_handlers=handlers,
         dependencies={
             "deps": Provide(provide_deps, sync_to_thread=False),
             "models": Provide(provide_models, sync_to_thread=False),
             "owner": Provide(provide_owner, sync_to_thread=False),
         },
-        middleware=[bearer_auth(TokenVerifier(settings.auth))],
+        middleware=[metrics_middleware, bearer_auth(TokenVerifier(settings.auth))],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         before_request=_bind_model_id,
@@ -165,7 +169,6 @@ def create_app(settings: StatusSettings | None = None) -> Litestar:
             security=[{"bearer": []}],
         ),
     )
-    return app
 
 
 def _bind_model_id(request: Request[Any, Any, Any]) -> None:

@@ -5,7 +5,8 @@ connects at import."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -15,6 +16,7 @@ from photo3d_common.broker import EventPublisher, ensure_topics
 from photo3d_common.logging import get_logger
 from photo3d_common.ports import Publisher
 from photo3d_common.storage import ObjectStorage
+from photo3d_status.creation_switch import CreationSwitch, read_switch
 from photo3d_status.live import ModelChangeHub
 from photo3d_status.migrate import migrate
 from photo3d_status.repository import ModelRepository
@@ -37,6 +39,7 @@ class Deps:
     hub: ModelChangeHub
     publish: Publisher
     models: ModelService
+    creation: Callable[[], Awaitable[CreationSwitch]]  # the operator's creation switch (migration 0006)
 
 
 @contextlib.asynccontextmanager
@@ -64,6 +67,7 @@ async def bootstrap(
         await broker.start()
         stack.push_async_callback(broker.stop)
         publish = EventPublisher(broker, settings.kafka)
+        creation = functools.partial(read_switch, pool)
         yield Deps(
             settings=settings,
             broker=broker,
@@ -79,5 +83,7 @@ async def bootstrap(
                 providers=settings.providers,
                 keepalive_s=settings.sse_keepalive_s,
                 default_options=settings.default_options(),
+                creation_switch=creation,
             ),
+            creation=creation,
         )

@@ -6,14 +6,15 @@ import asyncio
 import mimetypes
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from photo3d_common.errors import Conflict, InvalidInput, NotFound
+from photo3d_common.errors import Conflict, CreationDisabled, InvalidInput, NotFound
 from photo3d_common.events import GenerationOptions, GenerationOptionsChange
 from photo3d_common.logging import bound_model, get_logger
 from photo3d_common.ports import Publisher
 from photo3d_common.storage import ObjectInfo, ObjectNotFound, ObjectStorage, model_prefix
+from photo3d_status.creation_switch import DEFAULT_NOTICE, CreationSwitch
 from photo3d_status.domain import ModelState
 from photo3d_status.live import Closed, ModelChangeHub
 from photo3d_status.repository import ModelBusy, ModelNotFound, ModelRepository
@@ -35,8 +36,8 @@ _GENERIC_TYPES = {None, "", "binary/octet-stream", "application/octet-stream"}
 
 def content_type_for(key: str, stored: str | None) -> str:
     """The stored content type when it says something; otherwise guessed from the file name."""
-    if stored not in _GENERIC_TYPES:
-        return stored  # type: ignore[return-value]
+    if stored and stored not in _GENERIC_TYPES:
+        return stored
     suffix = "." + key.rsplit(".", 1)[-1].lower() if "." in key.rsplit("/", 1)[-1] else ""
     return _EXTRA_TYPES.get(suffix) or mimetypes.guess_type(key)[0] or "application/octet-stream"
 
@@ -105,9 +106,11 @@ class ModelService:
         publish: Publisher,
         providers: list[str],
         keepalive_s: float,
+        creation_switch: Callable[[], Awaitable[CreationSwitch]] | None = None,
         default_options: GenerationOptions | None = None,
     ) -> None:
         self.repository = repository
+        self.creation_switch = creation_switch
         self.storage = storage
         self.hub = hub
         self.publish = publish
@@ -124,6 +127,10 @@ class ModelService:
         provider: str | None,
         options: GenerationOptionsChange | None = None,
     ) -> ModelState:
+        if self.creation_switch is not None:
+            switch = await self.creation_switch()
+            if not switch.enabled:
+                raise CreationDisabled(switch.notice or DEFAULT_NOTICE)
         if provider is not None and provider not in self.providers:
             raise InvalidInput(
                 f"unknown provider {provider!r}: choose one of {', '.join(self.providers)}",

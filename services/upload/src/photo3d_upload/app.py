@@ -19,6 +19,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from photo3d_common import metrics
 from photo3d_common.auth import TokenVerifier
 from photo3d_common.broker import create_broker, document_publishers
 from photo3d_common.events import BackgroundRemovalRequested, GenerationRequested, PhotoUploaded
@@ -120,13 +121,14 @@ def create_app(settings: UploadSettings | None = None) -> Litestar:
             yield
 
     asyncapi_doc = AsyncAPI(broker, title="photo3d upload", version="1.0.0").to_specification().to_jsonable()
+    metrics_middleware, metrics_controller = metrics.http_plugin(SERVICE)
     return Litestar(
-        route_handlers=[PhotoController, StageController, health, ready, asyncapi],
+        route_handlers=[PhotoController, StageController, health, ready, asyncapi, metrics_controller],
         dependencies={
             "deps": Provide(provide_deps, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
         },
-        middleware=[bearer_auth(TokenVerifier(settings.auth))],
+        middleware=[metrics_middleware, bearer_auth(TokenVerifier(settings.auth))],
         exception_handlers={
             **EXCEPTION_HANDLERS,
             RequestEntityTooLarge: _too_large_handler(settings.max_bytes),

@@ -15,6 +15,7 @@ from photo3d_common.concurrency import CapacityLimiter
 from photo3d_common.logging import get_logger
 from photo3d_common.ports import Publisher, Storage
 from photo3d_common.storage import ObjectStorage
+from photo3d_upload.creation import CreationGate
 from photo3d_upload.handlers import ModelLocks
 from photo3d_upload.ports import ModelLookup
 from photo3d_upload.settings import PhotoLimits, UploadSettings
@@ -35,6 +36,7 @@ class Deps:
     locks: ModelLocks
     decoding: CapacityLimiter
     providers: Sequence[str]
+    creation: CreationGate  # the operator's creation switch, read from the status service
 
 
 @contextlib.asynccontextmanager
@@ -57,4 +59,5 @@ async def bootstrap(settings: UploadSettings, *, broker: KafkaBroker) -> AsyncIt
             locks=ModelLocks(),
             decoding=CapacityLimiter(settings.decode_concurrency),
             providers=settings.providers,
+            creation=CreationGate(http, ttl_s=settings.creation_switch_ttl_s),
         )

@@ -45,6 +45,9 @@ class UploadSettings(PhotoLimits):
     port: int = 8001
     status_url: str = Field("http://127.0.0.1:8000", description="the status service, which owns the models")
     status_timeout_s: float = Field(10.0, gt=0)
+    creation_switch_ttl_s: float = Field(
+        5.0, ge=0, description="how long the creation switch read from the status service is trusted"
+    )
     publish_timeout_ms: int = Field(
         1_000,
         ge=100,

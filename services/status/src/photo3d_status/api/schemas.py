@@ -76,8 +76,8 @@ class Model(BaseModel):
             face_count=state.face_count,
             options=state.options,
             dimensions_m=state.dimensions_m,
-            created_at=state.created_at,  # type: ignore[arg-type]
-            updated_at=state.updated_at,  # type: ignore[arg-type]
+            created_at=state.created_at,
+            updated_at=state.updated_at,
             completed_at=state.completed_at,
         )
 
@@ -121,3 +121,7 @@ class DevToken(BaseModel):
 class FrontendConfig(BaseModel):
     uploadBaseUrl: str
     statusBaseUrl: str
+    creationEnabled: bool = Field(
+        True, description="false while the operator has switched model creation off: show models read-only"
+    )
+    creationNotice: str | None = Field(None, description="what to tell users while creation is off")

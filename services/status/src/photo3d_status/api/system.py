@@ -44,9 +44,20 @@ class SystemController(Controller):
             timeout_s=timeout_s,
         )
 
-    @get("/config.json", operation_id="frontendConfig", summary="Where the web page finds the services")
+    @get(
+        "/config.json",
+        operation_id="frontendConfig",
+        summary="Where the web page finds the services, and whether it may create models",
+        description="creationEnabled/creationNotice: the operator's creation switch, read on every request.",
+    )
     async def frontend_config(self, deps: Dependencies) -> FrontendConfig:
-        return FrontendConfig(uploadBaseUrl=deps.settings.public_upload_url, statusBaseUrl="")
+        switch = await deps.creation()
+        return FrontendConfig(
+            uploadBaseUrl=deps.settings.public_upload_url,
+            statusBaseUrl="",
+            creationEnabled=switch.enabled,
+            creationNotice=None if switch.enabled else switch.notice,
+        )
 
     @get(
         "/asyncapi.json", operation_id="asyncapi", summary="AsyncAPI document of the topics this service uses"

@@ -8,6 +8,7 @@ from photo3d_common.web import error_responses
 from photo3d_common.wiring import inject_dependencies
 from photo3d_upload.api.schemas import PhotoStoredResponse, PhotoUploadForm
 from photo3d_upload.bootstrap import Deps
+from photo3d_upload.creation import creation_enabled
 from photo3d_upload.handlers import Caller, upload_photo
 
 _ERRORS = (
@@ -20,6 +21,7 @@ _ERRORS = (
 
 class PhotoController(Controller):
     path = "/api"
+    guards = (creation_enabled,)  # 503 creation_disabled while the operator has creation switched off
     tags = ("photos",)
 
     @post(
@@ -37,8 +39,10 @@ class PhotoController(Controller):
             (415, "the bytes are not a JPEG, PNG, WebP or HEIC image (`unsupported_image_type`)"),
             (
                 422,
-                "an unknown view, a bad model id, wrong dimensions, a decompression bomb, an animated or a "
-                + "truncated/corrupt image (the code says which)",
+                (
+                    "an unknown view, a bad model id, wrong dimensions, a decompression bomb, an animated "
+                    "or a truncated/corrupt image (the code says which)"
+                ),
             ),
             503,
         ),

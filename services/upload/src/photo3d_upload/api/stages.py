@@ -8,6 +8,7 @@ from photo3d_common.web import error_responses
 from photo3d_common.wiring import inject_dependencies
 from photo3d_upload.api.schemas import BackgroundRemovalRequest, GenerationRequest, StageRequestedResponse
 from photo3d_upload.bootstrap import Deps
+from photo3d_upload.creation import creation_enabled
 from photo3d_upload.handlers import Caller, request_background_removal, request_generation
 
 _SMALL_BODY = 64 * 1024
@@ -17,6 +18,7 @@ class StageController(Controller):
     """Re-runs of a stage: they publish a request event and return; the workers do the work."""
 
     path = "/api"
+    guards = (creation_enabled,)  # 503 creation_disabled while the operator has creation switched off
     tags = ("stages",)
 
     @post(

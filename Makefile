@@ -151,9 +151,10 @@ bench: setup bench-deps ## every benchmark: bench/<name>/run.py (BENCH_ARGS=--qu
 	  echo "== $$bench"; $(PYTHON) "$$bench" $(BENCH_ARGS) || { echo "!! $$bench failed" >&2; failed=1; }; \
 	done; exit $$failed
 
-lint: venv frontend-deps ## ruff, and the web page's ESLint and type check
+lint: venv frontend-deps ## ruff (rules and format), mypy over libs/ services/ deploy/, the web page's ESLint and type check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 ifneq ($(HAS_FRONTEND),)
 	cd frontend && $(NPM) run lint
 	cd frontend && $(NPM) run typecheck

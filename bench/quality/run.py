@@ -147,9 +147,9 @@ def _system_cutouts(remover, photos_rgb, result: Result, true_alpha, warnings):
     s = remover.settings
     full = {}
     for view in VIEWS:
-        result = asyncio.run(remover.remove(photos_rgb[view], view=view))
+        removed = asyncio.run(remover.remove(photos_rgb[view], view=view))
         image = cap_size(photos_rgb[view], s.max_side_px).convert("RGBA")
-        image.putalpha(result.mask)  # the whole frame, as the check sees it
+        image.putalpha(removed.mask)  # the whole frame, as the check sees it
         full[view] = image
     checked = check_cutouts(full, recrop=False)
     for view, found in checked.warnings.items():
@@ -364,7 +364,7 @@ def write_report(rows: list[Row], options, elapsed: float) -> None:
     (RESULTS / "quality.json").write_text(
         json.dumps(
             {
-                "options": {k: v for k, v in vars(options).items()},
+                "options": dict(vars(options)),
                 "elapsed_seconds": elapsed,
                 "summary": table,
                 "rows": [asdict(r) for r in rows],

@@ -4,6 +4,7 @@ carries its service and version; no line holds the user's token, a secret or a p
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -34,10 +35,8 @@ def service_lines() -> list[dict]:
         for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
             _, _, text = raw.partition("| ")
             if text.startswith("{"):
-                try:
+                with contextlib.suppress(ValueError):
                     lines.append(json.loads(text))
-                except ValueError:
-                    pass
     return lines
 
 
@@ -48,7 +47,7 @@ def raw_text() -> str:
 async def test_a_failed_model_is_logged_once_with_its_id_and_reason_and_no_secret(alice, infra_env) -> None:
     model = await alice.create_model(name="nothing on the left")
     photo = make_photo("vase", size=(800, 600), seed=3).jpeg()
-    images = {view: photo for view in VIEWS} | {"left": jpeg(blank_photo((800, 600)))}
+    images = dict.fromkeys(VIEWS, photo) | {"left": jpeg(blank_photo((800, 600)))}
     for view, data in images.items():
         assert (await alice.upload(model["id"], view, data)).status_code == 201
     failed = await alice.wait_for(model["id"], {"failed"})

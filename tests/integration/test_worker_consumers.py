@@ -57,7 +57,7 @@ def _capture(app, kafka: KafkaSettings, *events) -> list:
 
 async def _until(received: list, kind: type, timeout: float = 120) -> object:
     async with asyncio.timeout(timeout):
-        while not any(isinstance(e, kind) for e in received):
+        while not any(isinstance(e, kind) for e in received):  # noqa: ASYNC110 - a subscriber fills the list
             await asyncio.sleep(0.1)
     return next(e for e in received if isinstance(e, kind))
 

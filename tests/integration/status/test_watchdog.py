@@ -71,9 +71,7 @@ async def removing_background(repository: ModelRepository, published: Published)
 
 
 def watchdog(repository: ModelRepository, published: Published) -> StageWatchdog:
-    deadlines = {
-        status: DEADLINE_S for status in (ModelStatus.PHOTOS_UPLOADED, ModelStatus.REMOVING_BACKGROUND)
-    }
+    deadlines = dict.fromkeys((ModelStatus.PHOTOS_UPLOADED, ModelStatus.REMOVING_BACKGROUND), DEADLINE_S)
     return StageWatchdog(repository, published, deadlines_s=deadlines, interval_s=0.2)
 
 

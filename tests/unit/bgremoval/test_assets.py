@@ -20,5 +20,5 @@ def test_ensure_assets_installs_the_default_model(settings, tmp_path):
 
 def test_ensure_assets_names_a_configured_model_file_it_cannot_install(settings, tmp_path, model_dir):
     shutil.copy(model_dir / "u2netp.onnx", tmp_path / "u2netp.onnx")  # no download needed for u2netp
-    with pytest.raises(ModelFileMissing, match="birefnet-general.onnx"):
+    with pytest.raises(ModelFileMissing, match=r"birefnet-general\.onnx"):
         ensure_assets(settings.model_copy(update={"model_dir": tmp_path, "model_name": "birefnet-general"}))

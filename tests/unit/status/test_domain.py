@@ -122,7 +122,7 @@ CONTRACT: dict[EventKind, dict[ModelStatus, ModelStatus]] = {
         S.GENERATING_3D_MODEL: S.GENERATING_3D_MODEL,
     },
     K.MODEL_GENERATED: {S.GENERATING_3D_MODEL: S.COMPLETED},
-    K.MODEL_FAILED: {s: S.FAILED for s in NON_TERMINAL},
+    K.MODEL_FAILED: dict.fromkeys(NON_TERMINAL, S.FAILED),
 }
 
 # Beyond the contract: topics are consumed separately, so a later stage's event may be handled before an
@@ -130,16 +130,15 @@ CONTRACT: dict[EventKind, dict[ModelStatus, ModelStatus]] = {
 # late records its keys but never moves the status back.
 REORDER_FORWARD: dict[EventKind, dict[ModelStatus, ModelStatus]] = {
     K.BACKGROUND_REMOVAL_STARTED: {S.DRAFT: S.REMOVING_BACKGROUND, S.UPLOADING_PHOTOS: S.REMOVING_BACKGROUND},
-    K.BACKGROUND_REMOVED: {
-        s: S.REMOVING_BACKGROUND for s in (S.DRAFT, S.UPLOADING_PHOTOS, S.PHOTOS_UPLOADED)
-    },
-    K.GENERATION_STARTED: {
-        s: S.GENERATING_3D_MODEL for s in (S.DRAFT, S.UPLOADING_PHOTOS, S.PHOTOS_UPLOADED)
-    },
-    K.MODEL_GENERATED: {
-        s: S.COMPLETED
-        for s in (S.DRAFT, S.UPLOADING_PHOTOS, S.PHOTOS_UPLOADED, S.REMOVING_BACKGROUND, S.FAILED)
-    },
+    K.BACKGROUND_REMOVED: dict.fromkeys(
+        (S.DRAFT, S.UPLOADING_PHOTOS, S.PHOTOS_UPLOADED), S.REMOVING_BACKGROUND
+    ),
+    K.GENERATION_STARTED: dict.fromkeys(
+        (S.DRAFT, S.UPLOADING_PHOTOS, S.PHOTOS_UPLOADED), S.GENERATING_3D_MODEL
+    ),
+    K.MODEL_GENERATED: dict.fromkeys(
+        (S.DRAFT, S.UPLOADING_PHOTOS, S.PHOTOS_UPLOADED, S.REMOVING_BACKGROUND, S.FAILED), S.COMPLETED
+    ),
 }
 LATE_KEYS_RECORDED: dict[EventKind, set[ModelStatus]] = {
     K.PHOTO_UPLOADED_PARTIAL: {S.REMOVING_BACKGROUND, S.GENERATING_3D_MODEL, S.COMPLETED},
@@ -413,7 +412,7 @@ def test_status_changed_at_follows_status_changes_only():
 
 
 @pytest.mark.parametrize(
-    "start,to,expected",
+    ("start", "to", "expected"),
     [
         (None, S.DRAFT, [S.DRAFT]),
         (S.DRAFT, S.UPLOADING_PHOTOS, [S.UPLOADING_PHOTOS]),

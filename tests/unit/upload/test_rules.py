@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from photo3d_common.errors import Conflict
+from photo3d_common.errors import Conflict, InvalidInput
 from photo3d_common.events import VIEWS, ModelStatus
 from photo3d_upload.handlers import parse_model_id, parse_view
 from photo3d_upload.rules import (
@@ -127,9 +127,9 @@ def test_view_and_model_id_parsing():
     model_id = uuid.uuid4()
     assert parse_model_id(str(model_id)) == model_id
     for bad_view in ("top", "", "fronts"):
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(InvalidInput) as caught:
             parse_view(bad_view)
         assert caught.value.code == "invalid_view"
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(InvalidInput) as caught:
         parse_model_id("12345")
     assert caught.value.code == "invalid_model_id" and caught.value.status_code == 422

@@ -229,7 +229,7 @@ def _dispatch_plugin(name: str, argv: Sequence[str]) -> int:
         print(f"photo3d {name}: not available yet ({target.split(':')[0]} is not installed)", file=sys.stderr)
         return 2
     result = function(list(argv))
-    return int(result or 0)
+    return result if isinstance(result, int) else 0
 
 
 def _print_banner(started: Sequence[config.ServiceSpec], env: dict[str, str]) -> None:

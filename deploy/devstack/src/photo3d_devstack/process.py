@@ -21,6 +21,7 @@ _PR_SET_PDEATHSIG = 1
 _output_lock = threading.Lock()
 _COLOURS = ("36", "33", "35", "32", "34", "31", "96", "93", "95", "92")
 
+_prctl: Callable[..., int] | None
 try:  # resolved before any fork: the pre-exec hook must not import or allocate much
     _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     _prctl = _libc.prctl

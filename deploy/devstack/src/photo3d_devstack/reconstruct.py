@@ -21,7 +21,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from photo3d_common.errors import Photo3DError
-from photo3d_common.events import VIEWS
+from photo3d_common.events import VIEWS, View
 
 
 class CliError(Exception):
@@ -84,8 +84,8 @@ def _has_transparency(image: Image.Image) -> bool:
         image = image.convert("RGBA")
     if "A" not in image.getbands():
         return False
-    low, _ = image.getchannel("A").getextrema()
-    return low < 255
+    low, _ = image.getchannel("A").getextrema()  # one band: (min, max) as numbers
+    return isinstance(low, int | float) and low < 255
 
 
 _remover = None  # one model session for the four photos
@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.perf_counter()
     try:
-        cutouts: dict[str, Image.Image] = {}
+        cutouts: dict[View, Image.Image] = {}
         for view in VIEWS:
             photo = _open_photo(getattr(options, view), view)
             if _has_transparency(photo):

@@ -4,6 +4,7 @@ everything stopped in order on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
@@ -35,8 +36,11 @@ def run_migrations(env: Mapping[str, str], *, command: Sequence[str] = config.MI
     proc = ManagedProcess(
         "migrate", [sys.executable, "-m", *command], env=env, cwd=config.project_root()
     ).start()
+    popen = proc.popen
+    if popen is None:  # start() returned, so the process exists
+        raise RuntimeError("the migration process did not start")
     try:
-        code = proc.popen.wait(600)  # type: ignore[union-attr]
+        code = popen.wait(600)
     finally:
         proc.stop(10)
     if code != 0:
@@ -105,7 +109,7 @@ class Supervisor:
         for spec, proc in self.processes:
             if spec.port:
                 waited = wait_until(
-                    lambda s=spec: port_open("127.0.0.1", s.port),  # type: ignore[arg-type]
+                    functools.partial(port_open, "127.0.0.1", spec.port),
                     timeout=self.ready_timeout,
                     what=f"{spec.name} on port {spec.port}",
                     process=proc,

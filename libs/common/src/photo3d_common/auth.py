@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -36,14 +37,14 @@ class TokenVerifier:
             if algorithm.startswith("HS"):
                 if self.settings.jwt_secret is None:
                     raise Unauthenticated("HMAC tokens are not accepted here")
-                key: object = self.settings.jwt_secret.get_secret_value()
+                key: Any = self.settings.jwt_secret.get_secret_value()  # a secret, or a JWK's key
             elif self._jwks is not None:
                 key = self._jwks.get_signing_key_from_jwt(token).key
             else:
                 raise Unauthenticated("no key to verify this token")
             claims = jwt.decode(
                 token,
-                key=key,  # type: ignore[arg-type]
+                key=key,
                 algorithms=[algorithm],
                 audience=self.settings.audience,
                 issuer=self.settings.issuer,

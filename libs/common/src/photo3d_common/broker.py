@@ -17,6 +17,7 @@ Failures, as the middleware treats them:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import uuid
@@ -108,7 +109,9 @@ def subscriber_options(settings: KafkaSettings, *, group_id: str) -> dict[str, A
     }
 
 
-def event_subscriber(broker: KafkaBroker, settings: KafkaSettings, event: type[Event], *, group: str) -> Any:
+def event_subscriber(
+    broker: KafkaBroker, settings: KafkaSettings, event: type[Event], *, group: str
+) -> Callable[[Callable[..., Awaitable[None]]], Any]:
     """Decorator: the subscriber of one event type's topic, in a consumer group of its own,
     ``<group>.<topic>`` (every instance of a service shares it, so the partitions are split among them).
 
@@ -116,9 +119,10 @@ def event_subscriber(broker: KafkaBroker, settings: KafkaSettings, event: type[E
     on every join, and the Kafka-protocol broker used locally (Tansu 0.6) was seen leaving a later
     subscriber of such a group waiting for its assignment forever. One topic per group avoids both
     (docs/adr/0001-consumer-group-per-topic.md)."""
-    return broker.subscriber(
+    subscriber: Callable[[Callable[..., Awaitable[None]]], Any] = broker.subscriber(
         settings.topic(event.topic), **subscriber_options(settings, group_id=f"{group}.{event.topic}")
     )
+    return subscriber
 
 
 class EventPublisher:
@@ -166,10 +170,8 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str] = ALL_TOPI
         ]
         if not wanted:
             return
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # another service created them meanwhile
             await admin.create_topics(wanted)
-        except TopicAlreadyExistsError:
-            pass  # another service created them between our list and create
         log.info("topics created", topics=[t.name for t in wanted], partitions=settings.partitions)
     finally:
         await admin.close()
@@ -209,7 +211,8 @@ class Backoff:
 
     def next_delay(self) -> float:
         self.attempt += 1
-        return min(self.max_s, self.first_s * 2 ** (self.attempt - 1)) * random.uniform(0.5, 1.5)
+        backoff: float = self.first_s * 2.0 ** (self.attempt - 1)
+        return min(self.max_s, backoff) * random.uniform(0.5, 1.5)
 
 
 def _parking_middleware(

@@ -71,6 +71,7 @@ async def _answer(health: Health, reader: asyncio.StreamReader, writer: asyncio.
             pass  # headers: not needed
         parts = request.decode("latin-1").split()
         path = parts[1].split("?", 1)[0] if len(parts) >= 2 else ""
+        body: dict[str, Any]
         if path == "/health":
             status, body = 200, {"status": "ok", "service": health.service}
         elif path == "/ready":

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from photo3d_common.events import EVENT_BY_TOPIC, BackgroundRemoved, Event, ModelFailed, ModelGenerated
 from photo3d_common.logging import bound_model, get_logger
+from photo3d_common.ports import Publisher, Storage
 from photo3d_common.storage import ObjectNotFound
 
 log = get_logger(__name__)
 
-Publish = Callable[[Event], Awaitable[None]]
 #: Events that answer a trigger (end a stage).
 ANSWERS: tuple[type[Event], ...] = (BackgroundRemoved, ModelGenerated, ModelFailed)
 
@@ -34,9 +33,9 @@ async def answer_once(
     trigger: Event,
     *,
     service: str,
-    storage: Any,
-    publish: Publish,
-    handle: Callable[[Publish], Awaitable[None]],
+    storage: Storage,
+    publish: Publisher,
+    handle: Callable[[Publisher], Awaitable[None]],
 ) -> None:
     """Run ``handle(publish)`` for a trigger seen for the first time; for one answered before, publish
     the earlier answer again instead. The answer is stored before it is published."""

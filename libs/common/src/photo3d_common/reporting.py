@@ -6,7 +6,10 @@ as in the logs."""
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sentry_sdk.types import Event as SentryEvent
 
 
 def configure_error_reporting(service: str) -> bool:
@@ -31,7 +34,7 @@ def configure_error_reporting(service: str) -> bool:
     return True
 
 
-def _scrub(event: dict[str, Any], _hint: dict[str, Any]) -> dict[str, Any]:
+def _scrub(event: SentryEvent, _hint: dict[str, Any]) -> SentryEvent | None:
     from photo3d_common.logging import _mask
 
     def clean(value: Any) -> Any:
@@ -43,4 +46,5 @@ def _scrub(event: dict[str, Any], _hint: dict[str, Any]) -> dict[str, Any]:
             return [clean(v) for v in value]
         return value
 
-    return clean(event)
+    scrubbed: SentryEvent = clean(event)
+    return scrubbed

@@ -146,7 +146,8 @@ class ObjectStorage:
                 raise ObjectNotFound(key) from error
             raise
         async with response["Body"] as body:
-            return await body.read()
+            data: bytes = await body.read()
+            return data
 
     async def stream(
         self, key: str, *, chunk_bytes: int = 256 * 1024
@@ -213,6 +214,7 @@ class ObjectStorage:
         return await self.delete_keys(await self.list_keys(prefix))
 
     async def presigned_get_url(self, key: str, *, expires_s: int = 900) -> str:
-        return await self.client.generate_presigned_url(
+        url: str = await self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s
         )
+        return url

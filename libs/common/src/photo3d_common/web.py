@@ -42,7 +42,9 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         super().__init__(app, **kwargs)
         self.verifier = verifier
 
-    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -110,7 +112,7 @@ def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) ->
             error=f"{type(exc).__name__}: {exc}"[:300],
         )
         return photo3d_error_handler(request, unavailable)
-    log.exception("unhandled error", path=request.url.path)
+    log.error("unhandled error", path=request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "something went wrong on our side")
 
 

@@ -288,7 +288,8 @@ def check_cutouts(
     pixel_size = {view: max(image.size) / WORK_SIDE for view, image in cutouts.items()}
     originals = {view: mask.copy() for view, mask in masks.items()}
     checks = {view: ViewCheck() for view in cutouts}
-    pairs = [pair for pair in (("front", "back"), ("left", "right")) if all(v in masks for v in pair)]
+    opposite: tuple[tuple[View, View], ...] = (("front", "back"), ("left", "right"))
+    pairs = [pair for pair in opposite if all(v in masks for v in pair)]
     for first, second in pairs:
         for _ in range(3):  # again after a correction: the other view may hold a piece of backdrop too
             # Two explanations of a disagreement: this view holds extra material, or the other one does.
@@ -316,7 +317,7 @@ def check_cutouts(
             candidates = [view for view in removals if removals[view].any()]
             if not candidates:
                 break
-            view = min(candidates, key=costs.get)  # type: ignore[arg-type]
+            view = min(candidates, key=lambda candidate: costs[candidate])
             removed_share = removals[view].sum() / max(masks[view].sum(), 1)
             # a large correction is believed only when the photos then agree on size as well
             # (small trims are believed: turns, tilts and distance changes disagree along the rims)

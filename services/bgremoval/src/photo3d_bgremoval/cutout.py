@@ -90,8 +90,8 @@ def decode_photo(data: bytes, *, view: str | None = None, max_side: int | None =
                 opened.draft("RGB", (math.ceil(opened.width * scale), math.ceil(opened.height * scale)))
             opened.load()
             # in place: without an orientation tag, exif_transpose would return a full copy
-            image = ImageOps.exif_transpose(opened, in_place=True) or opened
-            image = to_rgb(image)
+            ImageOps.exif_transpose(opened, in_place=True)
+            image = to_rgb(opened)
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
         raise InvalidPhoto(
             f"{view_label(view)} could not be read as an image ({exc}); use a JPEG, PNG or WebP photo",

@@ -214,14 +214,15 @@ def _create_session(settings: BackgroundRemovalSettings) -> Any:
             detail={"model": name, "model_dir": str(model_dir), "file": model_file.name},
         )
 
-    class LocalFileSession(session_class):  # type: ignore[misc,valid-type]
-        @classmethod
-        def download_models(cls, *args: Any, **kwargs: Any) -> str:
-            return str(model_file)
+    def download_models(cls: type, *args: Any, **kwargs: Any) -> str:
+        return str(model_file)
 
-    LocalFileSession.__name__ = LocalFileSession.__qualname__ = f"Local{session_class.__name__}"
+    # rembg's session class, answering its model-file look-up with the file on disk
+    local_file_session: Any = type(
+        f"Local{session_class.__name__}", (session_class,), {"download_models": classmethod(download_models)}
+    )
     try:
-        return LocalFileSession(name, _session_options(settings), providers=["CPUExecutionProvider"])
+        return local_file_session(name, _session_options(settings), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types for corrupt or incompatible files
         raise ModelLoadFailed(
             f"the background removal model {name!r} in {model_dir} could not be loaded: {exc}",
@@ -279,6 +280,7 @@ class BackgroundRemover:
         """The colour (RGB) and the model's alpha (L) of ``image``, as ``rembg.remove`` computes them:
         the photo's own colour, or with alpha matting the estimated foreground colour."""
         s = self.settings
+        masks: list[Any]  # rembg is untyped: what it returned is checked below
         try:
             if s.alpha_matting:
                 from rembg import remove as rembg_remove

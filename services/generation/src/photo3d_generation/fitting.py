@@ -116,7 +116,7 @@ def _attributes(mesh: trimesh.Trimesh) -> tuple[str, np.ndarray | None]:
         if uv is not None and len(uv) == len(mesh.vertices):
             return "uv", np.asarray(uv, dtype=np.float64)
         return "none", None
-    if visual.kind in ("vertex", "face"):
+    if isinstance(visual, trimesh.visual.ColorVisuals) and str(visual.kind) in ("vertex", "face"):
         return "color", np.asarray(visual.vertex_colors, dtype=np.float64)
     return "none", None
 
@@ -125,10 +125,12 @@ def _with_attributes(
     mesh: trimesh.Trimesh, vertices: np.ndarray, faces: np.ndarray, kind: str, values: np.ndarray | None
 ) -> trimesh.Trimesh:
     if kind == "uv":
+        if not isinstance(mesh.visual, trimesh.visual.TextureVisuals):
+            raise TypeError("UVs without a texture to map")
         visual = trimesh.visual.TextureVisuals(uv=values, material=mesh.visual.material.copy())
         return trimesh.Trimesh(vertices=vertices, faces=faces, visual=visual, process=False)
     result = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
-    if kind == "color":
+    if kind == "color" and values is not None:
         result.visual = trimesh.visual.ColorVisuals(
             result, vertex_colors=np.clip(np.rint(values), 0, 255).astype(np.uint8)
         )
@@ -178,7 +180,7 @@ def _repair(mesh: trimesh.Trimesh) -> None:
 
 def _transfer_appearance(original: trimesh.Trimesh, simplified: trimesh.Trimesh) -> trimesh.Trimesh:
     kind, values = _attributes(original)
-    if kind == "none":
+    if kind == "none" or values is None:
         return simplified
     if kind == "color":
         _, nearest = cKDTree(original.vertices).query(simplified.vertices)

@@ -136,7 +136,7 @@ def load_mesh(data: bytes, file_type: MeshFormat | str) -> trimesh.Trimesh:
         meshes = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh) and len(g.faces)]
         if not meshes:
             raise MeshLoadError(f"the {kind.upper()} file contains no triangle mesh")
-        mesh = meshes[0] if len(meshes) == 1 else trimesh.util.concatenate(meshes)
+        mesh = meshes[0] if len(meshes) == 1 else _concatenated(meshes)
     elif isinstance(loaded, trimesh.Trimesh):
         mesh = loaded
     else:
@@ -208,12 +208,21 @@ def to_stl_bytes(mesh: trimesh.Trimesh) -> bytes:
     return trimesh.exchange.stl.export_stl(welded(mesh))
 
 
+def _concatenated(meshes: list[trimesh.Trimesh]) -> trimesh.Trimesh:
+    combined = trimesh.util.concatenate(meshes)
+    if not isinstance(combined, trimesh.Trimesh):  # trimesh types it as any geometry
+        raise MeshLoadError("the meshes could not be combined into one triangle mesh")
+    return combined
+
+
 def vertex_colors(mesh: trimesh.Trimesh) -> np.ndarray:
     """RGB 0..255 per vertex whatever the visual kind (texture sampled at the vertices' UVs)."""
     visual = mesh.visual
     try:
         if isinstance(visual, trimesh.visual.TextureVisuals):
             visual = visual.to_color()
+        if visual is None:
+            raise AttributeError("the mesh has no visual")
         if visual.kind == "face":
             colors = trimesh.visual.color.face_to_vertex_color(mesh, visual.face_colors)
         else:

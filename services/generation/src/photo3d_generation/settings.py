@@ -19,6 +19,9 @@ ProviderName = Literal["local", "tencent", "selfhosted"]
 __all__ = ["GenerationServiceSettings", "LocalSettings", "ProviderName"]
 
 
+_LOCAL_ONLY: list[ProviderName] = ["local"]
+
+
 class GenerationServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GENERATION_", extra="ignore")
 
@@ -28,7 +31,7 @@ class GenerationServiceSettings(BaseSettings):
     )
     default_provider: ProviderName = Field("local", description="used when a model names no provider")
     providers: list[ProviderName] = Field(
-        default_factory=lambda: ["local"],
+        default_factory=lambda: _LOCAL_ONLY.copy(),
         description="providers this worker serves; each must be fully configured (checked at start)",
     )
     preview_size: int = Field(256, ge=64, le=1024)

@@ -67,7 +67,7 @@ def to_usdz_bytes(mesh: trimesh.Trimesh) -> bytes:
 
         image = _texture_image(mesh)
         primvars = UsdGeom.PrimvarsAPI(usd_mesh)
-        if image is not None:
+        if image is not None and isinstance(mesh.visual, trimesh.visual.TextureVisuals):
             # the texture's own encoding parameters (meshio.export_assets asks for a fast zlib level)
             params = getattr(image, "encoderinfo", {})
             image.convert("RGB").save(root / TEXTURE_NAME, format="PNG", **params)
@@ -119,7 +119,7 @@ def to_usdz_bytes(mesh: trimesh.Trimesh) -> bytes:
 
 def _vertex_colours(mesh: trimesh.Trimesh) -> np.ndarray | None:
     visual = mesh.visual
-    if isinstance(visual, trimesh.visual.TextureVisuals) or visual.kind not in ("vertex", "face"):
+    if not isinstance(visual, trimesh.visual.ColorVisuals) or str(visual.kind) not in ("vertex", "face"):
         return None
     colours = np.asarray(visual.vertex_colors, dtype=np.float32)[:, :3] / 255.0
     return colours if len(colours) == len(mesh.vertices) else None

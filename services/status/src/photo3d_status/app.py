@@ -132,7 +132,7 @@ def create_app(settings: StatusSettings | None = None) -> Litestar:
                 "no web page: STATUS_FRONTEND_DIR has no index.html (build the front end)",
                 frontend_dir=str(settings.frontend_dir),
             )
-    app = Litestar(
+    return Litestar(
         route_handlers=handlers,
         dependencies={
             "deps": Provide(provide_deps, sync_to_thread=False),
@@ -169,7 +169,6 @@ def create_app(settings: StatusSettings | None = None) -> Litestar:
             security=[{"bearer": []}],
         ),
     )
-    return app
 
 
 def _bind_model_id(request: Request[Any, Any, Any]) -> None:

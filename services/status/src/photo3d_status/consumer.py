@@ -59,11 +59,14 @@ def register_consumers(broker: KafkaBroker, settings: KafkaSettings, injector: I
         for name, (event_class, handle) in ROUTES.items()
     }
 
-    @broker.subscriber(
+    subscriber: Callable[[Callable[..., Awaitable[None]]], Any] = broker.subscriber(
         *by_full_topic, include_in_schema=False, **subscriber_options(settings, group_id=GROUP_ID)
     )
+
+    @subscriber
     async def on_status_event(body: dict[str, Any], message: KafkaMessage) -> None:
-        event_class, handle = by_full_topic[message.raw_message.topic]
+        raw: Any = message.raw_message  # one record (not a batch): this subscriber does not batch
+        event_class, handle = by_full_topic[raw.topic]
         # A body that does not fit its schema raises ValidationError here: the middleware parks it.
         await handle(event_class.model_validate(body))
 

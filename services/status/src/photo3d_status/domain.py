@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from photo3d_common.events import (
     VIEWS,
@@ -34,6 +34,7 @@ from photo3d_common.events import (
     PhotoUploaded,
     Stage,
     StageProgressed,
+    View,
 )
 
 S = ModelStatus
@@ -303,7 +304,7 @@ def _record_keys(model: ModelState, event: Event) -> ModelState:
             return dataclasses.replace(model, photos=_photo_keys(model, event))
         case BackgroundRemoved():
             return dataclasses.replace(
-                model, cutouts={**model.cutouts, **event.cutout_keys}, photo_warnings=_warnings(event)
+                model, cutouts=_merged(model.cutouts, event.cutout_keys), photo_warnings=_warnings(event)
             )
     return model  # pragma: no cover - only the two above have Late rows
 
@@ -318,14 +319,21 @@ def _warnings(event: BackgroundRemoved) -> dict[str, list[dict[str, str]]]:
 
 
 def _photo_keys(model: ModelState, event: PhotoUploaded) -> dict[str, str]:
-    return {**model.photos, **event.original_keys, event.view: event.object_key}
+    return _merged(model.photos, {**event.original_keys, event.view: event.object_key})
+
+
+def _merged(keys: Mapping[str, str], newer: Mapping[View, str]) -> dict[str, str]:
+    """Object keys by view: the stored ones, updated with an event's."""
+    merged = dict(keys)
+    merged.update(newer.items())
+    return merged
 
 
 _NO_ERROR = {"error_stage": None, "error_code": None, "error_message": None, "error_retryable": None}
 
 
 def _apply(model: ModelState, event: Event, to: ModelStatus) -> ModelState:
-    changes: dict[str, object] = {"status": to}
+    changes: dict[str, Any] = {"status": to}
     entering = to != model.status
     if entering:
         changes["status_changed_at"] = event.occurred_at
@@ -351,7 +359,7 @@ def _apply(model: ModelState, event: Event, to: ModelStatus) -> ModelState:
             changes.update(progress=event.progress, stage_detail=event.detail or model.stage_detail)
         case BackgroundRemoved():
             changes.update(
-                cutouts={**model.cutouts, **event.cutout_keys},
+                cutouts=_merged(model.cutouts, event.cutout_keys),
                 photo_warnings=_warnings(event),
                 progress=1.0,
                 stage_detail="backgrounds removed",
@@ -389,4 +397,4 @@ def _apply(model: ModelState, event: Event, to: ModelStatus) -> ModelState:
                 error_retryable=event.retryable,
                 stage_detail=None,
             )
-    return dataclasses.replace(model, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(model, **changes)

@@ -331,7 +331,7 @@ class ModelRepository:
                 cause_event_id=cause.event_id if cause else None,
                 cause_topic=cause.topic if cause else None,
                 inferred=inferred,
-                error_stage=None if inferred else state.error_stage,  # type: ignore[arg-type]
+                error_stage=None if inferred else state.error_stage,
                 error_message=None if inferred else state.error_message,
             )
             await connection.execute(

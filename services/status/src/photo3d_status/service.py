@@ -36,8 +36,8 @@ _GENERIC_TYPES = {None, "", "binary/octet-stream", "application/octet-stream"}
 
 def content_type_for(key: str, stored: str | None) -> str:
     """The stored content type when it says something; otherwise guessed from the file name."""
-    if stored not in _GENERIC_TYPES:
-        return stored  # type: ignore[return-value]
+    if stored and stored not in _GENERIC_TYPES:
+        return stored
     suffix = "." + key.rsplit(".", 1)[-1].lower() if "." in key.rsplit("/", 1)[-1] else ""
     return _EXTRA_TYPES.get(suffix) or mimetypes.guess_type(key)[0] or "application/octet-stream"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator, Mapping
 
@@ -79,7 +80,7 @@ class StageWatchdog:
         for status, deadline_s in self.deadlines_s.items():
             for model_id in await self.repository.stuck(status, deadline_s):
                 result = await self.repository.fail_if_stuck(
-                    model_id, status, deadline_s, lambda model, d=deadline_s: stage_timeout(model, d)
+                    model_id, status, deadline_s, functools.partial(stage_timeout, deadline_s=deadline_s)
                 )
                 if result is not None and result.outcome == "applied":
                     failed += 1

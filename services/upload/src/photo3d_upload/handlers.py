@@ -131,7 +131,7 @@ def parse_view(raw: str) -> View:
             code="invalid_view",
             detail={"view": str(raw)[:40], "allowed": list(VIEWS)},
         )
-    return view  # type: ignore[return-value]
+    return view
 
 
 def _by_view(keys: Iterable[str], key_of: Callable[[str], str]) -> dict[View, str]:

@@ -83,7 +83,7 @@ def starts_processing(model: ModelSnapshot, *, before: Iterable[str], after: Ite
     return model.status in COLLECTING and bool(missing_views(before)) and not missing_views(after)
 
 
-def ensure_background_removal_allowed(model: ModelSnapshot, originals: Mapping[str, str]) -> None:
+def ensure_background_removal_allowed(model: ModelSnapshot, originals: Mapping[View, str]) -> None:
     """Allowed after a failure or once the four photos are in, and only with all four originals stored."""
     missing = missing_views(originals)
     if model.status is S.REMOVING_BACKGROUND:
@@ -113,7 +113,7 @@ def ensure_background_removal_allowed(model: ModelSnapshot, originals: Mapping[s
     # photos_uploaded or failed, with every original stored
 
 
-def ensure_generation_allowed(model: ModelSnapshot, cutouts: Mapping[str, str]) -> None:
+def ensure_generation_allowed(model: ModelSnapshot, cutouts: Mapping[View, str]) -> None:
     """Allowed after a failure, and only with all four cut-outs stored."""
     if model.status is S.GENERATING_3D_MODEL:
         raise Conflict(

@@ -25,7 +25,7 @@ import hashlib
 import io
 import tempfile
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -82,7 +82,7 @@ def _describe(source: IO[bytes]) -> str:
     if not head:
         return "an empty file"
     try:
-        with Image.open(_Borrowed(source)) as other:  # type: ignore[arg-type]  # any format Pillow knows, only to name it
+        with Image.open(_Borrowed.of(source)) as other:  # any format Pillow knows, only to name it
             return f"a {other.format} image"
     except Exception:  # noqa: BLE001, S110 - naming the file is best effort; the signatures below follow
         pass
@@ -113,6 +113,11 @@ class _Borrowed:
 
     def __init__(self, fileobj: IO[bytes]) -> None:
         self._fileobj = fileobj
+
+    @classmethod
+    def of(cls, fileobj: IO[bytes]) -> IO[bytes]:
+        """Typed as the file it stands for: Pillow uses only read, seek, tell and close."""
+        return cast(IO[bytes], cls(fileobj))
 
     def read(self, size: int = -1) -> bytes:
         return self._fileobj.read(size)
@@ -157,7 +162,7 @@ def _open(source: IO[bytes], limits: PhotoLimits) -> Image.Image:
         # Pillow raises DecompressionBombError past twice its MAX_IMAGE_PIXELS; our own, lower
         # ``max_pixels`` check runs on the header right after (warnings filters are not thread-safe, so
         # Pillow's warning band is left alone rather than turned into an error here).
-        return Image.open(_Borrowed(source), formats=list(ACCEPTED_FORMATS))  # type: ignore[arg-type]
+        return Image.open(_Borrowed.of(source), formats=list(ACCEPTED_FORMATS))
     except Image.DecompressionBombError as error:
         raise _too_many_pixels(limits, str(error)) from error
     except UnidentifiedImageError as error:

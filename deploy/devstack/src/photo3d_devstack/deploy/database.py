@@ -72,7 +72,7 @@ async def _fetchval(database_url: str, query: str) -> object:
 def server_version_num(database_url: str) -> int:
     """e.g. 180001; raises DatabaseError when the server does not answer."""
     try:
-        return int(run_coroutine(_fetchval(database_url, "SHOW server_version_num")))  # type: ignore[arg-type]
+        return int(str(run_coroutine(_fetchval(database_url, "SHOW server_version_num"))))
     except (OSError, asyncpg.PostgresError, TimeoutError) as error:
         raise DatabaseError(f"the database does not answer: {type(error).__name__}: {error}") from error
 

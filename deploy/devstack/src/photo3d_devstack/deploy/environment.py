@@ -93,7 +93,7 @@ class Environment:
         value = self._get("DEPLOY_RUNTIME", "local")
         if value not in RUNTIMES:
             raise EnvironmentError_(f"DEPLOY_RUNTIME={value!r}: one of {', '.join(RUNTIMES)}")
-        return value  # type: ignore[return-value]
+        return next(runtime for runtime in RUNTIMES if runtime == value)
 
     @property
     def production(self) -> bool:

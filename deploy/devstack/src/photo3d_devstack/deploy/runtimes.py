@@ -12,6 +12,7 @@ check, then the workers start again and must report ready."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -162,16 +163,12 @@ class DetachedProcess:
         if process is None:
             self.pid_file.unlink(missing_ok=True)
             return True
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         ended = _wait_gone(process, timeout)
         if not ended:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             _wait_gone(process, 10)
         popen = getattr(self, "_popen", None)
         if popen is not None:

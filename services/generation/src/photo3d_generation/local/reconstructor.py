@@ -13,6 +13,8 @@ from PIL import Image
 from scipy import ndimage
 from skimage import measure
 
+from photo3d_common.events import View as ViewName
+
 from ..meshio import drop_doubled_faces, normalize_mesh
 from .carving import CarvedVolume, carve
 from .coloring import vertex_colors
@@ -67,7 +69,7 @@ class ReconstructionSettings:
 
 
 def reconstruct(
-    cutouts: Mapping[str, Image.Image],
+    cutouts: Mapping[ViewName, Image.Image],
     settings: ReconstructionSettings | None = None,
     *,
     progress: ProgressCallback | None = None,
@@ -157,7 +159,12 @@ def _keep_substantial_parts(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     parts = mesh.split(only_watertight=False)
     largest = max(len(part.faces) for part in parts)
     kept = [part for part in parts if len(part.faces) >= 0.03 * largest]
-    return kept[0] if len(kept) == 1 else trimesh.util.concatenate(kept)
+    if len(kept) == 1:
+        return kept[0]
+    combined = trimesh.util.concatenate(kept)
+    if not isinstance(combined, trimesh.Trimesh):  # trimesh types it as any geometry
+        raise TypeError(f"concatenating mesh parts gave a {type(combined).__name__}")
+    return combined
 
 
 def _decimate(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:

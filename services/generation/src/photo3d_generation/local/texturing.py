@@ -96,10 +96,9 @@ def textured_mesh(
     material = trimesh.visual.material.PBRMaterial(
         baseColorTexture=atlas, metallicFactor=0.0, roughnessFactor=0.9, doubleSided=False
     )
-    result = trimesh.Trimesh(
+    return trimesh.Trimesh(
         vertices=vertices[new_vertex],
         faces=inverse.reshape(-1, 3),
         visual=trimesh.visual.TextureVisuals(uv=uv, material=material),
         process=False,
     )
-    return result

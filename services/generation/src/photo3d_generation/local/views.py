@@ -16,6 +16,7 @@ from PIL import Image
 from scipy import ndimage
 
 from photo3d_common.events import VIEWS
+from photo3d_common.events import View as ViewName  # the view's name; View below is the camera
 
 from ..meshio import VIEW_DIRECTIONS, VIEW_RIGHT
 from .errors import ReconstructionError
@@ -79,7 +80,8 @@ class View:
         return u, v, depth
 
     def sample_alpha(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return ndimage.map_coordinates(self.alpha, [v, u], order=1, mode="constant", cval=0.0)
+        sampled: np.ndarray = ndimage.map_coordinates(self.alpha, [v, u], order=1, mode="constant", cval=0.0)
+        return sampled
 
     def sample_premultiplied(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return np.stack(
@@ -190,7 +192,7 @@ class KnownCamera:
 
 
 def load_views(
-    cutouts: Mapping[str, Image.Image],
+    cutouts: Mapping[ViewName, Image.Image],
     *,
     max_side: int = 1024,
     camera_distance: float | None = None,
@@ -260,7 +262,7 @@ def load_views(
             )
 
     views: dict[str, View] = {}
-    for name, (alpha, premultiplied, bbox) in prepared.items():
+    for view_name, (alpha, premultiplied, bbox) in prepared.items():
         height_px = float(bbox[3] - bbox[1])
         centre_v = (bbox[1] + bbox[3]) / 2.0 - 0.5
         if cameras is not None:
@@ -283,15 +285,15 @@ def load_views(
             continue
         focal = None
         if camera_distance is not None:
-            focal, centre_v = _perspective_calibration(name, prepared, camera_distance)
-        views[name] = View(
-            name=name,
+            focal, centre_v = _perspective_calibration(view_name, prepared, camera_distance)
+        views[view_name] = View(
+            name=view_name,
             alpha=alpha,
             premultiplied=premultiplied,
             centre_u=(bbox[0] + bbox[2]) / 2.0 - 0.5,
             centre_v=centre_v,
             pixels_per_unit=height_px,
-            width_ratio=ratios[name],
+            width_ratio=ratios[view_name],
             bbox=bbox,
             distance=camera_distance,
             focal=focal,

@@ -35,7 +35,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from photo3d_common.concurrency import run_blocking
-from photo3d_common.events import GenerationOptions
+from photo3d_common.events import GenerationOptions, View
 
 from . import tc3
 from .base import (
@@ -173,23 +173,23 @@ def _encode(image: Image.Image, fmt: str, quality: int) -> bytes:
 
 
 def prepare_images(
-    images: Mapping[str, bytes],
+    images: Mapping[View, bytes],
     *,
     max_total_base64_bytes: int = MAX_IMAGES_BASE64_BYTES,
     max_side: int = 4096,
     jpeg_quality: int = 92,
-) -> dict[str, tuple[bytes, str]]:
+) -> dict[View, tuple[bytes, str]]:
     """Fit the images into Tencent's limits: jpg/png, 128..5000 px a side, at most N bytes base64 in total.
 
     Images already within limits are sent as they are. Otherwise, step by step: re-encode other formats as
     PNG and downscale sides over ``max_side``; then JPEG on white; then downscale by 15 % steps.
     Returns ``{view: (bytes, "PNG"|"JPEG")}``; raises ProviderLimitError when nothing fits.
     """
-    opened: dict[str, Image.Image] = {}
-    result: dict[str, tuple[bytes, str]] = {}
+    opened: dict[View, Image.Image] = {}
+    result: dict[View, tuple[bytes, str]] = {}
     for view, data in images.items():
         try:
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             image.load()
         except Exception as error:  # Pillow raises many types for broken files
             raise ProviderInputError(
@@ -365,13 +365,15 @@ class TencentHunyuanProvider(HttpProvider):
 
     # --- API calls ---
 
-    async def _api(self, action: str, params: Mapping[str, Any], *, region: str, may_resend: bool) -> dict:
+    async def _api(
+        self, action: str, params: Mapping[str, Any], *, region: str, may_resend: bool
+    ) -> dict[str, Any]:
         settings = self.settings
         secret_id = settings.secret_id.get_secret_value() if settings.secret_id else ""
         secret_key = settings.secret_key.get_secret_value() if settings.secret_key else ""
         token = settings.token.get_secret_value() if settings.token else None
 
-        async def attempt() -> dict:
+        async def attempt() -> dict[str, Any]:
             signed = tc3.sign_json_request(
                 secret_id=secret_id,
                 secret_key=secret_key,
@@ -409,13 +411,14 @@ class TencentHunyuanProvider(HttpProvider):
                     provider=self.name,
                 ) from error
             if "Error" in payload:
-                error = payload["Error"] or {}
+                api_error = payload["Error"] or {}
                 raise classify_api_error(
-                    str(error.get("Code", "")),
-                    str(error.get("Message", "")),
+                    str(api_error.get("Code", "")),
+                    str(api_error.get("Message", "")),
                     request_id=payload.get("RequestId"),
                 )
-            return payload
+            answer: dict[str, Any] = payload
+            return answer
 
         return await with_retries(attempt, policy=self._policy, what=action, provider=self.name)
 

@@ -21,8 +21,8 @@ async def _as_messages(
             yield ServerSentEventMessage(comment="keep-alive")
         elif update.deleted:
             yield ServerSentEventMessage(event="deleted", data=f'{{"id": "{model_id}"}}')
-        else:
-            yield ServerSentEventMessage(event="status", data=Model.of(update.model).model_dump_json())  # type: ignore[arg-type]
+        elif update.model is not None:
+            yield ServerSentEventMessage(event="status", data=Model.of(update.model).model_dump_json())
 
 
 class ModelEventsController(Controller):

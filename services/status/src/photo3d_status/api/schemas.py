@@ -76,8 +76,8 @@ class Model(BaseModel):
             face_count=state.face_count,
             options=state.options,
             dimensions_m=state.dimensions_m,
-            created_at=state.created_at,  # type: ignore[arg-type]
-            updated_at=state.updated_at,  # type: ignore[arg-type]
+            created_at=state.created_at,
+            updated_at=state.updated_at,
             completed_at=state.completed_at,
         )
 

@@ -39,8 +39,10 @@ class PhotoController(Controller):
             (415, "the bytes are not a JPEG, PNG, WebP or HEIC image (`unsupported_image_type`)"),
             (
                 422,
-                "an unknown view, a bad model id, wrong dimensions, a decompression bomb, an animated or a "
-                + "truncated/corrupt image (the code says which)",
+                (
+                    "an unknown view, a bad model id, wrong dimensions, a decompression bomb, an animated "
+                    "or a truncated/corrupt image (the code says which)"
+                ),
             ),
             503,
         ),

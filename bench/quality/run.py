@@ -147,9 +147,9 @@ def _system_cutouts(remover, photos_rgb, result: Result, true_alpha, warnings):
     s = remover.settings
     full = {}
     for view in VIEWS:
-        result = asyncio.run(remover.remove(photos_rgb[view], view=view))
+        removed = asyncio.run(remover.remove(photos_rgb[view], view=view))
         image = cap_size(photos_rgb[view], s.max_side_px).convert("RGBA")
-        image.putalpha(result.mask)  # the whole frame, as the check sees it
+        image.putalpha(removed.mask)  # the whole frame, as the check sees it
         full[view] = image
     checked = check_cutouts(full, recrop=False)
     for view, found in checked.warnings.items():

@@ -1,4 +1,5 @@
-"""The one way photo3d runs blocking work (decoding, inference, meshing) off the event loop.
+"""The one way photo3d runs blocking work (decoding, inference, meshing) off the event loop, and the one
+way a service keeps a background loop (the outbox sweeper, the watchdog) running beside its consumers.
 
 Every service calls ``run_blocking``: a worker thread from anyio's pool, bounded by a ``CapacityLimiter``
 (the caller's, sized from its settings, else anyio's default of 40 threads), so a burst of work queues
@@ -7,8 +8,10 @@ instead of starting a thread each. Keyword arguments of ``func`` go through ``fu
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar, TypeVarTuple, Unpack
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import anyio.to_thread
 from anyio import CapacityLimiter
@@ -16,7 +19,7 @@ from anyio import CapacityLimiter
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 
-__all__ = ["CapacityLimiter", "run_blocking"]
+__all__ = ["CapacityLimiter", "in_background", "run_blocking"]
 
 
 async def run_blocking(
@@ -31,3 +34,15 @@ async def run_blocking(
     to finish on its own; the default waits for the thread, so what it holds is released before the
     caller goes on."""
     return await anyio.to_thread.run_sync(func, *args, limiter=limiter, abandon_on_cancel=abandon_on_cancel)
+
+
+@contextlib.asynccontextmanager
+async def in_background(run: Callable[[], Coroutine[Any, Any, None]], *, name: str) -> AsyncIterator[None]:
+    """``run()`` as a task while the block runs; cancelled and awaited when it ends."""
+    task = asyncio.create_task(run(), name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

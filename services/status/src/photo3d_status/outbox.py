@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 
+from photo3d_common.concurrency import in_background
 from photo3d_common.logging import get_logger
 from photo3d_common.ports import Publisher
 from photo3d_status.ports import EventStore
@@ -41,13 +41,6 @@ class OutboxSweeper:
             await self.sweep()
             await asyncio.sleep(self.interval_s)
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
+    def running(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Sweeps in the background while the block runs; stopped (cancelled, awaited) when it ends."""
-        task = asyncio.create_task(self.run(), name="outbox-sweeper")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        return in_background(self.run, name="outbox-sweeper")

@@ -18,8 +18,9 @@ import asyncio
 import contextlib
 import functools
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
+from photo3d_common.concurrency import in_background
 from photo3d_common.events import ModelFailed, ModelStatus, Stage
 from photo3d_common.logging import FailureBurst, bound_model, get_logger
 from photo3d_common.ports import Publisher
@@ -101,13 +102,6 @@ class StageWatchdog:
                 self._burst.failed(error)
             await asyncio.sleep(self.interval_s)
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
+    def running(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Sweeps in the background while the block runs; stopped (cancelled, awaited) when it ends."""
-        task = asyncio.create_task(self.run(), name="stage-watchdog")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        return in_background(self.run, name="stage-watchdog")

@@ -28,6 +28,7 @@ from photo3d_common.events import (
     StageProgressed,
 )
 from photo3d_common.settings import KafkaSettings
+from photo3d_common.wiring import Injector
 from photo3d_status.app import build_broker
 from photo3d_status.migrate import migrate
 from photo3d_status.repository import ModelRepository
@@ -145,7 +146,7 @@ async def test_every_model_shows_the_full_sequence_whatever_the_topic_order(pool
     models = [await repository.create(owner="seq", name=f"m{i}", provider=None) for i in range(MODELS)]
     start = datetime.now(UTC)
     runtime = Runtime(repository, [])
-    broker = build_broker(SETTINGS, runtime)
+    broker = build_broker(SETTINGS, Injector(runtime))
     # Models overlap in time, as they do in a running system; each model's topics interleave at random.
     streams = {m.id: shuffled_across_topics(journey(m.id, start), rng) for m in models}
     delivery: list[Event] = []

@@ -18,7 +18,7 @@ from scipy.spatial import ConvexHull
 from photo3d_generation import meshio
 from photo3d_generation.local import ReconstructionError, ReconstructionSettings, reconstruct
 from photo3d_generation.local.carving import carve
-from photo3d_generation.local.views import load_views
+from photo3d_generation.local.views import KnownCamera, load_views
 
 COLOURS = {
     "front": (220, 30, 30),
@@ -322,3 +322,21 @@ def test_silhouettes_that_do_not_overlap_are_reported() -> None:
         reconstruct(cutouts, ReconstructionSettings(voxel_resolution=32, target_faces=0, texture_size=0))
     assert raised.value.code == "empty_volume"
     assert "do not agree" in str(raised.value)
+
+
+def test_known_cameras_carve_every_view_with_its_own_camera() -> None:
+    """The benchmark's ideal path: cameras given, not estimated; each view keeps its own camera."""
+    half = (0.3, 0.5, 0.15)
+    cutouts = perspective_box_cutouts(2.0, half)
+    distances = {"front": 2.0, "left": 2.0, "right": 2.0, "back": 2.0}
+    cameras = {
+        view: KnownCamera(yaw=0.0, elevation=0.0, distance=d, focal=400.0, centre_u=299.5, centre_v=299.5)
+        for view, d in distances.items()
+    }
+    views = load_views(cutouts, cameras=cameras)
+    assert sorted(views) == sorted(COLOURS)
+    assert all(views[view].name == view for view in views)
+    volume = carve(views, resolution=80)
+    hull_volume = (volume.field >= 0.5).sum() * volume.spacing**3
+    box_volume = 8 * half[0] * half[1] * half[2]
+    assert box_volume < hull_volume < 1.35 * box_volume

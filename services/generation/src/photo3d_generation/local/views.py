@@ -266,16 +266,16 @@ def load_views(
         height_px = float(bbox[3] - bbox[1])
         centre_v = (bbox[1] + bbox[3]) / 2.0 - 0.5
         if cameras is not None:
-            known, scale = cameras[name], scales[name]
+            known, scale = cameras[view_name], scales[view_name]
             # pixel centres: a scaled image's pixel i covers the original's (i + 0.5) / scale - 0.5
-            views[name] = View(
-                name=name,
+            views[view_name] = View(
+                name=view_name,
                 alpha=alpha,
                 premultiplied=premultiplied,
                 centre_u=(known.centre_u + 0.5) * scale - 0.5,
                 centre_v=(known.centre_v + 0.5) * scale - 0.5,
                 pixels_per_unit=known.focal * scale / known.distance,
-                width_ratio=ratios[name],
+                width_ratio=ratios[view_name],
                 bbox=bbox,
                 distance=known.distance,
                 focal=known.focal * scale,

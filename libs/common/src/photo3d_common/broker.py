@@ -99,7 +99,7 @@ def broker_check(broker: KafkaBroker, timeout_s: float = 2.0) -> Callable[[], Aw
 def subscriber_options(settings: KafkaSettings, *, group_id: str) -> dict[str, Any]:
     """Options every consumer uses: a durable group, start from the earliest unread, commit after handling."""
     return {
-        "group_id": group_id,
+        "group_id": settings.group(group_id),
         "auto_offset_reset": "earliest",
         "ack_policy": AckPolicy.ACK,
         "session_timeout_ms": settings.session_timeout_ms,

@@ -64,6 +64,12 @@ class KafkaSettings(BaseSettings):
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
+    def group(self, name: str) -> str:
+        """Consumer groups share the topics' namespace: two deployments (or two test systems) on one
+        broker must never meet in a group, where members subscribed to different topics can leave one
+        waiting for its assignment forever (docs/adr/0001-consumer-group-per-topic.md)."""
+        return f"{self.topic_prefix}{name}"
+
 
 class S3Settings(BaseSettings):
     """Any S3-compatible store: Cloudflare R2, AWS S3, MinIO, SeaweedFS."""

@@ -80,7 +80,9 @@ def document_consumers(broker: KafkaBroker, settings: KafkaSettings) -> None:
 
         consume.__annotations__ = {"event": event_class, "return": None}
         consume.__name__ = f"on_{name.replace('.', '_')}"
-        broker.subscriber(settings.topic(name), group_id=GROUP_ID, title=f"{name}:status")(consume)
+        broker.subscriber(settings.topic(name), group_id=settings.group(GROUP_ID), title=f"{name}:status")(
+            consume
+        )
 
 
 def document_published(broker: KafkaBroker, settings: KafkaSettings) -> None:

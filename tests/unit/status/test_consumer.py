@@ -178,7 +178,7 @@ async def test_unparseable_message_is_parked():
 
 async def test_one_consumer_in_the_status_group_reads_every_status_topic():
     broker, *_ = wire()
-    status_subscribers = [s for s in broker.subscribers if s.group_id == "photo3d-status"]
+    status_subscribers = [s for s in broker.subscribers if s.group_id == SETTINGS.group("photo3d-status")]
     assert len(status_subscribers) == 1
 
 

@@ -92,6 +92,8 @@ def faulty_system(request, infra_env, make_database, kafka_topic_prefix, s3_sett
             "GENERATION_TENCENT_SECRET_KEY": fake_tencent.secret_key,
             "GENERATION_TENCENT_POLL_INTERVAL_S": "0.2",
             "GENERATION_TENCENT_MAX_POLL_INTERVAL_S": "0.5",
+            # As in production, a live worker's own job deadline comes before the watchdog's.
+            "GENERATION_TENCENT_DEADLINE_S": str(GENERATION_DEADLINE_S / 2),
         }
         processes = ServiceProcesses(request.node.nodeid)
         try:

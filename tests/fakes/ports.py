@@ -131,7 +131,8 @@ class FakeRemover:
 
 class InMemoryProvider:
     """``photo3d_generation.providers.base.GenerationProvider`` whose jobs finish on the first poll with
-    a box-shaped GLB, or fail as scripted (``fail_with``); counts submissions (a paid job each)."""
+    a box-shaped GLB, fail as scripted (``fail_with``) or never finish (job ids in ``hung_jobs``); counts
+    submissions (a paid job each)."""
 
     name = "fake"
     default_deadline_s = 5.0
@@ -143,6 +144,7 @@ class InMemoryProvider:
 
     def __init__(self, *, fail_with: Exception | None = None) -> None:
         self.fail_with = fail_with
+        self.hung_jobs: set[str] = set()
         self.submitted: list[Any] = []
         self.closed = False
 
@@ -168,6 +170,8 @@ class InMemoryProvider:
 
         if self.fail_with is not None:
             raise self.fail_with
+        if handle.job_id in self.hung_jobs:
+            return JobState(status=JobStatus.RUNNING)
         return JobState(status=JobStatus.SUCCEEDED)
 
     async def fetch_result(self, handle: Any, state: Any) -> Any:

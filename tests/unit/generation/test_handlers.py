@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import trimesh
 
@@ -130,6 +130,68 @@ async def test_a_failed_job_is_forgotten_so_a_rerun_submits_anew():
     assert [h.job_id for h in provider.submitted] == ["job-1", "job-2"]
     (done,) = deps.publish.of(ModelGenerated)
     assert done.job_id == "job-2"
+
+
+async def _hung_job_past_its_deadline(deps: Deps, model_id: uuid.UUID, keys: dict) -> str:
+    """An earlier run's job, remembered, that never finishes and is older than the provider's deadline."""
+    provider = deps.providers["fake"]
+    assert isinstance(provider, InMemoryProvider)
+    images = {view: await deps.storage.get_bytes(key) for view, key in keys.items()}
+    fingerprint = provider.fingerprint(GenerationInputs(images=images, options=GenerationOptions()))
+    submitted_at = datetime.now(UTC) - timedelta(seconds=provider.default_deadline_s + 1)
+    await deps.jobs.save(
+        model_id,
+        fingerprint,
+        JobRecord(handle=JobHandle(provider="fake", job_id="hung", submitted_at=submitted_at)),
+    )
+    provider.hung_jobs.add("hung")
+    return fingerprint
+
+
+async def test_a_users_rerun_replaces_a_remembered_job_that_outlived_its_deadline():
+    provider = InMemoryProvider()
+    deps, model_id = _deps(provider), uuid.uuid4()
+    keys = await _cutouts(deps, model_id)
+    fingerprint = await _hung_job_past_its_deadline(deps, model_id, keys)
+
+    rerun = GenerationRequested(
+        model_id=model_id, producer="test", cutout_keys=keys, provider="fake", requested_by="user-1"
+    )
+    await inject_dependencies(handlers.on_generation_requested, deps)(rerun)
+
+    assert [h.job_id for h in provider.submitted] == ["job-1"]
+    (done,) = deps.publish.of(ModelGenerated)
+    assert done.job_id == "job-1" and not deps.publish.of(ModelFailed)
+    record = await deps.jobs.load(model_id, fingerprint)
+    assert record is not None and record.completed and record.handle.job_id == "job-1"
+
+
+async def test_a_redelivered_trigger_times_out_on_an_expired_job_and_forgets_it():
+    provider = InMemoryProvider()
+    deps, model_id = _deps(provider), uuid.uuid4()
+    keys = await _cutouts(deps, model_id)
+    fingerprint = await _hung_job_past_its_deadline(deps, model_id, keys)
+
+    await inject_dependencies(handlers.on_background_removed, deps)(_removed(model_id, keys))
+
+    assert provider.submitted == []  # no new paid job without a user's re-run
+    (failed,) = deps.publish.of(ModelFailed)
+    assert failed.error_code == "provider_timeout" and failed.retryable
+    assert await deps.jobs.load(model_id, fingerprint) is None
+
+
+async def test_forgetting_a_job_keeps_a_newer_one_of_the_same_inputs():
+    storage = InMemoryStorage()
+    jobs, model_id = JobStore(storage), uuid.uuid4()
+    newer = JobHandle(provider="fake", job_id="newer", submitted_at=datetime.now(UTC))
+    await jobs.save(model_id, "inputs", JobRecord(handle=newer))
+
+    await jobs.discard(model_id, "inputs", job_id="older")
+    record = await jobs.load(model_id, "inputs")
+    assert record is not None and record.handle.job_id == "newer"
+
+    await jobs.discard(model_id, "inputs", job_id="newer")
+    assert await jobs.load(model_id, "inputs") is None
 
 
 def _local_deps() -> Deps:

@@ -397,6 +397,31 @@ def test_a_failure_older_than_the_current_run_does_not_end_it():
     assert isinstance(new_failure, Applied) and new_failure.new.status == S.FAILED
 
 
+def of_run(event, triggered: float, occurred: float):
+    """A worker's event, occurring at ``occurred``, of the run its trigger started at ``triggered``."""
+    return event.model_copy(
+        update={
+            "occurred_at": T0 + timedelta(seconds=occurred),
+            "run_triggered_at": T0 + timedelta(seconds=triggered),
+        }
+    )
+
+
+def test_a_worker_back_after_the_watchdogs_failure_neither_clears_it_nor_ends_the_rerun():
+    timed_out = state(S.FAILED, status_changed_at=T0 + timedelta(seconds=10), error_code="stage_timeout")
+    for kind in (K.GENERATION_STARTED, K.MODEL_GENERATED, K.MODEL_FAILED):
+        zombie = decide(timed_out, of_run(EVENTS[kind](), triggered=0, occurred=20))
+        assert zombie.outcome == "ignored" and "triggered before" in zombie.reason, kind
+
+    rerun = decide(timed_out, of_run(EVENTS[K.GENERATION_STARTED](), triggered=15, occurred=16))
+    assert isinstance(rerun, Applied) and rerun.new.status == S.GENERATING_3D_MODEL
+    assert rerun.new.run_triggered_at == T0 + timedelta(seconds=15)
+    zombie_failure = decide(rerun.new, of_run(EVENTS[K.MODEL_FAILED](), triggered=0, occurred=25))
+    assert zombie_failure.outcome == "ignored" and "before the model became" in zombie_failure.reason
+    own_failure = decide(rerun.new, of_run(EVENTS[K.MODEL_FAILED](), triggered=15, occurred=30))
+    assert isinstance(own_failure, Applied) and own_failure.new.status == S.FAILED
+
+
 def test_progress_and_keys_are_not_subject_to_the_clock():
     running = state(S.REMOVING_BACKGROUND, status_changed_at=T0 + timedelta(seconds=30))
     assert isinstance(decide(running, at(EVENTS[K.BACKGROUND_PROGRESSED](), 1)), Applied)

@@ -128,6 +128,11 @@ class Event(BaseModel):
     occurred_at: datetime = Field(default_factory=_now)
     schema_version: int = 1
     producer: str
+    run_triggered_at: datetime | None = Field(
+        None,
+        description="a worker's event: when the trigger of the run it belongs to occurred (its "
+        "occurred_at), so a run from before a failure or a re-run is told apart; none on a trigger",
+    )
 
     @property
     def kafka_key(self) -> bytes:

@@ -38,7 +38,9 @@ async def answer_once(
     handle: Callable[[Publisher], Awaitable[None]],
 ) -> None:
     """Run ``handle(publish)`` for a trigger seen for the first time; for one answered before, publish
-    the earlier answer again instead. The answer is stored before it is published."""
+    the earlier answer again instead. The answer is stored before it is published. Every event of the
+    run carries the trigger's time (``run_triggered_at``): the status service ignores a run older than
+    the model's latest failure or re-run."""
     key = answer_key(trigger, service)
     with bound_model(trigger.model_id):
         try:
@@ -58,6 +60,7 @@ async def answer_once(
             return
 
         async def remembering(event: Event) -> None:
+            event = event.model_copy(update={"run_triggered_at": trigger.occurred_at})
             if isinstance(event, ANSWERS):
                 record = {
                     "topic": event.topic,

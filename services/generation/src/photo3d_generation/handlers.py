@@ -6,7 +6,6 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import trimesh
 
@@ -31,10 +30,11 @@ from photo3d_common.ports import Publisher, Storage
 from photo3d_common.storage import ObjectNotFound, asset_key
 
 from . import meshio
+from .bootstrap import Deps
 from .fitting import FittedMesh, fit_to_options
 from .jobs import JobRecord, JobStore
 from .providers.base import GeneratedAssets, GenerationInputs, GenerationProvider, JobHandle, run_job
-from .providers.errors import ProviderError
+from .providers.errors import ProviderError, ProviderTimeout
 from .settings import GenerationServiceSettings
 
 log = get_logger(__name__)
@@ -43,18 +43,6 @@ PRODUCER = "generation"
 
 class GenerationFailure(Photo3DError):
     retryable = False
-
-
-@dataclass(frozen=True)
-class Dependencies:
-    """What one generation run uses, passed along inside this module (the service's ``bootstrap.Deps``
-    hands the handlers below the same names)."""
-
-    storage: Storage
-    jobs: JobStore
-    providers: Mapping[str, GenerationProvider]
-    publish: Publisher
-    settings: GenerationServiceSettings
 
 
 async def on_cutouts_ready(
@@ -67,7 +55,7 @@ async def on_cutouts_ready(
     settings: GenerationServiceSettings,
 ) -> None:
     """Both triggers carry the four cut-outs, the provider and the options the model asked for."""
-    deps = Dependencies(storage=storage, jobs=jobs, providers=providers, publish=publish, settings=settings)
+    deps = Deps(storage=storage, jobs=jobs, providers=providers, publish=publish, settings=settings)
     await _answer_once(event, event.cutout_keys, event.provider, deps, event.options)
 
 
@@ -80,7 +68,7 @@ async def _answer_once(
     trigger: Event,
     cutout_keys: dict[View, str],
     provider_name: str | None,
-    deps: Dependencies,
+    deps: Deps,
     options: GenerationOptions | None,
 ) -> None:
     """A redelivered or replayed trigger gets its earlier answer again: no second job, no asset rewritten."""
@@ -95,6 +83,7 @@ async def _answer_once(
             provider_name,
             dataclasses.replace(deps, publish=answer),
             options=options,
+            rerun=isinstance(trigger, GenerationRequested),
         ),
     )
 
@@ -103,12 +92,14 @@ async def generate(
     model_id: uuid.UUID,
     cutout_keys: dict[View, str],
     provider_name: str | None,
-    deps: Dependencies,
+    deps: Deps,
     *,
     options: GenerationOptions | None = None,
+    rerun: bool = False,
 ) -> None:
     """Run the model's provider (the built-in reconstructor is one of them) and store what it made, fitted
-    to the model's options. An event from before options existed gets the defaults."""
+    to the model's options. An event from before options existed gets the defaults. ``rerun``: a user
+    asked for this run (``GenerationRequested``), so a remembered job past its deadline is replaced."""
     name = provider_name or deps.settings.default_provider
     options = options or GenerationOptions()
     with bound_model(model_id):
@@ -123,7 +114,7 @@ async def generate(
                     code="provider_not_enabled",
                 )
             inputs = GenerationInputs(images=cutouts, options=options)
-            outcome = await _run_provider_job(model_id, provider, inputs, deps)
+            outcome = await _run_provider_job(model_id, provider, inputs, deps, rerun=rerun)
             if isinstance(outcome, ModelGenerated):  # finished earlier: republish, never pay twice
                 await deps.publish(outcome)
                 return
@@ -186,7 +177,7 @@ async def _load_cutouts(cutout_keys: dict[View, str], storage: Storage) -> dict[
 
 
 async def _run_provider_job(
-    model_id: uuid.UUID, provider: GenerationProvider, inputs: GenerationInputs, deps: Dependencies
+    model_id: uuid.UUID, provider: GenerationProvider, inputs: GenerationInputs, deps: Deps, *, rerun: bool
 ) -> ModelGenerated | tuple[trimesh.Trimesh, JobHandle, str]:
     fingerprint = provider.fingerprint(inputs)
     record = await deps.jobs.load(model_id, fingerprint)
@@ -195,6 +186,9 @@ async def _run_provider_job(
         return ModelGenerated(model_id=model_id, producer=PRODUCER, **record.result)
     # A job of this process (the built-in reconstructor) died with it: start it again, free of charge.
     existing = record.handle if record is not None and provider.resumable else None
+    # A user's re-run does not wait again on a job that outlived its deadline (the watchdog failed the
+    # model meanwhile): the job is polled once, for a result that may have come in, then replaced.
+    replace_expired = rerun and existing is not None and existing.age_s() >= provider.default_deadline_s
     await deps.publish(
         GenerationStarted(
             model_id=model_id,
@@ -219,15 +213,28 @@ async def _run_provider_job(
             )
         )
 
+    async def run(handle: JobHandle | None) -> GeneratedAssets:
+        try:
+            return await run_job(
+                provider, inputs, existing_handle=handle, on_submitted=remember, on_progress=progress
+            )
+        except ProviderError as error:
+            used = submitted[-1] if submitted else handle
+            if error.discard_job and used is not None:  # the job is dead or its results are gone
+                await deps.jobs.discard(model_id, fingerprint, job_id=used.job_id)
+            raise
+
     try:
-        assets = await run_job(
-            provider, inputs, existing_handle=existing, on_submitted=remember, on_progress=progress
-        )
-    except ProviderError as error:
-        if error.discard_job:  # the job is dead or its results are gone: a re-run must submit anew
-            await deps.jobs.discard(model_id, fingerprint)
-        raise
-    return _mesh_from(assets), existing or submitted[0], fingerprint
+        assets = await run(existing)
+    except ProviderTimeout:
+        if not replace_expired:
+            raise
+        log.info("the remembered job outlived its deadline: submitting a new one")
+        assets = await run(None)
+    used = submitted[-1] if submitted else existing
+    if used is None:  # pragma: no cover - run_job submits whenever it resumes nothing
+        raise AssertionError("a finished job without a handle")
+    return _mesh_from(assets), used, fingerprint
 
 
 def _mesh_from(assets: GeneratedAssets) -> trimesh.Trimesh:
@@ -264,7 +271,7 @@ async def _store_assets(
     provider: str,
     job_id: str | None,
     started: float,
-    deps: Dependencies,
+    deps: Deps,
 ) -> ModelGenerated:
     export_started = time.perf_counter()
     fitted, files = await run_blocking(

@@ -45,5 +45,9 @@ class JobStore:
             job_key(model_id, fingerprint), record.model_dump_json().encode(), content_type="application/json"
         )
 
-    async def discard(self, model_id: uuid.UUID, fingerprint: str) -> None:
-        await self.storage.delete_keys([job_key(model_id, fingerprint)])
+    async def discard(self, model_id: uuid.UUID, fingerprint: str, *, job_id: str) -> None:
+        """Forget job ``job_id``, unless the record names another job by now (a concurrent run for the same
+        inputs, e.g. a user's re-run beside a redelivered trigger, submitted a new one: keep that)."""
+        record = await self.load(model_id, fingerprint)
+        if record is not None and record.handle.job_id == job_id:
+            await self.storage.delete_keys([job_key(model_id, fingerprint)])

@@ -210,6 +210,8 @@ class ModelState:
     completed_at: datetime | None = None
     #: occurred_at of the event that set the current status (creation time for a draft)
     status_changed_at: datetime | None = None
+    #: when the run that set the current status was triggered (``run_of`` its event)
+    run_triggered_at: datetime | None = None
     #: view -> [{"code", "message"}]: what background removal's cross-view check found in each photo
     photo_warnings: Mapping[str, list[dict[str, str]]] = field(default_factory=dict)
 
@@ -285,16 +287,25 @@ def decide(model: ModelState | None, event: Event) -> Decision:
     raise AssertionError(rule)  # pragma: no cover
 
 
+def run_of(event: Event) -> datetime:
+    """When the run an event belongs to was triggered: a worker's events carry their trigger's time;
+    a trigger, an upload or a decision of the status service (the watchdog) is its own run."""
+    return event.run_triggered_at or event.occurred_at
+
+
 def _stale(model: ModelState, event: Event, kind: EventKind, to: ModelStatus) -> str | None:
-    """Around failures, an event older than the current status belongs to an earlier run: a start that
-    would clear a later failure, or a failure that would end a later re-run. (Events of one run come
-    from one worker, and a re-run follows a user's action, so clock skew between hosts does not decide.)"""
-    if model.status_changed_at is None or event.occurred_at >= model.status_changed_at:
+    """Around failures, an event of a run older than the current status's run belongs to an earlier run:
+    a start that would clear a later failure, or a failure that would end a later re-run, also when a
+    worker that comes back after the watchdog's failure finishes its old trigger. (Events of one run
+    come from one worker, and a re-run follows a user's action, so clock skew between hosts does not
+    decide.)"""
+    current = model.run_triggered_at or model.status_changed_at
+    if current is None or run_of(event) >= current:
         return None
     if model.status == S.FAILED and to != S.FAILED:
-        return "stale: this happened before the failure it would clear"
+        return "stale: this run was triggered before the failure it would clear"
     if kind is K.MODEL_FAILED:
-        return f"stale: this failure happened before the model became {model.status}"
+        return f"stale: this failure is of a run triggered before the model became {model.status}"
     return None
 
 
@@ -337,6 +348,8 @@ def _apply(model: ModelState, event: Event, to: ModelStatus) -> ModelState:
     entering = to != model.status
     if entering:
         changes["status_changed_at"] = event.occurred_at
+    if entering or kind_of(event) is K.MODEL_FAILED:  # the latest failure is its run's
+        changes["run_triggered_at"] = run_of(event)
     if entering and model.status == S.FAILED and to != S.FAILED:
         changes.update(_NO_ERROR)  # a re-run clears the last failure
     match event:

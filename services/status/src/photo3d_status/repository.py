@@ -110,6 +110,7 @@ def _row_to_state(row: Mapping[str, Any]) -> ModelState:
         updated_at=row["updated_at"],
         completed_at=row["completed_at"],
         status_changed_at=row["status_changed_at"],
+        run_triggered_at=row["run_triggered_at"],
         photo_warnings=_json(row["photo_warnings"]),
     )
 
@@ -134,6 +135,7 @@ def _state_columns(state: ModelState) -> dict[str, Any]:
         "dimensions_m": state.dimensions_m.model_dump_json() if state.dimensions_m else None,
         "completed_at": state.completed_at,
         "status_changed_at": state.status_changed_at,
+        "run_triggered_at": state.run_triggered_at,
     }
     for view in VIEWS:
         columns[f"original_{view}_key"] = state.photos.get(view)

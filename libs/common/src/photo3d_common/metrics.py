@@ -135,7 +135,12 @@ def http_plugin(service: str) -> tuple[Any, Any]:
     config = PrometheusConfig(
         app_name=f"photo3d-{service}", prefix="photo3d_http", group_path=True, exclude=["/metrics"]
     )
-    return config.middleware, PrometheusController
+
+    class MetricsController(PrometheusController):
+        # A scrape target for operators (Prometheus text, no token), not part of the users' API document.
+        include_in_schema = False
+
+    return config.middleware, MetricsController
 
 
 @contextlib.contextmanager

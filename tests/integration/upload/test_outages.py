@@ -1,5 +1,6 @@
 """The upload service with a dependency down (issue 9): ``/ready`` names it, and an upload answers 503 with
-its code within 2 s and stores nothing. The status service runs as a process on the session's
+its code within 2 s. Nothing is stored without the status service or the object store; with the broker
+failing the photo is kept (its announcement may still arrive) and its retry registers it. The status service runs as a process on the session's
 infrastructure; the upload app runs in this process, with a broker of this test's own to stop, or the
 object store behind a proxy to cut."""
 
@@ -8,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
+import os
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +21,7 @@ import pytest
 from PIL import Image
 
 from photo3d_common.auth import mint_dev_token
+from photo3d_common.events import VIEWS, PhotoUploaded
 from photo3d_common.settings import AuthSettings, KafkaSettings, LogSettings, S3Settings
 from photo3d_devstack.infra import TansuBroker
 from photo3d_upload.app import create_app
@@ -168,7 +173,10 @@ async def test_broker_stopped_ready_says_so_and_uploads_answer_503_within_2s(
     assert failed.status_code == 503, failed.text
     assert failed.json()["error"]["code"] == "broker_unavailable"
     assert elapsed < FAIL_FAST_S
-    assert stored_keys(s3_settings, model_id) == [f"models/{model_id}/originals/front"]  # left not kept
+    assert "the photo is stored" in failed.json()["error"]["message"]
+    assert stored_keys(s3_settings, model_id) == [
+        f"models/{model_id}/originals/{view}" for view in ("front", "left")
+    ]
     assert health.status_code == 200 and health.json() == {"status": "ok"}
 
 
@@ -184,7 +192,65 @@ async def test_broker_dying_under_an_upload_answers_503_within_2s(
     print(f"broker just stopped: upload answered {failed.status_code} in {elapsed:.3f}s")
     assert failed.status_code == 503 and failed.json()["error"]["code"] == "broker_unavailable", failed.text
     assert elapsed < FAIL_FAST_S
-    assert stored_keys(s3_settings, model_id) == []
+    assert stored_keys(s3_settings, model_id) == [f"models/{model_id}/originals/front"]
+
+
+async def photos_uploaded(kafka: KafkaSettings, model_id: str, sha256: str) -> dict:
+    """The photos.uploaded event of the stored photo with this digest (read from the topic's start)."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        kafka.topic(PhotoUploaded.topic),
+        bootstrap_servers=kafka.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        async with asyncio.timeout(30):
+            async for message in consumer:
+                event = json.loads(message.value)
+                if message.key == model_id.encode() and event["sha256"] == sha256:
+                    return event
+    finally:
+        await consumer.stop()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def test_broker_frozen_under_the_last_upload_keeps_it_and_its_retry_starts_processing(
+    own_broker, uploader_factory, kafka_topic_prefix, s3_settings
+):
+    """A frozen broker (SIGSTOP) may take the produce request and apply it when it wakes up, though the
+    upload has answered 503 by then: the photo stays stored, the 503 says so, and uploading it again
+    announces the complete set, so background removal starts."""
+    kafka = KafkaSettings(bootstrap_servers=own_broker.bootstrap_servers, topic_prefix=kafka_topic_prefix)
+    uploader = await uploader_factory(kafka, s3_of(s3_settings))
+    model_id = await uploader.create_model()
+    for view in VIEWS[:3]:
+        stored, _ = await uploader.upload(model_id, view)
+        assert stored.status_code == 201, stored.text
+    await wait_until_ready(uploader.client)
+
+    pid = own_broker.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        failed, elapsed = await uploader.upload(model_id, "back")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    print(f"broker frozen: the last upload answered {failed.status_code} in {elapsed:.3f}s")
+    assert failed.status_code == 503 and failed.json()["error"]["code"] == "broker_unavailable", failed.text
+    assert "the photo is stored" in failed.json()["error"]["message"] and elapsed < FAIL_FAST_S
+    assert sorted(stored_keys(s3_settings, model_id)) == sorted(
+        f"models/{model_id}/originals/{view}" for view in VIEWS
+    )
+    await wait_until_ready(uploader.client)
+    retried, _ = await uploader.upload(model_id, "back")
+    assert retried.status_code == 201 and retried.json()["all_views_uploaded"], retried.text
+
+    event = await photos_uploaded(kafka, model_id, retried.json()["sha256"])
+    assert event["view"] == "back" and event["start_processing"] is True
+    assert sorted(event["original_keys"]) == sorted(VIEWS)
 
 
 async def test_object_store_down_ready_says_so_and_uploads_answer_503_within_2s(

@@ -14,6 +14,7 @@ from photo3d_upload.rules import (
     ensure_background_removal_allowed,
     ensure_generation_allowed,
     ensure_photo_accepted,
+    registered,
     starts_processing,
     views_phrase,
 )
@@ -53,6 +54,18 @@ def test_only_the_upload_completing_the_set_of_a_collecting_model_starts_process
     assert not starts_processing(model(S.UPLOADING_PHOTOS), before={}, after=three)  # still incomplete
     assert not starts_processing(model(S.PHOTOS_UPLOADED), before=three, after=ALL)
     assert not starts_processing(model(S.FAILED), before=three, after=ALL)  # waits for an explicit re-run
+
+
+def test_a_stored_photo_the_status_service_never_listed_is_not_registered():
+    """A photo stored while the broker failed is unannounced: its retry may still complete the set."""
+    listed = ModelSnapshot(
+        id=uuid.uuid4(),
+        owner="alice",
+        status=S.UPLOADING_PHOTOS,
+        photos={view: ALL[view] for view in VIEWS[:3]} | {"back": None},
+    )
+    assert registered(listed, ALL) == list(VIEWS[:3])
+    assert starts_processing(listed, before=registered(listed, ALL), after=ALL)  # the retry of the back photo
 
 
 def test_views_phrase():

@@ -18,6 +18,7 @@ from photo3d_common.errors import BrokerUnavailable, InvalidInput, Photo3DError
 from photo3d_common.events import (
     VIEWS,
     BackgroundRemovalRequested,
+    Event,
     GenerationOptions,
     GenerationOptionsChange,
     GenerationRequested,
@@ -34,6 +35,7 @@ from photo3d_upload.rules import (
     ensure_generation_allowed,
     ensure_photo_accepted,
     missing_views,
+    registered,
     starts_processing,
 )
 from photo3d_upload.settings import PhotoLimits
@@ -226,51 +228,38 @@ async def _store_and_announce(
         metadata["transformed"] = _ascii(photo.transformed)
 
     async with locks.hold(model_id):
-        before = await stored_originals(storage, model_id)
+        stored_before = await stored_originals(storage, model_id)
         await storage.upload_stream(key, photo.fileobj, content_type=photo.content_type, metadata=metadata)
-        if view in before:
+        if view in stored_before:
             # The replaced photo's cut-out no longer shows what is stored: remove it, so a re-run of
             # generation cannot use it (it asks for background removal first).
             await storage.delete_keys([cutout_key(model_id, view)])
-        published = False
-        try:
-            after = await stored_originals(storage, model_id)
-            all_in = not missing_views(after)
-            event = PhotoUploaded(
-                model_id=model_id,
-                producer=PRODUCER,
-                view=view,
-                object_key=key,
-                content_type=photo.content_type,
-                width=photo.width,
-                height=photo.height,
-                size_bytes=photo.size_bytes,
-                sha256=photo.sha256,
-                original_keys=after,
-                all_views_uploaded=all_in,
-                start_processing=starts_processing(model, before=before, after=after),
-                provider=model.provider,
-                options=model.options,
-            )
-            try:
-                await publish(event)
-            except Exception as error:
-                log.warning(
-                    "could not publish photos.uploaded", view=view, error=f"{type(error).__name__}: {error}"
-                )
-                raise BrokerUnavailable(
-                    error,
-                    message="the photo could not be registered (the message broker is unavailable): "
-                    "nothing was stored, upload it again in a moment",
-                ) from error
-            published = True
-        finally:
-            if not published and view not in before:
-                # Stored but never announced: take the new photo back out, so that a retry is again the
-                # upload that may complete the set (and start processing). A replaced photo cannot be
-                # restored; its retry announces it.
-                with contextlib.suppress(Exception):
-                    await storage.delete_keys([key])
+        after = await stored_originals(storage, model_id)
+        all_in = not missing_views(after)
+        event = PhotoUploaded(
+            model_id=model_id,
+            producer=PRODUCER,
+            view=view,
+            object_key=key,
+            content_type=photo.content_type,
+            width=photo.width,
+            height=photo.height,
+            size_bytes=photo.size_bytes,
+            sha256=photo.sha256,
+            original_keys=after,
+            all_views_uploaded=all_in,
+            start_processing=starts_processing(model, before=registered(model, stored_before), after=after),
+            provider=model.provider,
+            options=model.options,
+        )
+        # The photo stays stored when the broker fails: a publish that timed out may still be delivered,
+        # and then the model lists this photo. Its retry announces the set again (see ``registered``).
+        await _publish_or_unavailable(
+            publish,
+            event,
+            "the photo is stored, but the message broker did not confirm that it was registered: "
+            "upload it again in a moment",
+        )
 
     log.info(
         "photo stored",
@@ -298,17 +287,17 @@ async def _store_and_announce(
     )
 
 
-async def _publish_request(
-    publish: Publisher, event: BackgroundRemovalRequested | GenerationRequested
-) -> None:
+_REQUEST_NOT_SENT = "the request could not be sent (the message broker is unavailable): try again in a moment"
+
+
+async def _publish_or_unavailable(publish: Publisher, event: Event, message: str) -> None:
+    """Publish ``event``; when the broker fails or does not answer in time, the request answers 503
+    ``broker_unavailable`` with ``message`` (what happened to the request, and what to do)."""
     try:
         await publish(event)
     except Exception as error:
         log.warning("could not publish", topic=event.topic, error=f"{type(error).__name__}: {error}")
-        raise BrokerUnavailable(
-            error,
-            message="the request could not be sent (the message broker is unavailable): try again in a moment",
-        ) from error
+        raise BrokerUnavailable(error, message=message) from error
 
 
 async def request_background_removal(
@@ -319,7 +308,7 @@ async def request_background_removal(
         model = await status.get_model(model_id, caller.token)
         originals = await stored_originals(storage, model_id)
         ensure_background_removal_allowed(model, originals)
-        await _publish_request(
+        await _publish_or_unavailable(
             publish,
             BackgroundRemovalRequested(
                 model_id=model_id,
@@ -329,6 +318,7 @@ async def request_background_removal(
                 options=model.options,
                 requested_by=caller.subject,
             ),
+            _REQUEST_NOT_SENT,
         )
         log.info("background removal requested", previous_status=model.status.value)
         return StageRequested(model_id=model_id, requested="background_removal")
@@ -361,7 +351,7 @@ async def request_generation(
         chosen = model.options
         if options is not None:
             chosen = (model.options or GenerationOptions()).overridden(options)
-        await _publish_request(
+        await _publish_or_unavailable(
             publish,
             GenerationRequested(
                 model_id=model_id,
@@ -371,6 +361,7 @@ async def request_generation(
                 options=chosen,
                 requested_by=caller.subject,
             ),
+            _REQUEST_NOT_SENT,
         )
         log.info(
             "generation requested",

@@ -77,9 +77,16 @@ def ensure_photo_accepted(model: ModelSnapshot) -> None:
         raise _busy(model, "photos can be replaced")
 
 
+def registered(model: ModelSnapshot, stored: Iterable[View]) -> list[View]:
+    """The stored views the status service lists for the model. A photo stored while the broker failed
+    (its announcement unconfirmed) is not among them until an announcement of it arrives, so its
+    retry is again the upload that completes the set."""
+    return [view for view in stored if model.photos.get(view)]
+
+
 def starts_processing(model: ModelSnapshot, *, before: Iterable[str], after: Iterable[str]) -> bool:
-    """This upload completed the set (incomplete before its put, complete after) of a model still
-    collecting photos: background removal then starts by itself."""
+    """This upload completed the set (incomplete before its put, as far as the status service knows, and
+    complete after) of a model still collecting photos: background removal then starts by itself."""
     return model.status in COLLECTING and bool(missing_views(before)) and not missing_views(after)
 
 

@@ -1,5 +1,6 @@
 """A dependency outage on demand: a TCP proxy in front of a real server (Postgres, S3) that a test can cut
-(every connection reset, new ones refused, as when the server's process dies) and restore, without
+(every connection reset, new ones refused, as when the server's process dies), freeze (connections
+accepted and kept, nothing answered, as when the process is stopped or the network hangs) and restore, without
 stopping the server the rest of the session shares. Not for Kafka: its clients connect to the address the
 broker advertises, past any proxy (stop a broker of the test's own instead)."""
 
@@ -19,6 +20,8 @@ class TcpProxy:
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     async def start(self) -> TcpProxy:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -32,6 +35,13 @@ class TcpProxy:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
+
+    async def freeze(self) -> None:
+        """The server hangs (SIGSTOP): bytes are held, in both directions, until ``thaw``."""
+        self._flowing.clear()
+
+    async def thaw(self) -> None:
+        self._flowing.set()
 
     async def restore(self) -> None:
         await self.start()
@@ -54,6 +64,7 @@ class TcpProxy:
         async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 while data := await reader.read(65536):
+                    await self._flowing.wait()
                     writer.write(data)
                     await writer.drain()
             with contextlib.suppress(OSError):

@@ -107,6 +107,43 @@ async def test_openapi_documents_the_error_envelope_on_every_route(status_app):
     assert {"404", "409"} <= set(document["paths"]["/api/models/{model_id}"]["delete"]["responses"])
 
 
+async def test_a_hung_database_is_503_within_2s_on_every_model_route(
+    status_settings_factory, status_database_url
+):
+    """A database that stops answering (SIGSTOP, a hung network) keeps its connections open: without a
+    bound of its own, a request would wait for the pool's command timeout and then for asyncpg's clean-up."""
+    async with proxied(status_database_url) as database:
+        settings = status_settings_factory(
+            database_url=database.url(status_database_url), migrate_on_start=False
+        )
+        async with running_status(settings) as app, app.client(user()) as client:
+            created = await client.post("/api/models", json={"name": "mug"})
+            assert created.status_code == 201, created.text
+            model_id = created.json()["id"]
+            await database.freeze()
+            answers = {}
+            for route in (
+                f"/api/models/{model_id}",
+                "/api/models",
+                f"/api/models/{model_id}/files/cutouts/front.png",
+            ):
+                started = time.monotonic()
+                answers[route] = (await client.get(route), time.monotonic() - started)
+            started = time.monotonic()
+            answers["create"] = (
+                await client.post("/api/models", json={"name": "cup"}),
+                time.monotonic() - started,
+            )
+            await database.thaw()
+            again = await client.get(f"/api/models/{model_id}")
+    print("database hung:", {route: f"{elapsed:.2f}s" for route, (_, elapsed) in answers.items()})
+    for route, (response, elapsed) in answers.items():
+        assert response.status_code == 503, (route, response.text)
+        assert envelope(response)["code"] == "database_unavailable", route
+        assert elapsed < 2.5, (route, elapsed)  # the 2 s bound, plus the request's own work
+    assert again.status_code == 200, again.text
+
+
 async def test_database_down_is_503_database_unavailable_fast_and_ready_says_so(
     status_settings_factory, status_database_url
 ):

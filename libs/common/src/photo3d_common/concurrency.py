@@ -1,5 +1,6 @@
-"""The one way photo3d runs blocking work (decoding, inference, meshing) off the event loop, and the one
-way a service keeps a background loop (the outbox sweeper, the watchdog) running beside its consumers.
+"""The one way photo3d runs blocking work (decoding, inference, meshing) off the event loop, the one
+way a service keeps a background loop (the outbox sweeper, the watchdog) running beside its consumers,
+and the one way a request bounds its wait for a dependency (``answer_within``).
 
 Every service calls ``run_blocking``: a worker thread from anyio's pool, bounded by a ``CapacityLimiter``
 (the caller's, sized from its settings, else anyio's default of 40 threads), so a burst of work queues
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import anyio.to_thread
@@ -19,7 +20,10 @@ from anyio import CapacityLimiter
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 
-__all__ = ["CapacityLimiter", "in_background", "run_blocking"]
+__all__ = ["CapacityLimiter", "answer_within", "in_background", "run_blocking"]
+
+#: Calls given up by ``answer_within``, still cleaning up (kept referenced until they end).
+_abandoned: set[asyncio.Task[Any]] = set()
 
 
 async def run_blocking(
@@ -34,6 +38,25 @@ async def run_blocking(
     to finish on its own; the default waits for the thread, so what it holds is released before the
     caller goes on."""
     return await anyio.to_thread.run_sync(func, *args, limiter=limiter, abandon_on_cancel=abandon_on_cancel)
+
+
+async def answer_within(seconds: float, call: Awaitable[R], *, gone: Callable[[], Exception]) -> R:
+    """``await call``, or raise ``gone()`` after ``seconds`` at the latest. A plain timeout waits for the
+    cancelled call to clean up, and a client library's clean-up may itself wait on the hung dependency
+    (asyncpg waits for a query's cancellation): here the call is cancelled and left to finish alone."""
+    task = asyncio.ensure_future(call)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if task in done:
+        return task.result()
+    task.cancel()
+    _abandoned.add(task)
+    task.add_done_callback(_abandoned.discard)
+    task.add_done_callback(lambda ended: ended.cancelled() or ended.exception())  # retrieved, not logged
+    raise gone()
 
 
 @contextlib.asynccontextmanager

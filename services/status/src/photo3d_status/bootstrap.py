@@ -84,6 +84,7 @@ async def bootstrap(
                 keepalive_s=settings.sse_keepalive_s,
                 default_options=settings.default_options(),
                 creation_switch=creation,
+                db_request_timeout_s=settings.db_request_timeout_s,
             ),
             creation=creation,
         )

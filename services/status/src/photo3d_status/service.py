@@ -8,8 +8,10 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from photo3d_common.errors import Conflict, CreationDisabled, InvalidInput, NotFound
+from photo3d_common.concurrency import answer_within
+from photo3d_common.errors import Conflict, CreationDisabled, DatabaseUnavailable, InvalidInput, NotFound
 from photo3d_common.events import GenerationOptions, GenerationOptionsChange
 from photo3d_common.logging import bound_model, get_logger
 from photo3d_common.ports import Publisher
@@ -20,6 +22,7 @@ from photo3d_status.live import Closed, ModelChangeHub
 from photo3d_status.repository import ModelBusy, ModelNotFound, ModelRepository
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 _EXTRA_TYPES = {
     ".glb": "model/gltf-binary",
@@ -108,8 +111,10 @@ class ModelService:
         keepalive_s: float,
         creation_switch: Callable[[], Awaitable[CreationSwitch]] | None = None,
         default_options: GenerationOptions | None = None,
+        db_request_timeout_s: float = 2.0,
     ) -> None:
         self.repository = repository
+        self.db_request_timeout_s = db_request_timeout_s
         self.creation_switch = creation_switch
         self.storage = storage
         self.hub = hub
@@ -128,7 +133,7 @@ class ModelService:
         options: GenerationOptionsChange | None = None,
     ) -> ModelState:
         if self.creation_switch is not None:
-            switch = await self.creation_switch()
+            switch = await self._database(self.creation_switch())
             if not switch.enabled:
                 raise CreationDisabled(switch.notice or DEFAULT_NOTICE)
         if provider is not None and provider not in self.providers:
@@ -138,20 +143,34 @@ class ModelService:
             )
         name = (name or "").strip() or "Untitled model"
         chosen = self.default_options.overridden(options) if options else self.default_options
-        model = await self.repository.create(owner=owner, name=name, provider=provider, options=chosen)
+        model = await self._database(
+            self.repository.create(owner=owner, name=name, provider=provider, options=chosen)
+        )
         with bound_model(model.id):
             log.info("model created", owner=owner, provider=provider, options=chosen.model_dump())
             self._flush_soon()
         return model
 
     async def list(self, owner: str, *, limit: int, offset: int) -> tuple[list[ModelState], int]:
-        return await self.repository.list_for_owner(owner, limit=limit, offset=offset)
+        return await self._database(self.repository.list_for_owner(owner, limit=limit, offset=offset))
 
     async def get(self, owner: str, model_id: uuid.UUID) -> ModelState:
-        model = await self.repository.get(model_id, owner=owner)
+        model = await self._database(self.repository.get(model_id, owner=owner))
         if model is None:
             raise NotFound(f"no model {model_id}")
         return model
+
+    async def _database(self, call: Awaitable[T]) -> T:
+        """A request's statement answers within ``db_request_timeout_s`` or the request gets 503 (a hung
+        database otherwise holds it for the pool's command timeout, and again for the clean-up)."""
+        return await answer_within(
+            self.db_request_timeout_s,
+            call,
+            gone=lambda: DatabaseUnavailable(
+                message=f"the database did not answer within {self.db_request_timeout_s:g} s; "
+                "try again in a moment"
+            ),
+        )
 
     async def delete(self, owner: str, model_id: uuid.UUID, *, force: bool = False) -> None:
         """Deletes the model and everything stored under ``models/{id}/``. While a worker is processing it

@@ -25,7 +25,12 @@ class DatabaseSettings(BaseSettings):
     db_pool_max: int = Field(10, ge=1)
     db_connect_timeout_s: float = Field(2.0, gt=0, description="longest wait for a new database connection")
     db_command_timeout_s: float = Field(
-        10.0, gt=0, description="longest wait for one statement: a hung database fails the request instead"
+        10.0, gt=0, description="longest wait for one statement: a hung database fails the work instead"
+    )
+    db_request_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        description="longest wait of an API request for the database: then 503 database_unavailable",
     )
 
 

@@ -158,16 +158,7 @@ def _system_cutouts(remover, photos_rgb, result: Result, true_alpha, warnings):
     for view in VIEWS:
         image = checked.cutouts[view]
         result.mask_ious[view] = mask_iou(np.asarray(image.getchannel("A")), true_alpha[view])
-        cutouts[view] = make_cutout(
-            image,
-            view=view,
-            margin_fraction=s.margin_fraction,
-            square=s.square,
-            max_side=s.max_side_px,
-            min_coverage=s.min_coverage,
-            max_touching_sides=s.max_touching_sides,
-            edge_touch_fraction=s.edge_touch_fraction,
-        ).image
+        cutouts[view] = make_cutout(image, view=view, **s.cutout_options()).image
     return cutouts
 
 

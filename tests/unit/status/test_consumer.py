@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-import pytest
+import asyncpg
 from faststream.kafka import KafkaMessage, TestKafkaBroker
 
 from photo3d_common.broker import EventPublisher
@@ -28,7 +28,9 @@ from photo3d_status.app import asyncapi_document, build_broker
 from photo3d_status.consumer import CONSUMED
 from photo3d_status.repository import ApplyResult, status_changed_event_id
 
-SETTINGS = KafkaSettings(topic_prefix="unit-status.", handler_attempts=2)
+SETTINGS = KafkaSettings(
+    topic_prefix="unit-status.", handler_attempts=2, retry_first_delay_s=0.01, retry_max_delay_s=0.05
+)
 
 
 class InMemoryStore:
@@ -205,11 +207,13 @@ async def test_handler_failure_is_retried_then_parked():
 
 
 async def test_database_outage_is_waited_out_not_parked():
-    from photo3d_status.handlers import apply_event
-
     model = draft()
-    store = InMemoryStore(model)
-    real_apply, failures = store.apply, [ConnectionRefusedError("db down"), TimeoutError()]
+    broker, deps, store, _changes, parked = wire(model)
+    real_apply = store.apply
+    failures = [
+        asyncpg.PostgresConnectionError("db down"),
+        asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
+    ]
 
     async def flaky(event):
         if failures:
@@ -217,30 +221,8 @@ async def test_database_outage_is_waited_out_not_parked():
         return await real_apply(event)
 
     store.apply = flaky
-    published: list[ModelStatusChanged] = []
-
-    async def publish(event):
-        published.append(event)
-
-    event = BackgroundRemovalStarted(model_id=model.id, producer="bgremoval")
-    result = await apply_event(event, repository=store, publish=publish)
-    assert result.outcome == "applied" and not failures
-    assert [e.status for e in published] == [ModelStatus.REMOVING_BACKGROUND]
-
-
-async def test_database_outage_longer_than_the_budget_raises():
-    from photo3d_status.handlers import apply_event
-
-    store = InMemoryStore()
-
-    async def down(event):
-        raise ConnectionRefusedError("db down")
-
-    store.apply = down
-    with pytest.raises(ConnectionRefusedError):
-        await apply_event(
-            BackgroundRemovalStarted(model_id=uuid.uuid4(), producer="b"),
-            repository=store,
-            publish=None,
-            db_retry_s=0.5,
-        )
+    async with TestKafkaBroker(broker) as test_broker:
+        deps.publisher = EventPublisher(test_broker, SETTINGS)
+        await deps.publisher(BackgroundRemovalStarted(model_id=model.id, producer="bgremoval"))
+    assert not failures and parked == []
+    assert store.models[model.id].status == ModelStatus.REMOVING_BACKGROUND

@@ -200,6 +200,9 @@ def _classify_database(error: BaseException) -> DependencyUnavailable | None:
         asyncpg.PostgresConnectionError,
         asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
         asyncpg.exceptions.TooManyConnectionsError,
+        # a conflict with a concurrent transaction: the same statement succeeds when tried again
+        asyncpg.exceptions.DeadlockDetectedError,
+        asyncpg.exceptions.SerializationError,
     )
     return DatabaseUnavailable(error) if isinstance(error, transient) else None
 

@@ -248,12 +248,7 @@ def _check(
     """The cross-view check (CPU work, off the event loop); PNGs of the corrected views are re-encoded."""
     settings = remover.settings
     images = {view: result.cutout.image for view, result in results.items()}  # no PNG decode
-    checked = check_cutouts(
-        images,
-        margin_fraction=settings.margin_fraction,
-        square=settings.square,
-        max_side=settings.max_side_px,
-    )
+    checked = check_cutouts(images, **settings.framing())
     pngs = {view: result.png for view, result in results.items()}
     for view in checked.corrected:
         pngs[view] = encode_png(checked.cutouts[view], compress_level=settings.png_compress_level)

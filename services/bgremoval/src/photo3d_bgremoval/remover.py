@@ -97,6 +97,23 @@ class BackgroundRemovalSettings(BaseSettings):
         "off returns it after each photo",
     )
 
+    def cutout_options(self) -> dict[str, Any]:
+        """How a cut-out is checked and framed (``cutout.cut_out_with_mask``'s options), in one place for
+        the service and the quality benchmark."""
+        return {
+            "margin_fraction": self.margin_fraction,
+            "square": self.square,
+            "max_side": self.max_side_px,
+            "min_coverage": self.min_coverage,
+            "max_touching_sides": self.max_touching_sides,
+            "edge_touch_fraction": self.edge_touch_fraction,
+            "max_uncertain_ratio": self.max_uncertain_ratio,
+        }
+
+    def framing(self) -> dict[str, Any]:
+        """How the cross-view check frames a corrected cut-out again (``consistency.check_cutouts``)."""
+        return {"margin_fraction": self.margin_fraction, "square": self.square, "max_side": self.max_side_px}
+
     @field_validator("model_dir", "numba_cache_dir")
     @classmethod
     def _absolute(cls, path: Path) -> Path:
@@ -260,18 +277,7 @@ class BackgroundRemover:
             image = decode_photo(photo, view=view, max_side=s.max_side_px)
         self.load()
         image, mask = self._separate(image, view)
-        cutout = cut_out_with_mask(
-            image,
-            mask,
-            view=view,
-            margin_fraction=s.margin_fraction,
-            square=s.square,
-            max_side=s.max_side_px,
-            min_coverage=s.min_coverage,
-            max_touching_sides=s.max_touching_sides,
-            edge_touch_fraction=s.edge_touch_fraction,
-            max_uncertain_ratio=s.max_uncertain_ratio,
-        )
+        cutout = cut_out_with_mask(image, mask, view=view, **s.cutout_options())
         return CutoutResult(
             png=encode_png(cutout.image, compress_level=s.png_compress_level), cutout=cutout, mask=mask
         )

@@ -3,11 +3,6 @@ dependencies, so tests call them directly and the Kafka subscribers stay two lin
 
 from __future__ import annotations
 
-import asyncio
-import time
-
-import asyncpg
-
 from photo3d_common.events import Event
 from photo3d_common.logging import bound_model, get_logger
 from photo3d_common.ports import Publisher
@@ -16,28 +11,15 @@ from photo3d_status.repository import ApplyResult
 
 log = get_logger(__name__)
 
-#: Errors that say the database is (briefly) unreachable, not that the event is wrong.
-TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.DeadlockDetectedError,
-    asyncpg.exceptions.SerializationError,
-)
 
-
-async def apply_event(
-    event: Event, *, repository: EventStore, publish: Publisher, db_retry_s: float = 120.0
-) -> ApplyResult:
+async def apply_event(event: Event, *, repository: EventStore, publish: Publisher) -> ApplyResult:
     """Apply one event; then publish the status change it caused (queued in the outbox by the same
     transaction). A redelivered event is a no-op but still flushes what a crash may have left queued.
 
-    While the database is unreachable the event is retried here, with backoff, for up to ``db_retry_s``:
-    a database outage is not the message's fault, and parking it would leave the model behind."""
+    A database outage propagates: the consumer waits it out and delivers the event again, as in every
+    service (``photo3d_common.broker``), instead of parking it."""
     with bound_model(event.model_id):
-        result = await _apply_retrying(event, repository, db_retry_s)
+        result = await repository.apply(event)
         fields = {
             "event_type": type(event).__name__,
             "event_id": str(event.event_id),
@@ -56,24 +38,6 @@ async def apply_event(
         except Exception as error:  # noqa: BLE001 - the change is committed; the outbox sweep retries it
             log.warning("status change not published yet", error=f"{type(error).__name__}: {error}")
         return result
-
-
-async def _apply_retrying(event: Event, repository: EventStore, db_retry_s: float) -> ApplyResult:
-    deadline = time.monotonic() + db_retry_s
-    delay = 0.2
-    while True:
-        try:
-            return await repository.apply(event)
-        except TRANSIENT_DB_ERRORS as error:
-            if time.monotonic() + delay > deadline:
-                raise
-            log.warning(
-                "database unavailable, retrying",
-                delay_s=round(delay, 2),
-                error=f"{type(error).__name__}: {error}",
-            )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
 
 # One name per topic, so the consumers read like the contract's table.

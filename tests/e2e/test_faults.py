@@ -1,8 +1,8 @@
 """Infrastructure faults and redeliveries on the real system (issue 9): no model is left stuck.
 
-The four services run as real processes on this run's Postgres, Tansu and SeaweedFS; the services reach
-S3 through a TCP proxy the tests can cut (connections reset, new ones refused, as when SeaweedFS dies) and
-restore. The status service runs its stuck-model watchdog with a short generation deadline, so models
+The four services run as real processes on this run's Postgres and SeaweedFS and on a Tansu broker of this
+module's own, which a test can freeze (SIGSTOP); the services reach S3 through a TCP proxy the tests can
+cut (connections reset, new ones refused, as when SeaweedFS dies) and restore. The status service runs its stuck-model watchdog with a short generation deadline, so models
 here generate with the hosted provider (a local server following Tencent's protocol), which reports
 progress every poll.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import threading
 import time
@@ -23,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from photo3d_bgremoval import model_files
 from photo3d_common.events import VIEWS
+from photo3d_devstack.infra import TansuBroker
 from photo3d_devstack.infra._util import free_port
 from tests.e2e.test_pipeline import blank_photo, jpeg, photos, upload_all
 from tests.fakes.tencent import FakeTencentAi3d, ScriptedJob
@@ -62,7 +64,16 @@ class ThreadedProxy:
 
 
 @pytest.fixture(scope="module")
-def faulty_system(request, infra_env, make_database, kafka_topic_prefix, s3_settings) -> Iterator[Any]:
+def own_broker(tmp_path_factory) -> Iterator[TansuBroker]:
+    log_path = tmp_path_factory.mktemp("faults") / "tansu.log"
+    with open(log_path, "w") as log, TansuBroker(port=free_port(), output=log) as broker:
+        yield broker
+
+
+@pytest.fixture(scope="module")
+def faulty_system(
+    request, infra_env, make_database, kafka_topic_prefix, s3_settings, own_broker
+) -> Iterator[Any]:
     model_dir = ROOT / "var" / "models" / "u2net"
     model_files.install(model_dir)
     status_port, upload_port = free_port(), free_port()
@@ -74,6 +85,7 @@ def faulty_system(request, infra_env, make_database, kafka_topic_prefix, s3_sett
         env = {
             **infra_env,
             "DATABASE_URL": make_database(f"faults_{run}"),
+            "KAFKA_BOOTSTRAP_SERVERS": own_broker.bootstrap_servers,
             "KAFKA_TOPIC_PREFIX": f"{kafka_topic_prefix}faults{run}.",
             "KAFKA_RETRY_MAX_DELAY_S": "2",
             "S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.proxy.port}",
@@ -103,16 +115,18 @@ def faulty_system(request, infra_env, make_database, kafka_topic_prefix, s3_sett
             generation = processes("photo3d_generation", env, name="generation")
             _wait_healthy(status_url, upload_url)
             system = System(status_url=status_url, upload_url=upload_url, fake_tencent=fake_tencent)
-            yield _Faults(system, proxy, processes, env, generation)
+            yield _Faults(system, proxy, processes, env, generation, own_broker)
         finally:
             processes.stop_all()
             proxy.close()
 
 
 class _Faults:
-    def __init__(self, system: System, proxy: ThreadedProxy, processes: ServiceProcesses, env, generation):
+    def __init__(
+        self, system: System, proxy: ThreadedProxy, processes: ServiceProcesses, env, generation, broker
+    ):
         self.system, self.proxy, self.processes, self.env = system, proxy, processes, env
-        self.generation = generation
+        self.generation, self.broker = generation, broker
 
     @property
     def prefix(self) -> str:
@@ -166,6 +180,27 @@ async def test_s3_stopped_mid_stage_and_restarted_the_model_completes(faulty_sys
     recovered_s = time.monotonic() - restored_at
     print(f"S3 cut {restored_at - cut_at:.0f} s mid-stage: completed {recovered_s:.1f} s after the restore")
     assert during["status"] == "removing_background"  # waiting, not failed
+    assert "failed" not in await _history(faulty_system, model["id"])
+    assert all(done["cutouts"][view] for view in VIEWS) and done["assets"]["glb"]
+
+
+async def test_broker_frozen_mid_stage_the_workers_wait_and_the_model_completes(faulty_system, user):
+    """The broker stops answering (SIGSTOP) while background removal runs: the worker cannot publish its
+    progress nor its result; it waits, without failing the model, and goes on once the broker is back."""
+    model = await user.create_model(name="frozen broker", provider="tencent")
+    await upload_all(user, model["id"], photos())
+    await _wait_status(user, model["id"], "removing_background")
+    pid = faulty_system.broker.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(15)  # longer than the producers' request timeouts and the group's session
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    thawed_at = time.monotonic()
+
+    done = await user.wait_for(model["id"], {"completed"}, timeout=300)
+
+    print(f"broker frozen 15 s mid-stage: completed {time.monotonic() - thawed_at:.1f} s after it woke")
     assert "failed" not in await _history(faulty_system, model["id"])
     assert all(done["cutouts"][view] for view in VIEWS) and done["assets"]["glb"]
 

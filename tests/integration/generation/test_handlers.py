@@ -23,7 +23,7 @@ from photo3d_common.events import (
 from photo3d_common.storage import ObjectStorage, cutout_key
 from photo3d_common.wiring import inject_dependencies
 from photo3d_generation import handlers, meshio
-from photo3d_generation.handlers import Dependencies
+from photo3d_generation.bootstrap import Deps
 from photo3d_generation.jobs import JobRecord, JobStore
 from photo3d_generation.providers.base import GenerationInputs
 from photo3d_generation.providers.tencent import TencentHunyuanProvider
@@ -74,9 +74,9 @@ def _tencent(fake: FakeTencentAi3d, **overrides) -> TencentHunyuanProvider:
     return fake.provider(**{"deadline_s": 5.0, "max_attempts": 3, "max_backoff_s": 0.02, **overrides})
 
 
-def _deps(storage, publish, providers=None, **settings) -> Dependencies:
+def _deps(storage, publish, providers=None, **settings) -> Deps:
     chosen = _settings(**settings)
-    return Dependencies(
+    return Deps(
         storage=storage,
         jobs=JobStore(storage),
         providers=providers if providers is not None else build_providers(chosen),

@@ -18,7 +18,7 @@ from pxr import Usd, UsdGeom, UsdShade
 
 from photo3d_common.events import GenerationOptions, GenerationStarted, ModelFailed, ModelGenerated
 from photo3d_generation import handlers
-from photo3d_generation.handlers import Dependencies
+from photo3d_generation.bootstrap import Deps
 from photo3d_generation.jobs import JobStore
 from photo3d_generation.providers.local import LocalReconstructionProvider, LocalSettings
 from photo3d_generation.settings import GenerationServiceSettings
@@ -32,8 +32,8 @@ ASKED = GenerationOptions(height_m=0.3, target_faces=5000)
 LOCAL = LocalSettings(voxel_resolution=48, smoothing_iterations=2, texture_size=256)
 
 
-def _deps(storage, provider) -> Dependencies:
-    return Dependencies(
+def _deps(storage, provider) -> Deps:
+    return Deps(
         storage=storage,
         jobs=JobStore(storage),
         providers={provider.name: provider},

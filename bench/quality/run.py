@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import platform
 import sys
@@ -140,25 +141,39 @@ def _true_cameras(shots, renderer, rig, distance: float) -> dict[str, KnownCamer
 
 
 def _system_cutouts(remover, photos_rgb, result: Result, true_alpha, warnings):
-    """The product's path: remove each background, check the four against each other, crop."""
+    """The product's path: remove each background, check the four against each other (a photo with no
+    object found, or one the others contradict, stood in for by its opposite's outline), crop."""
     from photo3d_bgremoval.consistency import check_cutouts
-    from photo3d_bgremoval.cutout import cap_size, make_cutout
+    from photo3d_bgremoval.cutout import Cutout, NoSubjectFound, cap_size, make_cutout
+    from photo3d_bgremoval.remover import CutoutResult
+    from photo3d_bgremoval.stand_ins import check_set
+    from photo3d_common.storage import STAND_IN_FOR_TEXT
 
     s = remover.settings
-    full = {}
+    full: dict = {}
     for view in VIEWS:
-        removed = asyncio.run(remover.remove(photos_rgb[view], view=view))
+        try:
+            removed = asyncio.run(remover.remove(photos_rgb[view], view=view))
+        except NoSubjectFound as nothing:
+            full[view] = nothing
+            continue
         image = cap_size(photos_rgb[view], s.max_side_px).convert("RGBA")
         image.putalpha(removed.mask)  # the whole frame, as the check sees it
-        full[view] = image
-    checked = check_cutouts(full, recrop=False)
+        full[view] = CutoutResult(
+            png=b"",
+            cutout=Cutout(image=image, quality=removed.quality, source_size=image.size),
+            mask=removed.mask,
+        )
+    checked = check_set(full, s, check=functools.partial(check_cutouts, recrop=False))
     for view, found in checked.warnings.items():
         warnings[view] = [w.code for w in found]
     cutouts = {}
     for view in VIEWS:
-        image = checked.cutouts[view]
+        image = checked.checked.cutouts[view]
         result.mask_ious[view] = mask_iou(np.asarray(image.getchannel("A")), true_alpha[view])
         cutouts[view] = make_cutout(image, view=view, **s.cutout_options()).image
+        if view in checked.stand_ins:
+            cutouts[view].info[STAND_IN_FOR_TEXT] = checked.stand_ins[view]
     return cutouts
 
 
@@ -203,7 +218,8 @@ def run(
         print(f"background removal unavailable, system rows skipped: {remover_problem}", file=sys.stderr)
     settings = ReconstructionSettings(voxel_resolution=resolution)
     rows: list[Row] = []
-    for index, entry in enumerate(m for m in CATALOGUE if m.name in names):
+    for entry in (m for m in CATALOGUE if m.name in names):
+        index = CATALOGUE.index(entry)  # a mesh's photo sets do not depend on which others run
         if not entry.path().exists():
             print(f"{entry.name}: {entry.path()} missing, skipped", file=sys.stderr)
             continue

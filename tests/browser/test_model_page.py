@@ -113,7 +113,7 @@ def test_a_failed_stage_is_rerun_from_its_button(page: Page, running_system, bui
     page.goto(running_system.status_url + "/#/new")
     put_photo(page, "front", vase_jpeg())
     put_photo(page, "left", blank_jpeg())
-    put_photo(page, "right", vase_jpeg())
+    put_photo(page, "right", blank_jpeg())  # opposite sides: neither outline can stand in for the other
     put_photo(page, "back", vase_jpeg())
 
     failed_stage = page.locator("li[data-stage='removing_background']")

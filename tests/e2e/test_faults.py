@@ -313,7 +313,7 @@ async def test_a_replayed_photos_uploaded_of_a_completed_model_changes_nothing(
 async def test_a_replayed_photos_uploaded_of_a_failed_model_starts_no_rerun(faulty_system, user, s3_settings):
     model = await user.create_model(name="failed", provider="tencent")
     images = photos()
-    images["left"] = jpeg(blank_photo((1024, 768)))
+    images["left"] = images["right"] = jpeg(blank_photo((1024, 768)))  # opposite: no stand-in
     await upload_all(user, model["id"], images)
     failed = await user.wait_for(model["id"], {"failed"}, timeout=300)
     objects, history = _etags(s3_settings, model["id"]), await _history(faulty_system, model["id"])

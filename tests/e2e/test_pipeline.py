@@ -79,15 +79,27 @@ async def test_a_model_with_a_real_size_and_a_face_budget_comes_out_so_in_every_
     assert {"model.usdc", "texture.png"} <= set(zipfile.ZipFile(io.BytesIO(usdz.content)).namelist())
 
 
-async def test_photo_without_an_object_fails_then_a_replaced_photo_and_rerun_complete(alice):
+async def test_one_photo_without_an_object_is_stood_in_for_and_named_in_a_warning(alice):
     model = await alice.create_model(name="empty left")
     images = photos()
     images["left"] = jpeg(blank_photo((1024, 768)))
     await upload_all(alice, model["id"], images)
 
+    done = await alice.wait_for(model["id"], {"completed"})
+    assert [w["code"] for w in done["photo_warnings"]["left"]] == ["outline_from_opposite"]
+    assert "the right photo's, mirrored" in done["photo_warnings"]["left"][0]["message"]
+    assert done["assets"]["glb"]
+
+
+async def test_opposite_photos_without_an_object_fail_then_a_replaced_photo_and_rerun_complete(alice):
+    model = await alice.create_model(name="empty sides")
+    images = photos()
+    images["left"] = images["right"] = jpeg(blank_photo((1024, 768)))
+    await upload_all(alice, model["id"], images)
+
     failed = await alice.wait_for(model["id"], {"failed"})
     assert failed["error_stage"] == "background_removal"
-    assert "left photo" in failed["error_message"]
+    assert failed["error_code"] == "no_subject_found" and "left photo" in failed["error_message"]
 
     replaced = await alice.upload(model["id"], "left", photos()["left"])
     assert replaced.status_code == 201, replaced.text
@@ -95,7 +107,8 @@ async def test_photo_without_an_object_fails_then_a_replaced_photo_and_rerun_com
     assert waiting["status"] == "failed"  # a replacement waits for the re-run
     rerun = await alice.rerun("background_removal", model["id"])
     assert rerun.status_code == 202, rerun.text
-    await alice.wait_for(model["id"], {"completed"}, newer_than=waiting)
+    done = await alice.wait_for(model["id"], {"completed"}, newer_than=waiting)
+    assert [w["code"] for w in done["photo_warnings"]["right"]] == ["outline_from_opposite"]
 
 
 async def test_generation_failure_reports_its_reason_and_a_rerun_completes(alice, running_system):

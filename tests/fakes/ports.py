@@ -99,7 +99,7 @@ class FakeRemover:
 
         self.settings = BackgroundRemovalSettings()
         self._model_name = model_name
-        self.fail_on = fail_on
+        self.fail_on = (fail_on,) if isinstance(fail_on, str) else tuple(fail_on or ())
         self.fail_with = fail_with
         self.calls: list[str | None] = []
 
@@ -112,7 +112,7 @@ class FakeRemover:
         from photo3d_bgremoval.remover import CutoutResult
 
         self.calls.append(view)
-        if self.fail_with is not None and view == self.fail_on:
+        if self.fail_with is not None and view in self.fail_on:
             raise self.fail_with
         data = png()
         image = Image.open(io.BytesIO(data))

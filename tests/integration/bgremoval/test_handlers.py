@@ -238,14 +238,14 @@ async def test_corrupt_image_that_passed_the_header_check_fails_with_a_reason(ob
     assert not published.of(BackgroundRemoved)
 
 
-async def test_empty_photo_says_no_object_found(object_storage, remover):
+async def test_empty_photos_on_opposite_sides_say_no_object_found(object_storage, remover):
     from tests.support.photos import blank_photo
 
     model_id = uuid.uuid4()
     photos = _photos()
     buffer = io.BytesIO()
     blank_photo((640, 480)).save(buffer, format="JPEG")
-    photos["left"] = buffer.getvalue()
+    photos["left"] = photos["right"] = buffer.getvalue()
     keys = await _store_originals(object_storage, model_id, photos)
     published = Recorder()
     await handlers.on_photo_uploaded(

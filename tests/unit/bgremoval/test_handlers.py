@@ -3,11 +3,15 @@ publish and refuse, without SeaweedFS or the model (tests/integration/bgremoval 
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 
+from PIL import Image, ImageOps
+
 from photo3d_bgremoval import handlers
 from photo3d_bgremoval.bootstrap import Deps
+from photo3d_bgremoval.cutout import NoSubjectFound
 from photo3d_bgremoval.remover import BackgroundRemovalFailed
 from photo3d_common.events import (
     VIEWS,
@@ -19,7 +23,7 @@ from photo3d_common.events import (
     Stage,
     StageProgressed,
 )
-from photo3d_common.storage import cutout_key, original_key
+from photo3d_common.storage import STAND_IN_FOR_TEXT, cutout_key, original_key
 from photo3d_common.wiring import inject_dependencies
 from tests.fakes.ports import FakeRemover, InMemoryStorage, RecordingPublisher, png
 
@@ -144,6 +148,38 @@ async def test_a_model_error_ends_the_stage_with_its_reason():
     assert failed.error_code == error.code and failed.reason == error.message
     assert failed.retryable is error.retryable
     assert [p.detail for p in deps.publish.of(StageProgressed)] == ["front photo done"]
+
+
+def _nothing_in(view: str) -> NoSubjectFound:
+    return NoSubjectFound(f"no object found in the {view} photo: ...", detail={"view": view})
+
+
+async def test_a_photo_without_an_object_is_stood_in_for_by_its_opposites_outline():
+    deps, model_id = _deps(FakeRemover(fail_on="right", fail_with=_nothing_in("right"))), uuid.uuid4()
+    keys = await _originals(deps, model_id)
+
+    await inject_dependencies(handlers.on_photo_uploaded, deps)(_uploaded(model_id, keys))
+
+    assert not deps.publish.of(ModelFailed)
+    (done,) = deps.publish.of(BackgroundRemoved)
+    (warning,) = done.view_warnings["right"]
+    assert warning.code == "outline_from_opposite" and "left photo's, mirrored" in warning.message
+    stored = Image.open(io.BytesIO(await deps.storage.get_bytes(cutout_key(model_id, "right"))))
+    left = Image.open(io.BytesIO(await deps.storage.get_bytes(cutout_key(model_id, "left"))))
+    assert stored.info[STAND_IN_FOR_TEXT] == "left" and STAND_IN_FOR_TEXT not in left.info
+    assert stored.tobytes() == ImageOps.mirror(left.convert("RGBA")).tobytes()
+
+
+async def test_two_unusable_photos_still_fail_with_the_photos_reason():
+    remover = FakeRemover(fail_on=("left", "right"), fail_with=_nothing_in("left"))
+    deps, model_id = _deps(remover), uuid.uuid4()
+    keys = await _originals(deps, model_id)
+
+    await inject_dependencies(handlers.on_photo_uploaded, deps)(_uploaded(model_id, keys))
+
+    (failed,) = deps.publish.of(ModelFailed)
+    assert failed.error_code == "no_subject_found" and "left photo" in failed.reason
+    assert not deps.publish.of(BackgroundRemoved)
 
 
 async def test_an_unexpected_error_is_a_retryable_internal_failure():

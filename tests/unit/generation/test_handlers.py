@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import trimesh
+from PIL import Image
 
 from photo3d_common.events import (
     VIEWS,
@@ -240,3 +241,19 @@ async def test_a_local_job_of_a_dead_worker_is_run_again_not_resumed():
     assert not started.resumed and started.job_id is None and started.options == options
     (done,) = deps.publish.of(ModelGenerated)
     assert done.job_id != "local-gone" and 1800 <= done.face_count <= 2200
+
+
+def _png(text: dict[str, str] | None = None) -> bytes:
+    from photo3d_bgremoval.cutout import encode_png
+
+    return encode_png(Image.new("RGBA", (8, 8), (200, 0, 0, 255)), text=text)
+
+
+def test_a_stand_in_is_not_sent_to_a_hosted_service_as_a_view_of_its_own():
+    from photo3d_common.storage import STAND_IN_FOR_TEXT
+
+    stand_in = _png({STAND_IN_FOR_TEXT: "left"})
+    inputs = GenerationInputs(images={"front": _png(), "left": _png(), "right": stand_in, "back": _png()})
+    assert sorted(inputs.own_views()) == ["back", "front", "left"]
+    front_stood_in = GenerationInputs(images={"front": _png({STAND_IN_FOR_TEXT: "back"}), "back": _png()})
+    assert sorted(front_stood_in.own_views()) == ["back", "front"]  # the front is always sent

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 from scipy.spatial import ConvexHull
 
+from photo3d_common.storage import STAND_IN_FOR_TEXT
 from photo3d_generation import meshio
 from photo3d_generation.local import ReconstructionError, ReconstructionSettings, reconstruct
 from photo3d_generation.local.carving import carve
@@ -138,6 +139,21 @@ def test_vertex_colour_mode_blends_the_photos_onto_the_sides_they_show() -> None
     # Where two photos meet (45 degrees between front and the object's left) the colours blend.
     diagonal = colour_at_extreme(mesh, np.array([1.0, 0.0, 1.0]) / np.sqrt(2))
     assert 60 < diagonal[0] < 200 and 60 < diagonal[1] < 180
+
+
+def test_a_stand_in_outline_shapes_the_model_but_lends_it_no_colour() -> None:
+    """The right cut-out is the left one's outline, mirrored (bgremoval's stand-in for an unusable
+    photo), still with the left side's colours: the right side takes its colour from the others."""
+    cutouts = {view: disc(colour) for view, colour in COLOURS.items()}
+    stand_in = cutouts["left"].transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    stand_in.info[STAND_IN_FOR_TEXT] = "left"
+    cutouts["right"] = stand_in
+    mesh = reconstruct(cutouts, VERTEX_COLOURS)
+
+    right = colour_at_extreme(mesh, meshio.VIEW_DIRECTIONS["right"])
+    left = np.array(COLOURS["left"])
+    assert np.abs(right - left).max() > 60, right  # not the left photo's colour painted on the right side
+    assert mesh.extents[0] == pytest.approx(mesh.extents[2], rel=0.1)  # still round: the outline carved
 
 
 def test_box_keeps_width_on_x_and_depth_on_z(box: trimesh.Trimesh) -> None:

@@ -49,6 +49,11 @@ def cutout_key(model_id: object, view: str) -> str:
     return f"models/{model_id}/cutouts/{view}.png"
 
 
+#: A cut-out PNG's text chunk naming the photo whose outline, mirrored, stands in for this view (its own
+#: photo could not be cut out): its shape is usable, its colours are the other side's.
+STAND_IN_FOR_TEXT = "photo3d:outline-of"
+
+
 def asset_key(model_id: object, filename: str) -> str:
     return f"models/{model_id}/assets/{filename}"
 

@@ -34,10 +34,10 @@ from photo3d_common.outcomes import answer_once
 from photo3d_common.ports import Publisher, Storage
 from photo3d_common.storage import ObjectNotFound, cutout_key
 
-from .consistency import check_cutouts
-from .cutout import encode_png
+from .cutout import NoSubjectFound
 from .ports import Remover
 from .remover import CutoutResult
+from .stand_ins import check_set
 
 #: Version of the cross-view check of the cut-outs: stored cut-outs from another version are redone.
 CHECK_VERSION = 1
@@ -204,7 +204,7 @@ async def _cut_out_all(
     publish: Publisher,
 ) -> tuple[dict[View, str], dict[View, list[ViewWarning]]]:
     """Cut out each photo, check the four cut-outs against each other, store them."""
-    results = {}
+    results: dict[View, CutoutResult | NoSubjectFound] = {}
     for done, view in enumerate(VIEWS, start=1):
         try:
             photo = await storage.get_bytes(original_keys[view])
@@ -213,15 +213,20 @@ async def _cut_out_all(
                 f"the {view} photo is missing: upload it, then run background removal again",
                 detail={"view": view},
             ) from error
-        result = await remover.remove(photo, view=view)
-        results[view] = result
-        log.info(
-            "cut-out made",
-            view=view,
-            width=result.width,
-            height=result.height,
-            coverage=round(result.quality.coverage, 4),
-        )
+        try:
+            result = await remover.remove(photo, view=view)
+        except NoSubjectFound as nothing:  # the opposite photo's outline may stand in (stand_ins.py)
+            results[view] = nothing
+            log.info("no object found", view=view, reason=nothing.message)
+        else:
+            results[view] = result
+            log.info(
+                "cut-out made",
+                view=view,
+                width=result.width,
+                height=result.height,
+                coverage=round(result.quality.coverage, 4),
+            )
         await publish(
             StageProgressed(
                 model_id=model_id,
@@ -243,22 +248,18 @@ async def _cut_out_all(
 
 
 def _check(
-    results: dict[View, CutoutResult], remover: Remover
+    results: dict[View, CutoutResult | NoSubjectFound], remover: Remover
 ) -> tuple[dict[View, bytes], dict[View, list[ViewWarning]]]:
-    """The cross-view check (CPU work, off the event loop); PNGs of the corrected views are re-encoded."""
-    settings = remover.settings
-    images = {view: result.cutout.image for view, result in results.items()}  # no PNG decode
-    checked = check_cutouts(images, **settings.framing())
-    pngs = {view: result.png for view, result in results.items()}
-    for view in checked.corrected:
-        pngs[view] = encode_png(checked.cutouts[view], compress_level=settings.png_compress_level)
-    for view, check in checked.checks.items():
-        if view in checked.corrected or check.warnings:
+    """The cross-view check, with a stand-in for one unusable photo (CPU work, off the event loop)."""
+    checked = check_set(results, remover.settings)
+    for view, check in checked.checked.checks.items():
+        if view in checked.checked.corrected or check.warnings or view in checked.stand_ins:
             log.warning(
                 "cut-out checked against the other views",
                 view=view,
-                corrected=view in checked.corrected,
+                corrected=view in checked.checked.corrected,
+                outline_of=checked.stand_ins.get(view),
                 removed_share=round(check.removed_share, 3),
                 pair_iou=round(check.pair_iou, 3),
             )
-    return pngs, checked.warnings
+    return checked.pngs, checked.warnings

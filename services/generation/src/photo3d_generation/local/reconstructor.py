@@ -14,6 +14,7 @@ from scipy import ndimage
 from skimage import measure
 
 from photo3d_common.events import View as ViewName
+from photo3d_common.storage import STAND_IN_FOR_TEXT
 
 from ..meshio import drop_doubled_faces, normalize_mesh
 from .carving import CarvedVolume, carve
@@ -90,6 +91,8 @@ def reconstruct(
     started = time.perf_counter()
 
     report(0.0, "reading the cut-outs")
+    # A stand-in (another photo's outline, mirrored) shapes the model but lends it no colour.
+    stand_ins = {name for name, image in cutouts.items() if STAND_IN_FOR_TEXT in image.info}
     views = load_views(
         cutouts, max_side=settings.max_photo_side, camera_distance=settings.camera_distance, cameras=cameras
     )
@@ -110,11 +113,12 @@ def reconstruct(
 
     report(0.8, "colouring from the photos")
     tolerance = 3 * volume.spacing
+    colour_views = {name: view for name, view in views.items() if name not in stand_ins}
     if settings.texture_size:
-        mesh = textured_mesh(mesh, views, texture_size=settings.texture_size, tolerance=tolerance)
+        mesh = textured_mesh(mesh, colour_views, texture_size=settings.texture_size, tolerance=tolerance)
     else:
         mesh.visual = trimesh.visual.ColorVisuals(
-            mesh, vertex_colors=vertex_colors(mesh, views, tolerance=tolerance)
+            mesh, vertex_colors=vertex_colors(mesh, colour_views, tolerance=tolerance)
         )
 
     # Keep the silhouettes' scale (1 = the photos' object height) rather than the mesh's own height, so a

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import io
 import json
 import logging
 import time
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tenacity import (
     AsyncRetrying,
@@ -39,6 +41,7 @@ from tenacity import (
 )
 
 from photo3d_common.events import VIEWS, GenerationOptions, View
+from photo3d_common.storage import STAND_IN_FOR_TEXT
 
 from .errors import ProviderJobFailed, ProviderTimeout, ProviderUnavailable
 
@@ -67,6 +70,20 @@ class GenerationInputs(BaseModel):
 
     def digests(self) -> dict[str, str]:
         return {view: hashlib.sha256(self.images[view]).hexdigest() for view in VIEWS if view in self.images}
+
+    def own_views(self) -> dict[View, bytes]:
+        """The images that show their own side: a stand-in (another photo's outline, mirrored, when that
+        side's photo could not be cut out) is left out, except for the required front."""
+        return {view: data for view, data in self.images.items() if view == "front" or not is_stand_in(data)}
+
+
+def is_stand_in(data: bytes) -> bool:
+    """Whether a cut-out PNG is bgremoval's stand-in for an unusable photo (``STAND_IN_FOR_TEXT``)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:  # reads the header chunks only
+            return STAND_IN_FOR_TEXT in image.info
+    except (OSError, ValueError):
+        return False
 
 
 def job_fingerprint(provider: str, inputs: GenerationInputs, options: Mapping[str, Any]) -> str:

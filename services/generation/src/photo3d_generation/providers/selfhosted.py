@@ -148,9 +148,10 @@ class SelfHostedHunyuanProvider(HttpProvider):
             "type": "glb",
         }
         if s.send_multiview:
+            own = inputs.own_views()
             for view in ("left", "right", "back"):
-                if view in inputs.images:
-                    payload[f"image_{view}"] = base64.b64encode(inputs.images[view]).decode("ascii")
+                if view in own:
+                    payload[f"image_{view}"] = base64.b64encode(own[view]).decode("ascii")
         for key in ("octree_resolution", "num_inference_steps", "guidance_scale"):
             if getattr(s, key) is not None:
                 payload[key] = getattr(s, key)

@@ -426,7 +426,7 @@ class TencentHunyuanProvider(HttpProvider):
         prepared = await run_blocking(
             functools.partial(
                 prepare_images,
-                inputs.images if self.settings.send_multiview else {"front": inputs.images["front"]},
+                inputs.own_views() if self.settings.send_multiview else {"front": inputs.images["front"]},
                 max_total_base64_bytes=self.settings.max_images_base64_bytes,
                 max_side=self.settings.max_image_side,
                 jpeg_quality=self.settings.jpeg_quality,

@@ -1,0 +1,99 @@
+"""One unusable photo need not fail the model: the opposite photo's outline, mirrored, stands in for it.
+
+Opposite views see nearly mirror-image silhouettes, so for the shape the front photo's outline says
+almost all that the back photo's would. When exactly one photo cannot be cut out (no object found in
+it) or its cut-out contradicts the others beyond repair, and its opposite is sound, the opposite cut-out
+mirrored takes its place, marked in its PNG (``STAND_IN_FOR_TEXT``) so generation carves with it but
+takes no colour from it, and the photo gets a warning saying what to retake. A second unusable photo, or
+one whose opposite is unusable too, still fails the stage with that photo's reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+
+from PIL import ImageOps
+
+from photo3d_common.errors import Photo3DError
+from photo3d_common.events import View, ViewWarning
+from photo3d_common.storage import STAND_IN_FOR_TEXT
+
+from .consistency import OPPOSITE, CheckedCutouts, CutoutsDisagree, check_cutouts
+from .cutout import NoSubjectFound, encode_png
+from .remover import BackgroundRemovalSettings, CutoutResult
+
+#: what each refusal says about the photo, for the warning
+_WHY = {
+    NoSubjectFound: "no object could be found in it",
+    CutoutsDisagree: "its cut-out did not match the other photos",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckedSet:
+    """The four cut-outs after the cross-view check, with their PNGs and what the user is told."""
+
+    checked: CheckedCutouts
+    pngs: dict[View, bytes]
+    warnings: dict[View, list[ViewWarning]]
+    stand_ins: dict[View, View]  # view -> the opposite view whose outline stands in for it
+
+
+def mirrored(result: CutoutResult, opposite: View, settings: BackgroundRemovalSettings) -> CutoutResult:
+    """``result`` (the opposite view's cut-out) mirrored left to right, as seen from the other side."""
+    image = ImageOps.mirror(result.cutout.image)
+    png = encode_png(image, compress_level=settings.png_compress_level, text={STAND_IN_FOR_TEXT: opposite})
+    return CutoutResult(
+        png=png, cutout=dataclasses.replace(result.cutout, image=image), mask=ImageOps.mirror(result.mask)
+    )
+
+
+def check_set(
+    results: Mapping[View, CutoutResult | NoSubjectFound],
+    settings: BackgroundRemovalSettings,
+    *,
+    check: Callable[..., CheckedCutouts] = check_cutouts,
+) -> CheckedSet:
+    """The cross-view check of the four cut-outs (a view's entry is its ``NoSubjectFound`` when the remover
+    found nothing), with at most one stand-in. Raises the refusal of a photo that cannot be stood in for."""
+    usable: dict[View, CutoutResult] = {v: r for v, r in results.items() if isinstance(r, CutoutResult)}
+    stand_ins: dict[View, View] = {}
+    reasons: dict[View, Photo3DError] = {}
+
+    def stand_in(view: View, reason: Photo3DError) -> None:
+        opposite = OPPOSITE[view]
+        if stand_ins or opposite not in usable or opposite in stand_ins.values():
+            raise reason
+        usable[view] = mirrored(usable[opposite], opposite, settings)
+        stand_ins[view], reasons[view] = opposite, reason
+
+    for view, result in results.items():
+        if isinstance(result, NoSubjectFound):
+            stand_in(view, result)
+    while True:
+        try:
+            checked = check({v: r.cutout.image for v, r in usable.items()}, **settings.framing())
+            break
+        except CutoutsDisagree as disagreement:
+            culprit = (disagreement.detail or {}).get("view")
+            if culprit not in usable:
+                raise
+            stand_in(culprit, disagreement)
+
+    pngs = {view: result.png for view, result in usable.items()}
+    for view in checked.corrected:
+        text: dict[str, str] | None = {STAND_IN_FOR_TEXT: stand_ins[view]} if view in stand_ins else None
+        pngs[view] = encode_png(checked.cutouts[view], compress_level=settings.png_compress_level, text=text)
+    warnings = {view: list(found) for view, found in checked.warnings.items()}
+    for view, opposite in stand_ins.items():
+        why = _WHY.get(type(reasons[view]), "it could not be used")
+        warnings[view] = [
+            ViewWarning(
+                code="outline_from_opposite",
+                message=f"the {view} photo could not be used ({why}): the model's outline from that side is "
+                f"the {opposite} photo's, mirrored, and its colours come from the neighbouring photos; "
+                f"retake the {view} photo in front of a plain wall for a better model",
+            )
+        ]
+    return CheckedSet(checked=checked, pngs=pngs, warnings=warnings, stand_ins=stand_ins)

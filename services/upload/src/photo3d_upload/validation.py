@@ -213,8 +213,10 @@ def _check_dimensions(width: int, height: int, limits: PhotoLimits) -> None:
         )
 
 
-def _decode_fully(source: IO[bytes], limits: PhotoLimits) -> Image.Image:
-    """Verify the container (PNG checksums), then decode every pixel: truncation shows up only here."""
+def _decode_fully(source: IO[bytes], limits: PhotoLimits, *, pixels_needed: bool = True) -> Image.Image:
+    """Verify the container (PNG checksums), then decode all of the image data: truncation shows up only
+    here. A JPEG stored as it is (``pixels_needed=False``) is decoded at an eighth of its size: libjpeg still
+    reads every byte of the compressed data, so damage shows up as well, for a fraction of the work."""
     image = _open(source, limits)
     try:
         image.verify()
@@ -224,6 +226,8 @@ def _decode_fully(source: IO[bytes], limits: PhotoLimits) -> Image.Image:
         image.close()
     image = _open(source, limits)
     try:
+        if not pixels_needed and image.format in {"JPEG", "MPO"}:
+            image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
         image.load()
     except Image.DecompressionBombError as error:
         image.close()
@@ -370,8 +374,12 @@ def check_photo(source: IO[bytes], limits: PhotoLimits) -> CheckedPhoto:
             raise InvalidInput(
                 "the image is animated: upload a still photo", code="animated_image", detail={"format": fmt}
             )
+        size_of_image = header.size
+        # a JPEG's EXIF is in its header (other formats may keep it after the image data: not read here)
+        stored_as_is = fmt == "JPEG" and header.getexif().get(ORIENTATION_TAG, 1) not in range(2, 9)
 
-    image = _decode_fully(source, limits)
+    # Only a photo that is re-encoded (turned upright, converted) needs its pixels at full size.
+    image = _decode_fully(source, limits, pixels_needed=not stored_as_is)
     try:
         orientation = image.getexif().get(ORIENTATION_TAG, 1)
         icc = image.info.get("icc_profile")
@@ -385,7 +393,7 @@ def check_photo(source: IO[bytes], limits: PhotoLimits) -> CheckedPhoto:
             target, transformed = fmt, None
 
         if transformed is None:
-            width, height = image.size
+            width, height = size_of_image
             fileobj = source
             content_type = ACCEPTED_FORMATS[fmt]
             if (cut := _without_trailing_data(source, fmt)) is not None:

@@ -104,6 +104,7 @@ def subscriber_options(settings: KafkaSettings, *, group_id: str) -> dict[str, A
         "ack_policy": AckPolicy.ACK,
         "session_timeout_ms": settings.session_timeout_ms,
         "heartbeat_interval_ms": min(settings.heartbeat_interval_ms, settings.session_timeout_ms // 3),
+        "fetch_max_wait_ms": min(settings.fetch_max_wait_ms, settings.request_timeout_ms // 2),
         # Generation can run for many minutes; the consumer must not be thrown out of the group meanwhile.
         "max_poll_interval_ms": 60 * 60 * 1000,
     }

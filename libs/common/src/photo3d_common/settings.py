@@ -32,6 +32,13 @@ class KafkaSettings(BaseSettings):
     )
     session_timeout_ms: int = Field(10_000, description="group joins take about half of this")
     heartbeat_interval_ms: int = 1_000
+    fetch_max_wait_ms: int = Field(
+        5_000,
+        ge=100,
+        le=30_000,
+        description="how long an idle consumer's fetch waits at the broker; a message ends the wait at "
+        "once (Kafka and Tansu alike), so a long wait costs no latency and saves idle polling",
+    )
     graceful_timeout_s: float = Field(
         120.0, gt=0, description="on shutdown, how long the message in hand may take to finish"
     )

@@ -294,18 +294,21 @@ def run_of(event: Event) -> datetime:
 
 
 def _stale(model: ModelState, event: Event, kind: EventKind, to: ModelStatus) -> str | None:
-    """Around failures, an event of a run older than the current status's run belongs to an earlier run:
-    a start that would clear a later failure, or a failure that would end a later re-run, also when a
-    worker that comes back after the watchdog's failure finishes its old trigger. (Events of one run
-    come from one worker, and a re-run follows a user's action, so clock skew between hosts does not
-    decide.)"""
-    current = model.run_triggered_at or model.status_changed_at
-    if current is None or run_of(event) >= current:
+    """Around failures, an event older than the current status belongs to an earlier run: a start that
+    would clear a later failure, or a failure that would end a later re-run. Older means of an older run
+    (a worker back after the watchdog failed the model finishes its old trigger late), or of the same run
+    but from before the status changed (topics are consumed independently: a run's start may arrive after
+    its own failure). Events of one run come from one worker, and a re-run follows a user's action, so
+    clock skew between hosts does not decide."""
+    if model.status_changed_at is None:
+        return None
+    current = (model.run_triggered_at or model.status_changed_at, model.status_changed_at)
+    if (run_of(event), event.occurred_at) >= current:
         return None
     if model.status == S.FAILED and to != S.FAILED:
-        return "stale: this run was triggered before the failure it would clear"
+        return "stale: this happened before the failure it would clear"
     if kind is K.MODEL_FAILED:
-        return f"stale: this failure is of a run triggered before the model became {model.status}"
+        return f"stale: this failure happened before the model became {model.status}"
     return None
 
 

@@ -436,6 +436,23 @@ def test_a_runs_start_arriving_after_its_own_failure_does_not_clear_it():
     assert late_start.outcome == "ignored" and "before the failure" in late_start.reason
 
 
+def test_a_reruns_result_consumed_before_its_start_keeps_its_warnings():
+    """A re-run of background removal: its background.removed may be consumed before its removal_started
+    (different topics). The result moves the model on, and the late start does not wipe its warnings."""
+    failed = state(S.FAILED, status_changed_at=T0 + timedelta(seconds=5), error_code="no_subject_found")
+    removed = EVENTS[K.BACKGROUND_REMOVED]().model_copy(
+        update={"view_warnings": {"right": [ViewWarning(code="outline_from_opposite", message="...")]}}
+    )
+    result = decide(failed, of_run(removed, triggered=10, occurred=12))
+    assert isinstance(result, Applied) and result.new.status == S.REMOVING_BACKGROUND
+    late_start = decide(result.new, of_run(EVENTS[K.BACKGROUND_REMOVAL_STARTED](), triggered=10, occurred=11))
+    assert isinstance(late_start, Applied) and late_start.new.status == S.REMOVING_BACKGROUND
+    assert [w["code"] for w in late_start.new.photo_warnings["right"]] == ["outline_from_opposite"]
+    # the result of the run that failed, consumed late, still only records its keys
+    old = decide(failed, of_run(removed, triggered=0, occurred=4))
+    assert isinstance(old, Applied) and old.new.status == S.FAILED
+
+
 def test_progress_and_keys_are_not_subject_to_the_clock():
     running = state(S.REMOVING_BACKGROUND, status_changed_at=T0 + timedelta(seconds=30))
     assert isinstance(decide(running, at(EVENTS[K.BACKGROUND_PROGRESSED](), 1)), Applied)

@@ -80,13 +80,22 @@ class Late:
 
 
 @dataclass(frozen=True)
+class LateUnlessRerun:
+    """An event of the run that failed, or of an older one: ``Late``. Of a newer run (a re-run whose start
+    has not been consumed yet): move to ``to``, as that start would have."""
+
+    to: ModelStatus
+    note: str
+
+
+@dataclass(frozen=True)
 class Ignore:
     """Harmless and out of date: nothing to do, not an error."""
 
     note: str
 
 
-Rule = Move | Late | Ignore
+Rule = Move | Late | LateUnlessRerun | Ignore
 K = EventKind
 
 # fmt: off
@@ -124,7 +133,7 @@ TRANSITIONS: dict[tuple[EventKind, ModelStatus], Rule] = {
     (K.BACKGROUND_REMOVED, S.UPLOADING_PHOTOS):    Move(S.REMOVING_BACKGROUND, "reorder: earlier events not seen yet"),
     (K.BACKGROUND_REMOVED, S.PHOTOS_UPLOADED):     Move(S.REMOVING_BACKGROUND, "reorder: removal_started not seen yet"),
     (K.BACKGROUND_REMOVED, S.GENERATING_3D_MODEL): Late("reorder: generation already started"),
-    (K.BACKGROUND_REMOVED, S.FAILED):              Late("reorder: a later stage failed"),
+    (K.BACKGROUND_REMOVED, S.FAILED):              LateUnlessRerun(S.REMOVING_BACKGROUND, "reorder: a later stage failed, or a re-run's start not seen yet"),
     (K.BACKGROUND_REMOVED, S.COMPLETED):           Late("reorder: the model is already completed"),
     # GenerationStarted
     (K.GENERATION_STARTED, S.REMOVING_BACKGROUND): Move(S.GENERATING_3D_MODEL),
@@ -279,6 +288,11 @@ def decide(model: ModelState | None, event: Event) -> Decision:
         case Ignore(note=note):
             return NotApplied("ignored", note)
         case Late(note=note):
+            return Applied(_record_keys(model, event), note)
+        case LateUnlessRerun(to=to, note=note):
+            failed_run = model.run_triggered_at or model.status_changed_at
+            if failed_run is not None and run_of(event) > failed_run:
+                return Applied(_apply(model, event, to), f"{note}: a re-run")
             return Applied(_record_keys(model, event), note)
         case Move(to=to, note=note):
             if stale := _stale(model, event, kind, to):

@@ -33,11 +33,11 @@ class KafkaSettings(BaseSettings):
     session_timeout_ms: int = Field(10_000, description="group joins take about half of this")
     heartbeat_interval_ms: int = 1_000
     fetch_max_wait_ms: int = Field(
-        5_000,
+        500,
         ge=100,
         le=30_000,
-        description="how long an idle consumer's fetch waits at the broker; a message ends the wait at "
-        "once (Kafka and Tansu alike), so a long wait costs no latency and saves idle polling",
+        description="how long an idle consumer's fetch waits at the broker (aiokafka's default). 5000 "
+        "halved Tansu's idle CPU but raised the status service's apply lag from 0.16 to 1.3 s under load",
     )
     graceful_timeout_s: float = Field(
         120.0, gt=0, description="on shutdown, how long the message in hand may take to finish"

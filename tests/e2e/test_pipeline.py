@@ -76,7 +76,7 @@ async def test_a_model_with_a_real_size_and_a_face_budget_comes_out_so_in_every_
         assert len(mesh.faces) == done["face_count"] and mesh.extents[1] == pytest.approx(0.3, rel=0.01)
     usdz = await alice.file(model["id"], "assets/model.usdz")
     assert usdz.status_code == 200 and usdz.headers["content-type"] == "model/vnd.usdz+zip"
-    assert {"model.usdc", "texture.png"} <= set(zipfile.ZipFile(io.BytesIO(usdz.content)).namelist())
+    assert {"model.usdc", "texture.jpg"} <= set(zipfile.ZipFile(io.BytesIO(usdz.content)).namelist())
 
 
 async def test_one_photo_without_an_object_is_stood_in_for_and_named_in_a_warning(alice):

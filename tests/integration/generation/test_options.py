@@ -89,14 +89,14 @@ def _check_usdz(data: bytes, *, glb: trimesh.Trimesh, faces: int, textured: bool
         material, _ = UsdShade.MaterialBindingAPI(meshes[0]).ComputeBoundMaterial()
         assert material
         if textured:
-            assert "texture.png" in names
+            assert "texture.jpg" in names  # an opaque texture is stored as JPEG (textures.py)
             shaders = [prim for prim in stage.Traverse() if prim.IsA(UsdShade.Shader)]
             files = [
                 UsdShade.Shader(prim).GetInput("file").Get()
                 for prim in shaders
                 if UsdShade.Shader(prim).GetIdAttr().Get() == "UsdUVTexture"
             ]
-            assert [str(f.path) for f in files] == ["./texture.png"]
+            assert [str(f.path) for f in files] == ["./texture.jpg"]
             st = UsdGeom.PrimvarsAPI(mesh).GetPrimvar("st")
             assert st and len(st.Get()) == len(points)
         else:

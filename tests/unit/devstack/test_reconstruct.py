@@ -58,10 +58,10 @@ def test_reconstruct_writes_glb_obj_stl_and_preview(tmp_path: Path) -> None:
     assert meshio.vertex_colors(mesh).std() > 10  # coloured from the photos, not a flat default
     assert trimesh.load(out.with_suffix(".stl")).is_watertight
     assert (tmp_path / "out" / "cup.obj").stat().st_size > 1000
-    assert "map_Kd texture.png" in (tmp_path / "out" / "cup.mtl").read_text()
-    assert Image.open(tmp_path / "out" / "texture.png").size[0] >= 64
+    assert "map_Kd texture.jpg" in (tmp_path / "out" / "cup.mtl").read_text()
+    assert Image.open(tmp_path / "out" / "texture.jpg").size[0] >= 64
     assert Image.open(tmp_path / "out" / "cup-preview.png").size == (256, 256)
-    assert zipfile.ZipFile(out.with_suffix(".usdz")).namelist() == ["model.usdc", "texture.png"]
+    assert zipfile.ZipFile(out.with_suffix(".usdz")).namelist() == ["model.usdc", "texture.jpg"]
 
 
 def test_missing_photo_file_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

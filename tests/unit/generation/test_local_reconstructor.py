@@ -263,13 +263,14 @@ def test_glb_round_trip_keeps_orientation_colours_and_closure(sphere: trimesh.Tr
 
 def test_exported_assets_are_readable(sphere: trimesh.Trimesh) -> None:
     assets = meshio.export_assets(sphere, preview_size=96)
-    assert {"model.glb", "model.obj", "model.mtl", "texture.png", "model.stl", "preview.png"} <= set(assets)
+    assert {"model.glb", "model.obj", "model.mtl", "texture.jpg", "model.stl", "preview.png"} <= set(assets)
     stl = trimesh.load(io.BytesIO(assets["model.stl"]), file_type="stl")
     assert len(stl.faces) == len(sphere.faces)
     assert stl.is_watertight
-    assert "map_Kd texture.png" in assets["model.mtl"].decode()
+    assert "map_Kd texture.jpg" in assets["model.mtl"].decode()
     assert b"mtllib model.mtl" in assets["model.obj"]
-    texture = Image.open(io.BytesIO(assets["texture.png"]))
+    texture = Image.open(io.BytesIO(assets["texture.jpg"]))
+    assert texture.format == "JPEG"  # a texture of photos: small and fast to encode (textures.py)
     assert texture.size == (256, 256)
     obj = trimesh.load(
         io.BytesIO(assets["model.obj"]),

@@ -26,6 +26,7 @@ import trimesh
 from PIL import Image, ImageDraw
 from scipy.spatial import cKDTree
 
+from .textures import mark_for_export
 from .usdz import to_usdz_bytes
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,7 @@ def drop_doubled_faces(mesh: trimesh.Trimesh) -> None:
 
 def to_glb_bytes(mesh: trimesh.Trimesh) -> bytes:
     """GLB (glTF 2.0 binary) with vertex colours or the base-colour texture."""
+    _mark_textures(mesh)
     return trimesh.exchange.gltf.export_glb(trimesh.Scene(mesh), include_normals=True)
 
 
@@ -176,6 +178,7 @@ def to_obj_files(mesh: trimesh.Trimesh, *, stem: str = "model") -> dict[str, byt
     """
     textured = isinstance(mesh.visual, trimesh.visual.TextureVisuals) and mesh.visual.uv is not None
     if textured:
+        _mark_textures(mesh)
         text, extra = trimesh.exchange.obj.export_obj(
             mesh,
             include_normals=True,
@@ -186,10 +189,11 @@ def to_obj_files(mesh: trimesh.Trimesh, *, stem: str = "model") -> dict[str, byt
         files = {f"{stem}.obj": text.encode()}
         mtl_name = f"{stem}.mtl"
         mtl = extra.pop(mtl_name, b"").decode()
-        # Stable texture names (the storage contract's ``texture.png``), referenced from the MTL.
+        # Stable texture names (the storage contract's ``texture.jpg``/``.png``), referenced from the MTL.
         images = sorted(extra)
         for index, name in enumerate(images):
-            new_name = "texture.png" if len(images) == 1 else f"texture_{index}.png"
+            extension = name.rpartition(".")[2].lower().replace("jpeg", "jpg")
+            new_name = f"texture.{extension}" if len(images) == 1 else f"texture_{index}.{extension}"
             mtl = mtl.replace(name, new_name)
             files[new_name] = extra[name]
         if mtl:
@@ -326,28 +330,23 @@ def render_preview(
     return buffer.getvalue()
 
 
-#: zlib level of texture PNGs: the GLB and the OBJ each embed/write the texture, and trimesh encodes it
-#: with Pillow's default 6 each time (about 1 s for a 2048 px atlas); level 1 is ~5x faster, ~15 % larger
-TEXTURE_PNG_LEVEL = 1
-
-
-def _encode_textures_fast(mesh: trimesh.Trimesh) -> None:
-    """Make every PNG encoding of the mesh's texture (by trimesh, in the GLB and the OBJ) fast, through
-    Pillow's per-image ``encoderinfo`` (the documented way to give save() parameters its caller omits)."""
+def _mark_textures(mesh: trimesh.Trimesh) -> None:
+    """Every encoding of the mesh's texture (by trimesh, in the GLB and the OBJ; the USDZ) in the format
+    and with the parameters of :func:`textures.mark_for_export`."""
     material = getattr(mesh.visual, "material", None)
     for name in ("image", "baseColorTexture"):
         image = getattr(material, name, None)
         if isinstance(image, Image.Image):
-            image.encoderinfo = {**getattr(image, "encoderinfo", {}), "compress_level": TEXTURE_PNG_LEVEL}
+            mark_for_export(image)
 
 
 def export_assets(mesh: trimesh.Trimesh, *, preview_size: int = 256) -> dict[str, bytes]:
     """Every stored asset of a finished model, by file name under ``assets/``.
 
-    ``model.glb``, ``model.obj`` (+ ``model.mtl``/``texture.png`` when textured), ``model.stl``,
+    ``model.glb``, ``model.obj`` (+ ``model.mtl``/``texture.jpg``, or ``texture.png`` for a texture with
+    transparency, when textured), ``model.stl``,
     ``model.usdz`` (texture packaged inside), ``preview.png``. The mesh must already be in the output convention (see :func:`normalize_mesh`).
     """
-    _encode_textures_fast(mesh)
     assets: dict[str, bytes] = {"model.glb": to_glb_bytes(mesh)}
     assets.update(to_obj_files(mesh, stem="model"))
     assets["model.stl"] = to_stl_bytes(mesh)

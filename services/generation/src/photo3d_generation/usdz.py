@@ -16,8 +16,9 @@ import numpy as np
 import trimesh
 from PIL import Image
 
+from .textures import mark_for_export, texture_file_name
+
 MESH_PATH = "/Model/Mesh"
-TEXTURE_NAME = "texture.png"
 
 
 def _texture_image(mesh: trimesh.Trimesh) -> Image.Image | None:
@@ -68,9 +69,9 @@ def to_usdz_bytes(mesh: trimesh.Trimesh) -> bytes:
         image = _texture_image(mesh)
         primvars = UsdGeom.PrimvarsAPI(usd_mesh)
         if image is not None and isinstance(mesh.visual, trimesh.visual.TextureVisuals):
-            # the texture's own encoding parameters (meshio.export_assets asks for a fast zlib level)
-            params = getattr(image, "encoderinfo", {})
-            image.convert("RGB").save(root / TEXTURE_NAME, format="PNG", **params)
+            chosen = mark_for_export(image)  # the format and parameters of the GLB's and the OBJ's copy
+            texture_name = texture_file_name(image)
+            image.save(root / texture_name, format=chosen, **image.encoderinfo)
             # trimesh keeps UVs with the origin bottom-left, as USD's st does: no flip.
             uv = np.asarray(mesh.visual.uv, dtype=np.float32)
             st = primvars.CreatePrimvar("st", Sdf.ValueTypeNames.TexCoord2fArray, UsdGeom.Tokens.vertex)
@@ -80,7 +81,7 @@ def to_usdz_bytes(mesh: trimesh.Trimesh) -> bytes:
             reader.CreateInput("varname", Sdf.ValueTypeNames.String).Set("st")
             texture = UsdShade.Shader.Define(stage, "/Model/Material/Texture")
             texture.CreateIdAttr("UsdUVTexture")
-            texture.CreateInput("file", Sdf.ValueTypeNames.Asset).Set(f"./{TEXTURE_NAME}")
+            texture.CreateInput("file", Sdf.ValueTypeNames.Asset).Set(f"./{texture_name}")
             texture.CreateInput("sourceColorSpace", Sdf.ValueTypeNames.Token).Set("sRGB")
             texture.CreateInput("wrapS", Sdf.ValueTypeNames.Token).Set("clamp")
             texture.CreateInput("wrapT", Sdf.ValueTypeNames.Token).Set("clamp")

@@ -1,0 +1,45 @@
+"""How a model's texture is encoded in the files that carry it (the GLB, the OBJ's texture, the USDZ).
+
+A texture without transparency (the reconstructor's atlas is photos) is stored as JPEG, quality 90 with
+full-resolution colour: a 2048 px atlas encodes in ~25 ms instead of ~320 ms as PNG at zlib level 1, and
+takes ~0.43 MB instead of ~2.3 MB, in each of the three files (measured on the benchmark's photos). glTF
+2.0, OBJ/MTL viewers and AR Quick Look all read JPEG textures. A texture with transparency stays PNG.
+
+trimesh encodes a texture by its image's ``format`` (a JPEG stays JPEG) and Pillow's ``save()`` takes the
+image's ``encoderinfo`` as its defaults, so marking the image once sets every encoding of it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from PIL import Image
+
+TextureFormat = Literal["JPEG", "PNG"]
+
+JPEG_QUALITY = 90
+#: zlib level of PNG textures: ~5x faster than Pillow's default 6, ~15 % larger
+PNG_COMPRESS_LEVEL = 1
+EXTENSIONS: dict[TextureFormat, str] = {"JPEG": "jpg", "PNG": "png"}
+
+
+def texture_format(image: Image.Image) -> TextureFormat:
+    return "JPEG" if image.mode == "RGB" else "PNG"
+
+
+def mark_for_export(image: Image.Image) -> TextureFormat:
+    """Set the format and encoder parameters every later encoding of ``image`` uses; returns the format."""
+    chosen = texture_format(image)
+    params: dict[str, int] = (
+        {"quality": JPEG_QUALITY, "subsampling": 0}
+        if chosen == "JPEG"
+        else {"compress_level": PNG_COMPRESS_LEVEL}
+    )
+    image.format = chosen
+    image.encoderinfo = {**getattr(image, "encoderinfo", {}), **params}
+    return chosen
+
+
+def texture_file_name(image: Image.Image, stem: str = "texture") -> str:
+    """``texture.jpg`` or ``texture.png``, by the format ``mark_for_export`` chose."""
+    return f"{stem}.{EXTENSIONS[texture_format(image)]}"

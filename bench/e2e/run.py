@@ -342,6 +342,14 @@ def analyse(events: list[dict[str, Any]], run: dict[str, Any]) -> dict[str, Any]
             "upload_photo": summary(upload_requests),
         },
         "events_read": len(events),
+        # messages per model by topic: each costs a produce, the broker, a consume (and the status
+        # service's transaction when it affects a status)
+        "events_per_model": {
+            topic: sum(1 for e in events if e["_topic"] == topic and e.get("model_id") in ours) / len(ours)
+            for topic in sorted({e["_topic"] for e in events})
+        }
+        if ours
+        else {},
     }
 
 
@@ -497,6 +505,10 @@ def markdown(report: dict[str, Any]) -> str:
             f"{fmt(http['create_model']['p95'], 3)} s; upload photo p50 {fmt(http['upload_photo']['p50'], 3)} s / "
             f"p95 {fmt(http['upload_photo']['p95'], 3)} s."
         ),
+        "",
+        "Messages per model: "
+        + ", ".join(f"{topic} {count:g}" for topic, count in r.get("events_per_model", {}).items())
+        + ".",
         "",
         "## Peak memory and CPU per process (RSS of each process tree, sampled every 0.2 s)",
         "",

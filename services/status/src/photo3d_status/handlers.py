@@ -14,7 +14,8 @@ log = get_logger(__name__)
 
 async def apply_event(event: Event, *, repository: EventStore, publish: Publisher) -> ApplyResult:
     """Apply one event; then publish the status change it caused (queued in the outbox by the same
-    transaction). A redelivered event is a no-op but still flushes what a crash may have left queued.
+    transaction). A redelivered event is a no-op but still flushes what a crash may have left queued. An
+    event that changed no status publishes nothing, and costs no outbox transaction.
 
     A database outage propagates: the consumer waits it out and delivers the event again, as in every
     service (``photo3d_common.broker``), instead of parking it."""
@@ -33,10 +34,14 @@ async def apply_event(event: Event, *, repository: EventStore, publish: Publishe
             log.info("event applied", note=result.reason or None, **fields)
         else:
             log.info("event not applied", reason=result.reason, **fields)
-        try:
-            await repository.flush_outbox(publish)
-        except Exception as error:  # noqa: BLE001 - the change is committed; the outbox sweep retries it
-            log.warning("status change not published yet", error=f"{type(error).__name__}: {error}")
+        if result.status_changed or result.outcome == "duplicate":
+            # Only then can something be waiting: this event's change, or one a crash left queued before
+            # the redelivery. Most events change no status (progress, photos before the last); what an
+            # outage left queued meanwhile is the sweeper's.
+            try:
+                await repository.flush_outbox(publish)
+            except Exception as error:  # noqa: BLE001 - the change is committed; the outbox sweep retries it
+                log.warning("status change not published yet", error=f"{type(error).__name__}: {error}")
         return result
 
 

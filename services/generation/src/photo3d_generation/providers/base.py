@@ -303,6 +303,10 @@ async def with_retries(
 # --- the driver ------------------------------------------------------------------------------------------
 
 _FINAL_POLL_GRACE_S = 5.0
+#: A change of the job's status is reported at once, a change of its progress alone at most this often:
+#: each report is a message, a broker write and a status-service transaction, and the page shows no finer
+#: steps (the local reconstructor, polled every 0.1-0.5 s, sent 6 reports in 1.5 s)
+PROGRESS_REPORT_INTERVAL_S = 1.0
 
 OnSubmitted = Callable[[JobHandle], Awaitable[None] | None]
 OnProgress = Callable[[float, str], Awaitable[None] | None]
@@ -328,6 +332,14 @@ def _estimate_progress(state: JobState, age_s: float, expected_duration_s: float
     return round(0.1 + 0.8 * min(1.0, age_s / max(expected_duration_s, 1.0)), 3)
 
 
+def _worth_reporting(
+    last: tuple[JobStatus, float] | None, status: JobStatus, progress: float, last_at: float
+) -> bool:
+    if last is None or last[0] != status:
+        return True
+    return last[1] != progress and time.monotonic() - last_at >= PROGRESS_REPORT_INTERVAL_S
+
+
 async def run_job(
     provider: GenerationProvider,
     inputs: GenerationInputs,
@@ -345,7 +357,8 @@ async def run_job(
     - ``existing_handle``: a handle stored by an earlier attempt; the job is resumed, never resubmitted.
     - ``on_submitted(handle)``: awaited right after submission, before the first poll: persist the handle
       there. If it raises, the error propagates (the job id is logged so it is not lost).
-    - ``on_progress(progress, detail)``: called when the reported status or progress changes.
+    - ``on_progress(progress, detail)``: called when the reported status changes, or its progress (at most
+      every ``PROGRESS_REPORT_INTERVAL_S``).
     - ``deadline_s`` counts from the job's ``submitted_at``, so a resumed job does not get a fresh deadline;
       a job resumed after its deadline is still polled once (it may have finished meanwhile).
 
@@ -380,6 +393,7 @@ async def run_job(
 
     deadline = time.monotonic() + max(0.0, deadline_s - handle.age_s())
     last_report: tuple[JobStatus, float] | None = None
+    last_report_at = 0.0
     while True:
         # A poll at or after the deadline (the last one, or the first of a late-resumed job) still gets a
         # short grace to answer: the job may have finished meanwhile.
@@ -401,8 +415,8 @@ async def run_job(
             break
 
         progress = _estimate_progress(state, handle.age_s(), provider.expected_duration_s)
-        if last_report != (state.status, progress):
-            last_report = (state.status, progress)
+        if _worth_reporting(last_report, state.status, progress, last_report_at):
+            last_report, last_report_at = (state.status, progress), time.monotonic()
             await _call(on_progress, progress, state.detail or state.status.value)
 
         time_left = deadline - time.monotonic()

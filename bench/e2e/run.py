@@ -360,9 +360,8 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
 
     from PIL import Image
 
-    from photo3d_bgremoval.consistency import check_cutouts
-    from photo3d_bgremoval.cutout import encode_png
     from photo3d_bgremoval.remover import BackgroundRemovalSettings, BackgroundRemover, prepare_process
+    from photo3d_bgremoval.stand_ins import check_set
     from photo3d_common.events import GenerationOptions
     from photo3d_generation import meshio
     from photo3d_generation.fitting import fit_to_options
@@ -390,18 +389,12 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
     run_started = time.perf_counter()
 
     async def cut_out_all(views: dict[str, bytes]) -> dict[str, bytes]:
-        """What the bgremoval handler computes: each cut-out, then the cross-view check."""
-        results = {view: await remover.remove(data, view=view) for view, data in views.items()}
-        checked = check_cutouts(
-            {view: r.cutout.image for view, r in results.items()},
-            margin_fraction=bg_settings.margin_fraction,
-            square=bg_settings.square,
-            max_side=bg_settings.max_side_px,
-        )
-        pngs = {view: r.png for view, r in results.items()}
-        for view in checked.corrected:
-            pngs[view] = encode_png(checked.cutouts[view], compress_level=bg_settings.png_compress_level)
-        return pngs
+        """What the bgremoval handler computes: each cut-out, then the cross-view check (``check_set``,
+        with its stand-in for one unusable photo)."""
+        results: dict[Any, Any] = {
+            view: await remover.remove(data, view=view) for view, data in views.items()
+        }
+        return check_set(results, bg_settings).pngs
 
     for views in photos:
         t0, c0 = time.perf_counter(), cpu_now()

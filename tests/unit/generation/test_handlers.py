@@ -257,3 +257,27 @@ def test_a_stand_in_is_not_sent_to_a_hosted_service_as_a_view_of_its_own():
     assert sorted(inputs.own_views()) == ["back", "front", "left"]
     front_stood_in = GenerationInputs(images={"front": _png({STAND_IN_FOR_TEXT: "back"}), "back": _png()})
     assert sorted(front_stood_in.own_views()) == ["back", "front"]  # the front is always sent
+
+
+class _NotResumable(InMemoryProvider):
+    resumable = False  # a job of this process, as the built-in reconstructor's
+
+
+async def test_a_job_that_cannot_be_resumed_is_remembered_only_once_finished():
+    deps, model_id = _deps(_NotResumable()), uuid.uuid4()
+    keys = await _cutouts(deps, model_id)
+    writes: list[str] = []
+    put = deps.storage.put_bytes
+
+    async def recording_put(key: str, data: bytes, **options) -> None:
+        writes.append(key)
+        await put(key, data, **options)
+
+    deps.storage.put_bytes = recording_put  # type: ignore[method-assign]
+    await inject_dependencies(handlers.on_background_removed, deps)(_removed(model_id, keys))
+
+    (done,) = deps.publish.of(ModelGenerated)
+    job_writes = [key for key in writes if "/generation/job-" in key]
+    assert len(job_writes) == 1  # no record of the running job: nothing could resume it
+    record = JobRecord.model_validate_json(await deps.storage.get_bytes(job_writes[0]))
+    assert record.completed and record.handle.job_id == done.job_id

@@ -204,7 +204,8 @@ async def _run_provider_job(
 
     async def remember(handle: JobHandle) -> None:
         submitted.append(handle)
-        await deps.jobs.save(model_id, fingerprint, JobRecord(handle=handle))
+        if provider.resumable:  # a job of this process (resumable = False) is never resumed from its record
+            await deps.jobs.save(model_id, fingerprint, JobRecord(handle=handle))
 
     async def progress(fraction: float, detail: str) -> None:
         await deps.publish(
@@ -220,7 +221,7 @@ async def _run_provider_job(
             )
         except ProviderError as error:
             used = submitted[-1] if submitted else handle
-            if error.discard_job and used is not None:  # the job is dead or its results are gone
+            if error.discard_job and used is not None and provider.resumable:  # dead, or its results gone
                 await deps.jobs.discard(model_id, fingerprint, job_id=used.job_id)
             raise
 

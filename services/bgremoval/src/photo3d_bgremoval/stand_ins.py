@@ -20,7 +20,7 @@ from photo3d_common.events import View, ViewWarning
 from photo3d_common.storage import STAND_IN_FOR_TEXT
 
 from .consistency import OPPOSITE, CheckedCutouts, CutoutsDisagree, check_cutouts
-from .cutout import NoSubjectFound, encode_png
+from .cutout import NoSubjectFound, Side, encode_png
 from .remover import BackgroundRemovalSettings, CutoutResult
 
 #: what each refusal says about the photo, for the warning
@@ -40,13 +40,34 @@ class CheckedSet:
     stand_ins: dict[View, View]  # view -> the opposite view whose outline stands in for it
 
 
+#: a frame side as seen in the mirrored photo
+_MIRRORED_SIDE: dict[Side, Side] = {"left": "right", "right": "left", "top": "top", "bottom": "bottom"}
+
+
+def _mirrored_box(box: tuple[int, int, int, int], width: int) -> tuple[int, int, int, int]:
+    left, top, right, bottom = box
+    return width - right, top, width - left, bottom
+
+
 def mirrored(result: CutoutResult, opposite: View, settings: BackgroundRemovalSettings) -> CutoutResult:
-    """``result`` (the opposite view's cut-out) mirrored left to right, as seen from the other side."""
+    """``result`` (the opposite view's cut-out) mirrored left to right, as seen from the other side: the
+    image, the mask and what was measured on them (the object's box, the frame sides it touches, where
+    the canvas lies in the photo)."""
     image = ImageOps.mirror(result.cutout.image)
     png = encode_png(image, compress_level=settings.png_compress_level, text={STAND_IN_FOR_TEXT: opposite})
-    return CutoutResult(
-        png=png, cutout=dataclasses.replace(result.cutout, image=image), mask=ImageOps.mirror(result.mask)
+    quality = result.cutout.quality
+    quality = dataclasses.replace(
+        quality,
+        bbox=None if quality.bbox is None else _mirrored_box(quality.bbox, quality.width),
+        touching_sides=frozenset(_MIRRORED_SIDE[side] for side in quality.touching_sides),
     )
+    cutout = dataclasses.replace(
+        result.cutout,
+        image=image,
+        quality=quality,
+        canvas_box=_mirrored_box(result.cutout.canvas_box, result.cutout.source_size[0]),
+    )
+    return CutoutResult(png=png, cutout=cutout, mask=ImageOps.mirror(result.mask))
 
 
 def check_set(
@@ -63,7 +84,7 @@ def check_set(
 
     def stand_in(view: View, reason: Photo3DError) -> None:
         opposite = OPPOSITE[view]
-        if stand_ins or opposite not in usable or opposite in stand_ins.values():
+        if stand_ins or opposite not in usable:  # one stand-in at most, from a usable photo
             raise reason
         usable[view] = mirrored(usable[opposite], opposite, settings)
         stand_ins[view], reasons[view] = opposite, reason

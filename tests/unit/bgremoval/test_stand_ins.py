@@ -1,0 +1,42 @@
+"""The stand-in for an unusable photo is its opposite's cut-out mirrored: image, mask and measurements."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from photo3d_bgremoval.cutout import Cutout, MaskQuality
+from photo3d_bgremoval.remover import BackgroundRemovalSettings, CutoutResult
+from photo3d_bgremoval.stand_ins import mirrored
+from photo3d_common.storage import STAND_IN_FOR_TEXT
+
+
+def off_centre_cutout() -> CutoutResult:
+    """An object in the left part of a 100x60 photo, touching its left edge; the canvas is that part."""
+    alpha = np.zeros((60, 100), dtype=np.uint8)
+    alpha[10:50, 0:30] = 255
+    mask = Image.fromarray(alpha, "L")
+    canvas = Image.new("RGBA", (40, 40))
+    canvas.paste(Image.new("RGBA", (30, 40), (200, 30, 30, 255)), (0, 0))
+    quality = MaskQuality(
+        width=100, height=60, coverage=0.2, bbox=(0, 10, 30, 50), touching_sides=frozenset({"left"}),
+        uncertain_ratio=0.05,
+    )  # fmt: skip
+    cutout = Cutout(image=canvas, quality=quality, source_size=(100, 60), canvas_box=(-5, 10, 35, 50))
+    return CutoutResult(png=b"", cutout=cutout, mask=mask)
+
+
+def test_the_stand_in_is_the_opposite_cut_out_seen_from_the_other_side() -> None:
+    stand_in = mirrored(off_centre_cutout(), "front", BackgroundRemovalSettings())
+
+    assert stand_in.quality.bbox == (70, 10, 100, 50)
+    assert stand_in.quality.touching_sides == frozenset({"right"})
+    assert stand_in.cutout.canvas_box == (65, 10, 105, 50)
+    assert np.asarray(stand_in.mask)[30, 99] == 255 and np.asarray(stand_in.mask)[30, 0] == 0
+    assert (
+        stand_in.cutout.image.getpixel((39, 0))[3] == 255 and stand_in.cutout.image.getpixel((0, 0))[3] == 0
+    )
+    stored = Image.open(io.BytesIO(stand_in.png))
+    assert stored.info[STAND_IN_FOR_TEXT] == "front"  # generation carves with it, takes no colour

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -66,6 +67,22 @@ class PhotoStored:
     sha256: str
     views_stored: list[View]
     all_views_uploaded: bool
+
+    @classmethod
+    def announced_by(cls, event: PhotoUploaded) -> PhotoStored:
+        """The request's answer: the photo the event announced, and the views stored with it."""
+        return cls(
+            model_id=event.model_id,
+            view=event.view,
+            key=event.object_key,
+            content_type=event.content_type,
+            width=event.width,
+            height=event.height,
+            size_bytes=event.size_bytes,
+            sha256=event.sha256,
+            views_stored=list(event.original_keys),
+            all_views_uploaded=event.all_views_uploaded,
+        )
 
 
 @dataclass(frozen=True)
@@ -261,30 +278,14 @@ async def _store_and_announce(
             "upload it again in a moment",
         )
 
+    stored = PhotoStored.announced_by(event)
     log.info(
         "photo stored",
-        view=view,
-        key=key,
-        content_type=photo.content_type,
-        width=photo.width,
-        height=photo.height,
-        size_bytes=photo.size_bytes,
+        **{name: value for name, value in dataclasses.asdict(stored).items() if name != "model_id"},
         transformed=photo.transformed,
-        all_views_uploaded=all_in,
         start_processing=event.start_processing,
     )
-    return PhotoStored(
-        model_id=model_id,
-        view=view,
-        key=key,
-        content_type=photo.content_type,
-        width=photo.width,
-        height=photo.height,
-        size_bytes=photo.size_bytes,
-        sha256=photo.sha256,
-        views_stored=list(after),
-        all_views_uploaded=all_in,
-    )
+    return stored
 
 
 _REQUEST_NOT_SENT = "the request could not be sent (the message broker is unavailable): try again in a moment"

@@ -141,21 +141,28 @@ def _true_cameras(shots, renderer, rig, distance: float) -> dict[str, KnownCamer
 
 
 def _system_cutouts(remover, photos_rgb, result: Result, true_alpha, warnings):
-    """The product's path: remove each background, check the four against each other (a photo with no
-    object found, or one the others contradict, stood in for by its opposite's outline), crop."""
+    """The product's path: remove each background, refine the busy-backdrop masks with the plain views'
+    colours, check the four against each other (a photo with no object found, or one the others
+    contradict, stood in for by its opposite's outline), crop."""
     from photo3d_bgremoval.consistency import check_cutouts
     from photo3d_bgremoval.cutout import Cutout, NoSubjectFound, cap_size, make_cutout
+    from photo3d_bgremoval.refine import refine_busy_views
     from photo3d_bgremoval.remover import CutoutResult
     from photo3d_bgremoval.stand_ins import check_set
     from photo3d_common.storage import STAND_IN_FOR_TEXT
 
     s = remover.settings
-    full: dict = {}
+    results: dict = {}
     for view in VIEWS:
         try:
-            removed = asyncio.run(remover.remove(photos_rgb[view], view=view))
+            results[view] = asyncio.run(remover.remove(photos_rgb[view], view=view))
         except NoSubjectFound as nothing:
-            full[view] = nothing
+            results[view] = nothing
+    refined = refine_busy_views(results, s)  # as the service's handler does before the check
+    full: dict = {}
+    for view, removed in refined.results.items():
+        if isinstance(removed, NoSubjectFound):
+            full[view] = removed
             continue
         image = cap_size(photos_rgb[view], s.max_side_px).convert("RGBA")
         image.putalpha(removed.mask)  # the whole frame, as the check sees it
@@ -164,7 +171,7 @@ def _system_cutouts(remover, photos_rgb, result: Result, true_alpha, warnings):
             cutout=Cutout(image=image, quality=removed.quality, source_size=image.size),
             mask=removed.mask,
         )
-    checked = check_set(full, s, check=functools.partial(check_cutouts, recrop=False))
+    checked = check_set(full, s, check=functools.partial(check_cutouts, recrop=False), trusted=refined.plain)
     for view, found in checked.warnings.items():
         warnings[view] = [w.code for w in found]
     cutouts = {}

@@ -275,10 +275,13 @@ def check_cutouts(
     square: bool = True,
     max_side: int = 2048,
     recrop: bool = True,
+    trusted: frozenset[View] = frozenset(),
 ) -> CheckedCutouts:
     """Check the four RGBA cut-outs against each other; remove contradicted parts; warn or fail.
 
     Corrected cut-outs are cropped again around what is left (``recrop``; else they keep their frame).
+    ``trusted`` views (photos on a plain backdrop, ``refine.RefinedSet.plain``) are never corrected
+    against an untrusted opposite view.
 
     Raises :class:`CutoutsDisagree` naming the photo when a cut-out is mostly contradicted by its
     opposite view, or when two opposite photos cannot be reconciled.
@@ -318,6 +321,10 @@ def check_cutouts(
             if not candidates:
                 break
             view = min(candidates, key=lambda candidate: costs[candidate])
+            if view in trusted and not trusted.issuperset((first, second)):
+                # a plain-backdrop mask next to a busy one is right: the disagreement is the shape's own
+                # (tilt, perspective), not backdrop to remove from either
+                break
             removed_share = removals[view].sum() / max(masks[view].sum(), 1)
             # a large correction is believed only when the photos then agree on size as well
             # (small trims are believed: turns, tilts and distance changes disagree along the rims)

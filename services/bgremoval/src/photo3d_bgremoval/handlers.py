@@ -36,6 +36,7 @@ from photo3d_common.storage import ObjectNotFound, cutout_key
 
 from .cutout import NoSubjectFound
 from .ports import Remover
+from .refine import refine_busy_views
 from .remover import CutoutResult
 from .stand_ins import check_set
 
@@ -251,7 +252,8 @@ def _check(
     results: dict[View, CutoutResult | NoSubjectFound], remover: Remover
 ) -> tuple[dict[View, bytes], dict[View, list[ViewWarning]]]:
     """The cross-view check, with a stand-in for one unusable photo (CPU work, off the event loop)."""
-    checked = check_set(results, remover.settings)
+    refined = refine_busy_views(results, remover.settings)
+    checked = check_set(refined.results, remover.settings, trusted=refined.plain)
     for view, check in checked.checked.checks.items():
         if view in checked.checked.corrected or check.warnings or view in checked.stand_ins:
             log.warning(

@@ -84,6 +84,13 @@ class BackgroundRemovalSettings(BaseSettings):
     max_uncertain_ratio: float = Field(
         1.0, gt=0.0, description="half-transparent per opaque pixels above which the mask is no clear object"
     )
+    cross_view_refinement: bool = Field(
+        True,
+        description="refine busy-backdrop masks with the object's colours from the plain ones (refine.py)",
+    )
+    busy_backdrop_texture: float = Field(
+        0.3, ge=0.0, description="backdrop gradient (refine.backdrop_texture) above which a backdrop is busy"
+    )
     workers: int = Field(1, ge=1, description="photos cut out at once by one remover")
     intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads per inference; 0 = one per core")
     onnx_spinning: bool = Field(
@@ -171,6 +178,7 @@ class CutoutResult:
     png: bytes
     cutout: Cutout  # the cut-out image (RGBA) and its quality, canvas box and source size
     mask: Image.Image  # the model's alpha over the whole (capped) photo, L
+    photo: Image.Image | None = None  # that photo (RGB): the cross-view refinement reads its colours
 
     @property
     def width(self) -> int:
@@ -279,7 +287,10 @@ class BackgroundRemover:
         image, mask = self._separate(image, view)
         cutout = cut_out_with_mask(image, mask, view=view, **s.cutout_options())
         return CutoutResult(
-            png=encode_png(cutout.image, compress_level=s.png_compress_level), cutout=cutout, mask=mask
+            png=encode_png(cutout.image, compress_level=s.png_compress_level),
+            cutout=cutout,
+            mask=mask,
+            photo=image,
         )
 
     def _separate(self, image: Image.Image, view: str | None) -> tuple[Image.Image, Image.Image]:

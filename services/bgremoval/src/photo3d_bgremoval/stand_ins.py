@@ -75,9 +75,11 @@ def check_set(
     settings: BackgroundRemovalSettings,
     *,
     check: Callable[..., CheckedCutouts] = check_cutouts,
+    trusted: frozenset[View] = frozenset(),
 ) -> CheckedSet:
     """The cross-view check of the four cut-outs (a view's entry is its ``NoSubjectFound`` when the remover
-    found nothing), with at most one stand-in. Raises the refusal of a photo that cannot be stood in for."""
+    found nothing), with at most one stand-in. Raises the refusal of a photo that cannot be stood in for.
+    ``trusted``: views on a plain backdrop (``refine.RefinedSet.plain``), never trimmed by a busy one."""
     usable: dict[View, CutoutResult] = {v: r for v, r in results.items() if isinstance(r, CutoutResult)}
     stand_ins: dict[View, View] = {}
     reasons: dict[View, Photo3DError] = {}
@@ -94,7 +96,8 @@ def check_set(
             stand_in(view, result)
     while True:
         try:
-            checked = check({v: r.cutout.image for v, r in usable.items()}, **settings.framing())
+            images = {v: r.cutout.image for v, r in usable.items()}
+            checked = check(images, trusted=trusted.difference(stand_ins), **settings.framing())
             break
         except CutoutsDisagree as disagreement:
             culprit = (disagreement.detail or {}).get("view")

@@ -1,0 +1,200 @@
+"""The refinement of busy-backdrop masks with the plain views' colours, on generated photos (no model).
+
+One object (red top, blue stripes below) is photographed on a plain sweep (front, left, right) and on a
+busy backdrop of green, yellow and grey blocks (back). The back's mask is what u2netp makes of such a
+photo: the object, a block of backdrop beside it kept as confidently, and a diffuse haze around both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from photo3d_bgremoval.consistency import check_cutouts
+from photo3d_bgremoval.cutout import NoSubjectFound, alpha_bbox, crop_and_pad, cut_out_with_mask
+from photo3d_bgremoval.refine import backdrop_texture, plain_views, refine_busy_views, refine_masks
+from photo3d_bgremoval.remover import BackgroundRemovalSettings, CutoutResult
+from photo3d_bgremoval.stand_ins import check_set
+from tests.support.photos import iou
+
+HEIGHT, WIDTH = 240, 320
+VIEWS = ("front", "left", "right", "back")
+#: the settings' default
+BUSY_TEXTURE = BackgroundRemovalSettings().busy_backdrop_texture
+
+
+def object_mask() -> np.ndarray:
+    ys, xs = np.mgrid[:HEIGHT, :WIDTH]
+    return ((xs - 160) / 50) ** 2 + ((ys - 125) / 85) ** 2 <= 1
+
+
+def object_colours(rng: np.random.Generator) -> np.ndarray:
+    ys, _ = np.mgrid[:HEIGHT, :WIDTH]
+    red, blue = np.array([200, 40, 35]), np.array([35, 60, 190])
+    stripes = (ys > 125) & ((ys // 8) % 2 == 0)
+    colours = np.where(stripes[..., None], blue, red).astype(np.float64)
+    return colours + rng.normal(0, 4, colours.shape)
+
+
+def plain_backdrop(rng: np.random.Generator) -> np.ndarray:
+    return np.full((HEIGHT, WIDTH, 3), 235.0) + rng.normal(0, 2, (HEIGHT, WIDTH, 1))
+
+
+def busy_backdrop(rng: np.random.Generator) -> np.ndarray:
+    """Blocks of 40 px in greens, yellows and greys (none the object's colours), noisy."""
+    palette = np.array([[60, 150, 60], [200, 190, 60], [120, 120, 120], [90, 110, 40], [170, 200, 150]])
+    blocks = palette[rng.integers(len(palette), size=(HEIGHT // 40 + 1, WIDTH // 40 + 1))]
+    backdrop = np.kron(blocks, np.ones((40, 40, 1)))[:HEIGHT, :WIDTH].astype(np.float64)
+    return backdrop + rng.normal(0, 6, backdrop.shape)
+
+
+def photo(backdrop: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    pixels = np.where(mask[..., None], object_colours(rng), backdrop)
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+#: the part of the object u2netp misses in the busy photo (rows of its striped bottom)
+MISSED = np.s_[175:195, :]
+
+
+def diffuse_mask(mask: np.ndarray) -> np.ndarray:
+    """u2netp on a busy backdrop: a kept block of backdrop beside the object (alpha 255), a band of the
+    object missed, and a half-transparent haze around what it kept."""
+    kept = mask.copy()
+    kept[60:140, 200:260] = True  # a block of backdrop touching the object's right side
+    kept[MISSED] = False
+    haze = ndimage.gaussian_filter(kept.astype(np.float64), 6) * 255
+    return np.maximum(haze * 0.8, kept * 255).clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def views() -> tuple[dict[str, Image.Image], dict[str, Image.Image], np.ndarray]:
+    """(photos, model masks, true mask): three plain views with exact masks, the back on a busy one."""
+    rng = np.random.default_rng(8)
+    truth = object_mask()
+    photos = {view: photo(plain_backdrop(rng), truth, rng) for view in VIEWS[:3]}
+    photos["back"] = photo(busy_backdrop(rng), truth, rng)
+    masks = {view: truth.astype(np.uint8) * 255 for view in VIEWS[:3]}
+    masks["back"] = diffuse_mask(truth)
+    return (
+        {view: Image.fromarray(pixels) for view, pixels in photos.items()},
+        {view: Image.fromarray(alpha, mode="L") for view, alpha in masks.items()},
+        truth,
+    )
+
+
+def results(photos, masks) -> dict:
+    settings = BackgroundRemovalSettings()
+    out = {}
+    for view in photos:
+        cutout = cut_out_with_mask(photos[view], masks[view], view=view, **settings.cutout_options())
+        out[view] = CutoutResult(png=b"png", cutout=cutout, mask=masks[view], photo=photos[view])
+    return out
+
+
+def test_the_backdrop_measure_tells_a_studio_sweep_from_a_busy_backdrop(views):
+    photos, masks, _ = views
+    assert backdrop_texture(photos["front"], masks["front"]) < BUSY_TEXTURE / 2  # sensor noise: not busy
+    assert backdrop_texture(photos["back"], masks["back"]) > 2 * BUSY_TEXTURE
+    assert plain_views(photos, masks, busy_texture=BUSY_TEXTURE) == {"front", "left", "right"}
+
+
+def test_busy_backdrop_kept_is_cleared_and_object_missed_is_added_with_the_plain_views_colours(views):
+    photos, masks, truth = views
+    model = np.asarray(masks["back"])
+    before = iou(model > 127, truth)
+    assert before < 0.8  # the kept block, the missed band and the haze
+
+    refined = refine_masks(photos, masks, frozenset(VIEWS[:3]))
+
+    assert set(refined) == {"back"}
+    back = np.asarray(refined["back"]) > 127
+    assert iou(back, truth) > 0.95 and iou(back, truth) > before + 0.15
+    assert back[MISSED][truth[MISSED]].mean() > 0.9  # the missed band is the object's again
+    assert not back[60:140, 215:260].any()  # the block of backdrop is gone
+    # the far backdrop is never added, whatever its colour
+    far = ndimage.distance_transform_edt(model <= 8) > 20
+    assert not back[far].any()
+
+
+def test_a_set_without_a_busy_or_without_a_plain_photo_is_left_alone(views):
+    photos, masks, _ = views
+    assert refine_masks(photos, masks, frozenset(VIEWS)) == {}
+    assert refine_masks(photos, masks, frozenset()) == {}
+
+
+def test_only_the_busy_cutout_is_made_again(views):
+    photos, masks, truth = views
+    before = results(photos, masks)
+
+    refined = refine_busy_views(before, BackgroundRemovalSettings())
+
+    assert refined.plain == {"front", "left", "right"}
+    assert all(refined.results[view] is before[view] for view in VIEWS[:3])
+    back = refined.results["back"]
+    assert isinstance(back, CutoutResult) and back is not before["back"]
+    assert iou(np.asarray(back.mask) > 127, truth) > 0.95
+    assert back.png != b"png" and back.png.startswith(b"\x89PNG")
+    # framed around the object alone again (centred at x = 160), no longer around object and block
+    left, _, right, _ = back.cutout.canvas_box
+    assert abs((left + right) / 2 - 160) < 3 < abs(sum(before["back"].cutout.canvas_box[::2]) / 2 - 160)
+
+
+def test_a_clean_studio_set_is_returned_unchanged():
+    rng = np.random.default_rng(3)
+    truth = object_mask()
+    photos = {view: Image.fromarray(photo(plain_backdrop(rng), truth, rng)) for view in VIEWS}
+    before = results(photos, {view: Image.fromarray(truth.astype(np.uint8) * 255) for view in VIEWS})
+
+    refined = refine_busy_views(before, BackgroundRemovalSettings())
+
+    assert refined.plain == set(VIEWS)
+    assert all(refined.results[view] is before[view] for view in VIEWS)
+
+
+def test_the_refinement_can_be_switched_off(views):
+    before = results(*views[:2])
+    refined = refine_busy_views(before, BackgroundRemovalSettings(cross_view_refinement=False))
+    assert refined.plain == frozenset()
+    assert all(refined.results[view] is before[view] for view in VIEWS)
+
+
+def cutout(mask: np.ndarray) -> Image.Image:
+    rgba = Image.new("RGBA", (mask.shape[1], mask.shape[0]), (200, 40, 35, 0))
+    rgba.putalpha(Image.fromarray(mask.astype(np.uint8) * 255))
+    return crop_and_pad(rgba, alpha_bbox(np.asarray(rgba.getchannel("A"))))
+
+
+def test_a_trusted_plain_view_is_not_trimmed_where_its_busy_opposite_disagrees():
+    """The front shows a lump the back lacks (its own shape seen from above, say): the check would trim
+    the front, unless the front is a trusted plain-backdrop view and the back a busy one."""
+    body = object_mask()
+    lump = np.zeros_like(body)
+    lump[20:70, 190:250] = True
+    masks = {"front": body | lump, "back": body[:, ::-1], "left": body, "right": body[:, ::-1]}
+    cutouts = {view: cutout(mask) for view, mask in masks.items()}
+
+    assert "front" in check_cutouts(cutouts).corrected
+    trusted = check_cutouts(cutouts, trusted=frozenset({"front", "left", "right"}))
+    assert trusted.corrected == frozenset()
+    # both trusted (two plain photos): the check corrects as before
+    assert "front" in check_cutouts(cutouts, trusted=frozenset(VIEWS)).corrected
+
+
+def test_the_set_check_trusts_the_plain_views_but_not_a_stand_in(views):
+    """check_set hands the plain views to the cross-view check; a view stood in for by its opposite's
+    mirrored outline is no plain photo of its own."""
+    before = results(*views[:2])
+    before["left"] = NoSubjectFound("no object found in the left photo")
+    seen: dict[str, frozenset[str]] = {}
+
+    def check(cutouts, *, trusted, **framing):
+        seen["trusted"] = trusted
+        return check_cutouts(cutouts, trusted=trusted, **framing)
+
+    checked = check_set(before, BackgroundRemovalSettings(), check=check, trusted=frozenset(VIEWS[:3]))
+
+    assert checked.stand_ins == {"left": "right"}
+    assert seen["trusted"] == {"front", "right"}

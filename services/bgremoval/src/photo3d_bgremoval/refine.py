@@ -78,7 +78,7 @@ def plain_views(
     photos: Mapping[View, Image.Image], masks: Mapping[View, Image.Image], *, busy_texture: float
 ) -> frozenset[View]:
     """The views whose backdrop (``backdrop_texture``) is at most ``busy_texture``."""
-    return frozenset(view for view in masks if backdrop_texture(photos[view], masks[view]) <= busy_texture)
+    return _plain({view: _Working.of(photos[view], masks[view]) for view in masks}, busy_texture)
 
 
 def refine_masks(
@@ -95,13 +95,15 @@ def refine_busy_views(
 ) -> RefinedSet:
     """``results`` with the cut-outs of busy-backdrop photos made again from refined masks (a refined mask
     that no longer passes the subject check keeps the model's)."""
-    usable = {view: r for view, r in results.items() if isinstance(r, CutoutResult) and r.photo is not None}
-    if not settings.cross_view_refinement or not usable:
+    photos: dict[View, Image.Image] = {}
+    masks: dict[View, Image.Image] = {}
+    for view, result in results.items():
+        if isinstance(result, CutoutResult) and result.photo is not None:
+            photos[view], masks[view] = result.photo, result.mask
+    if not settings.cross_view_refinement or not photos:
         return RefinedSet(results=dict(results), plain=frozenset())
-    photos = {view: r.photo for view, r in usable.items() if r.photo is not None}
-    masks = {view: r.mask for view, r in usable.items()}
-    working = {view: _Working.of(photos[view], masks[view]) for view in usable}
-    plain = frozenset(view for view, w in working.items() if _texture(w) <= settings.busy_backdrop_texture)
+    working = {view: _Working.of(photos[view], masks[view]) for view in photos}
+    plain = _plain(working, settings.busy_backdrop_texture)
     out = dict(results)
     for view, mask in _refine_busy(working, masks, plain).items():
         try:
@@ -127,6 +129,10 @@ class _Working:
             size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
             photo, mask = photo.resize(size, Image.Resampling.BOX), mask.resize(size, Image.Resampling.BOX)
         return cls(colours=np.asarray(photo.convert("RGB")), alpha=np.asarray(mask.convert("L")))
+
+
+def _plain(working: Mapping[View, _Working], busy_texture: float) -> frozenset[View]:
+    return frozenset(view for view, w in working.items() if _texture(w) <= busy_texture)
 
 
 def _texture(working: _Working) -> float:

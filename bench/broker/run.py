@@ -5,7 +5,8 @@
 Every consumer of the system long-polls the broker with ``KAFKA_FETCH_MAX_WAIT_MS`` (500 ms by default);
 the idle cost of the whole stack is mostly those polls. For each wait this starts a fresh Tansu (in
 memory, as ``make run`` and ``bench/e2e`` do) and measures, with the system's shape of consumers (one
-reading the seven status topics, four reading one topic each, three partitions per topic):
+reading the seven status topics, one per worker service reading its two trigger topics, three partitions
+per topic; docs/adr/0010):
 
 - **idle**: the broker's CPU (psutil, user + system) and the consumers' own, as a share of one core,
   while nothing is produced;
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.common import LocalInfra, fmt, machine, now_utc, summary, write_results
 
 TOPICS = [f"bench.topic-{index}" for index in range(7)]
-SINGLE_TOPIC_CONSUMERS = 4  # bgremoval and generation: one consumer group per topic (ADR 0001)
+WORKER_CONSUMERS = 2  # bgremoval and generation: one consumer over two topics each (ADR 0010)
 
 
 def process_cpu_s(pid: int) -> float:
@@ -63,7 +64,10 @@ async def measure(
         )
 
     everything = consumer(TOPICS, "bench-all")
-    singles = [consumer([TOPICS[index]], f"bench-single-{index}") for index in range(SINGLE_TOPIC_CONSUMERS)]
+    singles = [
+        consumer(TOPICS[2 * index : 2 * index + 2], f"bench-worker-{index}")
+        for index in range(WORKER_CONSUMERS)
+    ]
     for member in (everything, *singles):
         await member.start()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)  # Tansu refuses it
@@ -105,7 +109,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         (
             f"{report['machine']} · {report['date']} · {report['consumers']} consumers (one of 7 topics, "
-            f"{SINGLE_TOPIC_CONSUMERS} of one topic), idle {report['idle_s']:g} s, {report['messages']} messages"
+            f"{WORKER_CONSUMERS} of two topics), idle {report['idle_s']:g} s, {report['messages']} messages"
         ),
         "",
         "| fetch wait ms | broker idle, % of a core | consumers idle, % of a core | delivery p50 s | p95 s | max s |",
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "date": now_utc(),
         "machine": machine(),
-        "consumers": 1 + SINGLE_TOPIC_CONSUMERS,
+        "consumers": 1 + WORKER_CONSUMERS,
         "idle_s": idle_s,
         "messages": messages,
         "runs": runs,

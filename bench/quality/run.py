@@ -167,7 +167,6 @@ def _system_cutouts(remover, photos_rgb, result: Result, true_alpha, warnings):
         image = cap_size(photos_rgb[view], s.max_side_px).convert("RGBA")
         image.putalpha(removed.mask)  # the whole frame, as the check sees it
         full[view] = CutoutResult(
-            png=b"",
             cutout=Cutout(image=image, quality=removed.quality, source_size=image.size),
             mask=removed.mask,
         )

@@ -126,7 +126,7 @@ class FakeRemover:
             uncertain_ratio=0.05,
         )
         cutout = Cutout(image=image, quality=quality, source_size=(64, 64), canvas_box=(0, 0, 64, 64))
-        return CutoutResult(png=data, cutout=cutout, mask=image.getchannel("A"))
+        return CutoutResult(cutout=cutout, mask=image.getchannel("A"))
 
 
 class InMemoryProvider:

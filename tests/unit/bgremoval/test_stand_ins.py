@@ -25,7 +25,7 @@ def off_centre_cutout() -> CutoutResult:
         uncertain_ratio=0.05,
     )  # fmt: skip
     cutout = Cutout(image=canvas, quality=quality, source_size=(100, 60), canvas_box=(-5, 10, 35, 50))
-    return CutoutResult(png=b"", cutout=cutout, mask=mask)
+    return CutoutResult(cutout=cutout, mask=mask)
 
 
 def test_the_stand_in_is_the_opposite_cut_out_seen_from_the_other_side() -> None:

@@ -21,16 +21,21 @@ import contextlib
 import json
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import OffsetAndMetadata
 from faststream import BaseMiddleware
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.security import parse_security
 from faststream.middlewares import AckPolicy
 from faststream.security import SASLPlaintext
+from faststream.specification import AsyncAPI
 from pydantic import ValidationError
 
 from photo3d_common import metrics
@@ -40,6 +45,7 @@ from photo3d_common.failures import STAGE_NAMES, failure_event
 from photo3d_common.health import Health
 from photo3d_common.logging import FailureBurst, get_logger
 from photo3d_common.settings import KafkaSettings
+from photo3d_common.wiring import Injector
 
 log = get_logger(__name__)
 
@@ -110,20 +116,144 @@ def subscriber_options(settings: KafkaSettings, *, group_id: str) -> dict[str, A
     }
 
 
-def event_subscriber(
-    broker: KafkaBroker, settings: KafkaSettings, event: type[Event], *, group: str
-) -> Callable[[Callable[..., Awaitable[None]]], Any]:
-    """Decorator: the subscriber of one event type's topic, in a consumer group of its own,
-    ``<group>.<topic>`` (every instance of a service shares it, so the partitions are split among them).
+EventHandler = Callable[..., Awaitable[Any]]
 
-    Why a group per topic: members of one group that subscribe to different topics rebalance each other
-    on every join, and the Kafka-protocol broker used locally (Tansu 0.6) was seen leaving a later
-    subscriber of such a group waiting for its assignment forever. One topic per group avoids both
-    (docs/adr/0001-consumer-group-per-topic.md)."""
+
+def subscribe_events(
+    broker: KafkaBroker, settings: KafkaSettings, routes: Mapping[type[Event], EventHandler], *, group: str
+) -> None:
+    """ONE consumer in the group ``group`` over the topics of every routed event type; each message is
+    validated as its topic's event and handed to that event's handler.
+
+    Why one consumer per service and not one per topic: every consumer long-polls the broker all the time
+    (``KAFKA_FETCH_MAX_WAIT_MS``), which is the system's fixed CPU cost (docs/capacity.md), and FastStream
+    starts subscribers one after another, each waiting for its group join. All members of the group
+    subscribe to the same topic set, which is what the broker handles well (docs/adr/0010)."""
+    by_full_topic = {settings.topic(event.topic): (event, handle) for event, handle in routes.items()}
     subscriber: Callable[[Callable[..., Awaitable[None]]], Any] = broker.subscriber(
-        settings.topic(event.topic), **subscriber_options(settings, group_id=f"{group}.{event.topic}")
+        *by_full_topic, include_in_schema=False, **subscriber_options(settings, group_id=group)
     )
-    return subscriber
+
+    @subscriber
+    async def on_event(body: dict[str, Any], message: KafkaMessage) -> None:
+        raw: Any = message.raw_message  # one record (not a batch): this subscriber does not batch
+        event_class, handle = by_full_topic[raw.topic]
+        # A body that does not fit its schema raises ValidationError here: the middleware parks it.
+        await handle(event_class.model_validate(body))
+
+
+def document_subscriptions(
+    broker: KafkaBroker, settings: KafkaSettings, events: Iterable[type[Event]], *, group: str, service: str
+) -> None:
+    """Per-topic AsyncAPI entries with their event schemas (operation ids ``on_<topic>``) for what
+    ``subscribe_events`` reads through one consumer. Only for a broker that is never started."""
+    for event_class in events:
+
+        async def consume(event: Event) -> None:  # documentation only: never started
+            raise NotImplementedError
+
+        consume.__annotations__ = {"event": event_class, "return": None}
+        consume.__name__ = f"on_{event_class.topic.replace('.', '_')}"
+        broker.subscriber(
+            settings.topic(event_class.topic),
+            group_id=settings.group(group),
+            title=f"{event_class.topic}:{service}",
+        )(consume)
+
+
+@dataclass(frozen=True)
+class WorkerConsumer:
+    """A worker's Kafka side, declared once in its ``consumer`` module: the events that start its stage
+    with their handlers (read through one consumer, ``subscribe_events``) and the events it publishes."""
+
+    service: str
+    routes: Mapping[type[Event], EventHandler]
+    published: tuple[type[Event], ...]
+
+    def register(
+        self, broker: KafkaBroker, kafka: KafkaSettings, group: str, injector: Injector[Any]
+    ) -> None:
+        """``injector`` holds what the handlers name once the service started."""
+        routes = {event: injector.inject(handle) for event, handle in self.routes.items()}
+        subscribe_events(broker, kafka, routes, group=group)
+
+    async def take_over_offsets(self, kafka: KafkaSettings, group: str) -> None:
+        """Before the first start of this release: the offsets of the per-topic groups of earlier ones."""
+        await hand_over_offsets(kafka, group=group, topics=[event.topic for event in self.routes])
+
+    def specification(self, kafka: KafkaSettings, group: str, *, title: str) -> AsyncAPI:
+        """The AsyncAPI document: each consumed topic with its event schema, and what is published, from
+        a broker that is never started (the live one reads all topics through one consumer, which
+        FastStream cannot document per topic)."""
+        documented = create_broker(kafka, service=self.service)
+        document_subscriptions(documented, kafka, self.routes, group=group, service=self.service)
+        document_publishers(documented, kafka, self.published)
+        return AsyncAPI(documented, title=title, version="1.0.0")
+
+
+async def hand_over_offsets(settings: KafkaSettings, *, group: str, topics: Iterable[str]) -> None:
+    """Carry the committed offsets of the per-topic groups of earlier releases (``<group>.<topic>``, ADR
+    0001) over to the service's one group, once, before its consumer starts: without them the new group
+    would start from the earliest offset and run every stage again for every model the topics still hold.
+
+    Nothing happens when the group has committed offsets already (it is running, or was handed over) or
+    when no old group has any (a new deployment). Two instances starting at once commit the same offsets.
+    Offsets are read and written through consumers that never join their group (Tansu answers the admin
+    client's offset listing in a form aiokafka cannot read)."""
+    async with _group_client(settings, group) as service_client:
+        await service_client.topics()  # metadata of every topic, for the partitions below
+        by_topic = {
+            topic: [
+                TopicPartition(settings.topic(topic), partition)
+                for partition in sorted(service_client.partitions_for_topic(settings.topic(topic)) or ())
+            ]
+            for topic in topics
+        }
+        if await _committed(service_client, [tp for tps in by_topic.values() for tp in tps]):
+            return
+        handed: dict[TopicPartition, int] = {}
+        for topic, partitions in by_topic.items():
+            async with _group_client(settings, f"{group}.{topic}") as old_client:
+                handed |= await _committed(old_client, partitions)
+        if not handed:
+            return
+        service_client.assign(list(handed))
+        await service_client.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in handed.items()})
+    log.info(
+        "consumer offsets handed over",
+        group=settings.group(group),
+        offsets={f"{tp.topic}:{tp.partition}": offset for tp, offset in sorted(handed.items())},
+    )
+
+
+@contextlib.asynccontextmanager
+async def _group_client(settings: KafkaSettings, group: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A consumer of ``group`` that never subscribes: it reads and commits the group's offsets only."""
+    client = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=settings.group(group),
+        enable_auto_commit=False,
+        client_id="photo3d-admin",
+        request_timeout_ms=settings.request_timeout_ms,
+        **_client_security(settings),
+    )
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.stop()
+
+
+async def _committed(
+    client: AIOKafkaConsumer, partitions: Iterable[TopicPartition]
+) -> dict[TopicPartition, int]:
+    offsets = {tp: await client.committed(tp) for tp in partitions}
+    return {tp: offset for tp, offset in offsets.items() if offset is not None and offset >= 0}
+
+
+def _client_security(settings: KafkaSettings) -> dict[str, Any]:
+    """The broker's security as aiokafka options, for the clients that are not FastStream's."""
+    return parse_security(_security(settings))
 
 
 class EventPublisher:
@@ -158,7 +288,9 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str] = ALL_TOPI
     """Create the topics with the configured partition count; existing ones are left as they are."""
     if not settings.create_topics:
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="photo3d-admin")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, client_id="photo3d-admin", **_client_security(settings)
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -74,7 +74,7 @@ class KafkaSettings(BaseSettings):
     def group(self, name: str) -> str:
         """Consumer groups share the topics' namespace: two deployments (or two test systems) on one
         broker must never meet in a group, where members subscribed to different topics can leave one
-        waiting for its assignment forever (docs/adr/0001-consumer-group-per-topic.md)."""
+        waiting for its assignment forever (docs/adr/0010-one-consumer-per-worker-service.md)."""
         return f"{self.topic_prefix}{name}"
 
 

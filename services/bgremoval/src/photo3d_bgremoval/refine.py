@@ -30,7 +30,7 @@ from scipy import ndimage
 
 from photo3d_common.events import View
 
-from .cutout import HAZE_ALPHA, OPAQUE_ALPHA, SOLID_ALPHA, NoSubjectFound, cut_out_with_mask, encode_png
+from .cutout import HAZE_ALPHA, OPAQUE_ALPHA, SOLID_ALPHA, NoSubjectFound, cut_out_with_mask
 from .remover import BackgroundRemovalSettings, CutoutResult
 
 #: Longer side of the working images (the refinement's cost grows with its square).
@@ -110,8 +110,9 @@ def refine_busy_views(
             cutout = cut_out_with_mask(photos[view], mask, view=view, **settings.cutout_options())
         except NoSubjectFound:
             continue
-        png = encode_png(cutout.image, compress_level=settings.png_compress_level)
-        out[view] = CutoutResult(png=png, cutout=cutout, mask=mask, photo=photos[view])
+        out[view] = CutoutResult(
+            cutout=cutout, mask=mask, photo=photos[view], png_compress_level=settings.png_compress_level
+        )
     return RefinedSet(results=out, plain=plain)
 
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -173,12 +175,19 @@ class BackgroundRemovalFailed(Photo3DError):
 
 @dataclass(frozen=True)
 class CutoutResult:
-    """A stored-ready cut-out: PNG bytes and what was measured on the way."""
+    """A stored-ready cut-out and what was measured on the way. Its PNG is encoded when first asked for:
+    the cross-view refinement and check replace some cut-outs, whose first encoding would be wasted."""
 
-    png: bytes
     cutout: Cutout  # the cut-out image (RGBA) and its quality, canvas box and source size
     mask: Image.Image  # the model's alpha over the whole (capped) photo, L
     photo: Image.Image | None = None  # that photo (RGB): the cross-view refinement reads its colours
+    png_compress_level: int = 1
+    png_text: Mapping[str, str] | None = None  # text chunks of the stored PNG (e.g. a stand-in's source)
+
+    @cached_property
+    def png(self) -> bytes:
+        text = dict(self.png_text) if self.png_text else None
+        return encode_png(self.cutout.image, compress_level=self.png_compress_level, text=text)
 
     @property
     def width(self) -> int:
@@ -286,12 +295,7 @@ class BackgroundRemover:
         self.load()
         image, mask = self._separate(image, view)
         cutout = cut_out_with_mask(image, mask, view=view, **s.cutout_options())
-        return CutoutResult(
-            png=encode_png(cutout.image, compress_level=s.png_compress_level),
-            cutout=cutout,
-            mask=mask,
-            photo=image,
-        )
+        return CutoutResult(cutout=cutout, mask=mask, photo=image, png_compress_level=s.png_compress_level)
 
     def _separate(self, image: Image.Image, view: str | None) -> tuple[Image.Image, Image.Image]:
         """The colour (RGB) and the model's alpha (L) of ``image``, as ``rembg.remove`` computes them:

@@ -54,7 +54,6 @@ def mirrored(result: CutoutResult, opposite: View, settings: BackgroundRemovalSe
     image, the mask and what was measured on them (the object's box, the frame sides it touches, where
     the canvas lies in the photo)."""
     image = ImageOps.mirror(result.cutout.image)
-    png = encode_png(image, compress_level=settings.png_compress_level, text={STAND_IN_FOR_TEXT: opposite})
     quality = result.cutout.quality
     quality = dataclasses.replace(
         quality,
@@ -67,7 +66,12 @@ def mirrored(result: CutoutResult, opposite: View, settings: BackgroundRemovalSe
         quality=quality,
         canvas_box=_mirrored_box(result.cutout.canvas_box, result.cutout.source_size[0]),
     )
-    return CutoutResult(png=png, cutout=cutout, mask=ImageOps.mirror(result.mask))
+    return CutoutResult(
+        cutout=cutout,
+        mask=ImageOps.mirror(result.mask),
+        png_compress_level=settings.png_compress_level,
+        png_text={STAND_IN_FOR_TEXT: opposite},
+    )
 
 
 def check_set(

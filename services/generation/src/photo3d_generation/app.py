@@ -7,23 +7,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from faststream import FastStream
-from faststream.specification import AsyncAPI
 
 from photo3d_common import metrics
 from photo3d_common.broker import (
     EventPublisher,
     broker_check,
     create_broker,
-    document_publishers,
     ensure_topics,
 )
-from photo3d_common.events import GenerationStarted, ModelFailed, ModelGenerated, Stage, StageProgressed
+from photo3d_common.events import Stage
 from photo3d_common.health import Health, probe_server
 from photo3d_common.logging import configure_logging, get_logger
 from photo3d_common.wiring import Injector
 
 from .bootstrap import Deps, bootstrap
-from .consumer import register_subscribers
+from .consumer import CONSUMER
 from .resources import build_providers
 from .settings import GenerationServiceSettings
 
@@ -37,16 +35,14 @@ def create_app(settings: GenerationServiceSettings | None = None) -> FastStream:
     providers = build_providers(settings)  # a missing credential stops the start here, with its reason
     health = Health(SERVICE)
     broker = create_broker(settings.kafka, service=SERVICE, failure_stage=Stage.GENERATION, health=health)
-    document_publishers(
-        broker, settings.kafka, (GenerationStarted, StageProgressed, ModelGenerated, ModelFailed)
-    )
     publish = EventPublisher(broker, settings.kafka)
     injector: Injector[Deps] = Injector()
-    register_subscribers(broker, settings.kafka, settings.group_id, injector)
+    CONSUMER.register(broker, settings.kafka, settings.group_id, injector)
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await ensure_topics(settings.kafka)
+        await CONSUMER.take_over_offsets(settings.kafka, settings.group_id)
         async with bootstrap(settings, providers=providers, publish=publish) as deps:
             log.info(
                 "generation worker ready",
@@ -58,6 +54,5 @@ def create_app(settings: GenerationServiceSettings | None = None) -> FastStream:
                 async with probe_server(health, settings.probe_port, checks=checks):
                     yield
 
-    return FastStream(
-        broker, lifespan=lifespan, specification=AsyncAPI(title="photo3d generation", version="1.0.0")
-    )
+    specification = CONSUMER.specification(settings.kafka, settings.group_id, title="photo3d generation")
+    return FastStream(broker, lifespan=lifespan, specification=specification)

@@ -14,12 +14,11 @@ Decision record: docs/adr/0002-one-status-consumer-for-all-topics.md.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 
-from photo3d_common.broker import document_publishers, subscriber_options
+from photo3d_common.broker import EventHandler, document_publishers, document_subscriptions, subscribe_events
 from photo3d_common.events import (
     BackgroundRemovalStarted,
     BackgroundRemoved,
@@ -36,53 +35,30 @@ from photo3d_common.wiring import Injector
 from photo3d_status import handlers
 
 GROUP_ID = "photo3d-status"
-Handler = Callable[..., Awaitable[Any]]
 
-#: topic -> (event class, handler): every topic that affects a model's status.
-ROUTES: dict[str, tuple[type[Event], Handler]] = {
-    PhotoUploaded.topic: (PhotoUploaded, handlers.on_photos_uploaded),
-    BackgroundRemovalStarted.topic: (BackgroundRemovalStarted, handlers.on_background_removal_started),
-    StageProgressed.topic: (StageProgressed, handlers.on_stage_progressed),
-    BackgroundRemoved.topic: (BackgroundRemoved, handlers.on_background_removed),
-    GenerationStarted.topic: (GenerationStarted, handlers.on_generation_started),
-    ModelGenerated.topic: (ModelGenerated, handlers.on_model_generated),
-    ModelFailed.topic: (ModelFailed, handlers.on_model_failed),
+#: event -> handler: every event that affects a model's status.
+ROUTES: dict[type[Event], EventHandler] = {
+    PhotoUploaded: handlers.on_photos_uploaded,
+    BackgroundRemovalStarted: handlers.on_background_removal_started,
+    StageProgressed: handlers.on_stage_progressed,
+    BackgroundRemoved: handlers.on_background_removed,
+    GenerationStarted: handlers.on_generation_started,
+    ModelGenerated: handlers.on_model_generated,
+    ModelFailed: handlers.on_model_failed,
 }
-CONSUMED: tuple[type[Event], ...] = tuple(event for event, _ in ROUTES.values())
+CONSUMED: tuple[type[Event], ...] = tuple(ROUTES)
 PUBLISHED = (ModelStatusChanged,)
 
 
 def register_consumers(broker: KafkaBroker, settings: KafkaSettings, injector: Injector[Any]) -> None:
     """``injector`` holds what the handlers name (``repository``, ``publish``) once the service started."""
-    by_full_topic = {
-        settings.topic(name): (event_class, injector.inject(handle))
-        for name, (event_class, handle) in ROUTES.items()
-    }
-
-    subscriber: Callable[[Callable[..., Awaitable[None]]], Any] = broker.subscriber(
-        *by_full_topic, include_in_schema=False, **subscriber_options(settings, group_id=GROUP_ID)
-    )
-
-    @subscriber
-    async def on_status_event(body: dict[str, Any], message: KafkaMessage) -> None:
-        raw: Any = message.raw_message  # one record (not a batch): this subscriber does not batch
-        event_class, handle = by_full_topic[raw.topic]
-        # A body that does not fit its schema raises ValidationError here: the middleware parks it.
-        await handle(event_class.model_validate(body))
+    routes = {event: injector.inject(handle) for event, handle in ROUTES.items()}
+    subscribe_events(broker, settings, routes, group=GROUP_ID)
 
 
 def document_consumers(broker: KafkaBroker, settings: KafkaSettings) -> None:
     """Per-topic entries with their event schemas, for the AsyncAPI document of a broker never started."""
-    for name, (event_class, _) in ROUTES.items():
-
-        async def consume(event: Event) -> None:  # documentation only: never started
-            raise NotImplementedError
-
-        consume.__annotations__ = {"event": event_class, "return": None}
-        consume.__name__ = f"on_{name.replace('.', '_')}"
-        broker.subscriber(settings.topic(name), group_id=settings.group(GROUP_ID), title=f"{name}:status")(
-            consume
-        )
+    document_subscriptions(broker, settings, ROUTES, group=GROUP_ID, service="status")
 
 
 def document_published(broker: KafkaBroker, settings: KafkaSettings) -> None:

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def kafka_settings(request, kafka_topic_prefix) -> KafkaSettings:
     prefix = f"{kafka_topic_prefix}{uuid.uuid4().hex[:6]}."
     if request.param == "memory":
-        return KafkaSettings(topic_prefix=prefix, create_topics=False)
+        return KafkaSettings(topic_prefix=prefix, create_topics=False, hand_over_offsets=False)
     bootstrap = request.getfixturevalue("kafka_bootstrap")
     return KafkaSettings(
         bootstrap_servers=bootstrap, topic_prefix=prefix, session_timeout_ms=6000, partitions=1

@@ -200,6 +200,8 @@ async def hand_over_offsets(settings: KafkaSettings, *, group: str, topics: Iter
     when no old group has any (a new deployment). Two instances starting at once commit the same offsets.
     Offsets are read and written through consumers that never join their group (Tansu answers the admin
     client's offset listing in a form aiokafka cannot read)."""
+    if not settings.hand_over_offsets:
+        return
     async with _group_client(settings, group) as service_client:
         await service_client.topics()  # metadata of every topic, for the partitions below
         by_topic = {

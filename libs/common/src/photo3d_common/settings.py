@@ -30,6 +30,12 @@ class KafkaSettings(BaseSettings):
     create_topics: bool = Field(
         True, description="create missing topics at start (off where ops manage topics)"
     )
+    hand_over_offsets: bool = Field(
+        True,
+        description="at a worker's start, copy the offsets of the per-topic consumer groups of releases "
+        "before ADR 0010 to the service's group when it has none (off: the group starts where "
+        "auto_offset_reset says)",
+    )
     session_timeout_ms: int = Field(10_000, description="group joins take about half of this")
     heartbeat_interval_ms: int = 1_000
     fetch_max_wait_ms: int = Field(

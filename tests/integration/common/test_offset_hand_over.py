@@ -15,21 +15,23 @@ SESSION_TIMEOUT_MS = 6000  # Tansu makes a group join wait half of it
 TOPICS = ("photos.uploaded", "background.removal_requested")
 
 
-async def _topics_of_this_test(bootstrap: str, run_prefix: str) -> KafkaSettings:
+async def _topics_of_this_test(bootstrap: str, run_prefix: str, partitions: int = 1) -> KafkaSettings:
     """Topics and groups of one test alone: the run's prefix is shared with every other test."""
     settings = KafkaSettings(
-        bootstrap_servers=bootstrap, topic_prefix=f"{run_prefix}{uuid.uuid4().hex[:6]}.", partitions=1
+        bootstrap_servers=bootstrap,
+        topic_prefix=f"{run_prefix}{uuid.uuid4().hex[:6]}.",
+        partitions=partitions,
     )
     await ensure_topics(settings, TOPICS)
     return settings
 
 
-async def _produce(settings: KafkaSettings, topic: str, values: list[bytes]) -> None:
+async def _produce(settings: KafkaSettings, topic: str, values: list[bytes], partition: int = 0) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
     await producer.start()
     try:
         for value in values:
-            await producer.send_and_wait(settings.topic(topic), value, key=b"model", partition=0)
+            await producer.send_and_wait(settings.topic(topic), value, key=b"model", partition=partition)
     finally:
         await producer.stop()
 
@@ -59,11 +61,11 @@ async def _consume(settings: KafkaSettings, group: str, topics: tuple[str, ...],
         await consumer.stop()
 
 
-async def _committed(settings: KafkaSettings, group: str, topic: str) -> int | None:
+async def _committed(settings: KafkaSettings, group: str, topic: str, partition: int = 0) -> int | None:
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=settings.group(group))
     await consumer.start()
     try:
-        return await consumer.committed(TopicPartition(settings.topic(topic), 0))
+        return await consumer.committed(TopicPartition(settings.topic(topic), partition))
     finally:
         await consumer.stop()
 
@@ -98,3 +100,38 @@ async def test_a_running_service_group_keeps_its_own_offsets(
     await hand_over_offsets(settings, group=group, topics=TOPICS)  # a restart of this release
 
     assert await _committed(settings, group, "photos.uploaded") == 3
+
+
+async def test_stale_offsets_of_the_service_group_are_moved_up_per_partition(
+    kafka_bootstrap: str, kafka_topic_prefix: str
+) -> None:
+    """A deployment that once used the bare service group (before the per-topic groups) still holds its old
+    offsets there: each partition takes whichever group got further."""
+    settings = await _topics_of_this_test(kafka_bootstrap, kafka_topic_prefix, partitions=2)
+    group = "photo3d-bgremoval"
+    await _produce(settings, "photos.uploaded", [b"a1", b"a2", b"a3"], partition=0)
+    await _produce(settings, "photos.uploaded", [b"b1", b"b2", b"b3"], partition=1)
+    # long ago, the bare group read partition 0 up to offset 1 only
+    await _commit_offset(settings, group, "photos.uploaded", 0, 1)
+    # then the per-topic group read both partitions: 3 on partition 0, 2 on partition 1
+    await _commit_offset(settings, f"{group}.photos.uploaded", "photos.uploaded", 0, 3)
+    await _commit_offset(settings, f"{group}.photos.uploaded", "photos.uploaded", 1, 2)
+
+    await hand_over_offsets(settings, group=group, topics=TOPICS)
+
+    assert await _committed(settings, group, "photos.uploaded", 0) == 3
+    assert await _committed(settings, group, "photos.uploaded", 1) == 2
+
+
+async def _commit_offset(settings: KafkaSettings, group: str, topic: str, partition: int, count: int) -> None:
+    """Commit ``count`` as the group's offset of one partition, as a consumer that read that far would."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, group_id=settings.group(group), enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(settings.topic(topic), partition)
+        consumer.assign([tp])
+        await consumer.commit({tp: count})
+    finally:
+        await consumer.stop()

@@ -40,3 +40,35 @@ def test_the_stand_in_is_the_opposite_cut_out_seen_from_the_other_side() -> None
     )
     stored = Image.open(io.BytesIO(stand_in.png))
     assert stored.info[STAND_IN_FOR_TEXT] == "front"  # generation carves with it, takes no colour
+
+
+def test_a_corrected_cut_out_is_stored_as_corrected_and_its_first_version_never_encoded() -> None:
+    from photo3d_bgremoval.stand_ins import check_set
+    from tests.support.photos import make_photo, make_views
+    from tests.unit.bgremoval.test_consistency import SIZE, cutout
+
+    views = make_views("vase", size=SIZE)
+    images = {view: cutout(photo) for view, photo in views.items()}
+    distractor = make_photo("box", size=SIZE, object_scale=0.5, offset=(0.2, -0.06)).mask
+    images["left"] = cutout(views["left"], views["left"].mask | distractor)  # a piece of backdrop kept
+    quality = MaskQuality(
+        width=SIZE[0],
+        height=SIZE[1],
+        coverage=0.2,
+        bbox=None,
+        touching_sides=frozenset(),
+        uncertain_ratio=0.0,
+    )
+    results = {
+        view: CutoutResult(
+            cutout=Cutout(image=image, quality=quality, source_size=SIZE), mask=image.getchannel("A")
+        )
+        for view, image in images.items()
+    }
+
+    checked = check_set(results, BackgroundRemovalSettings())
+
+    assert checked.checked.corrected == {"left"}
+    assert "png" not in vars(results["left"])  # the spoilt cut-out was replaced before anything encoded it
+    stored = Image.open(io.BytesIO(checked.pngs["left"]))
+    assert stored.getchannel("A").tobytes() == checked.checked.cutouts["left"].getchannel("A").tobytes()

@@ -2,7 +2,9 @@
 
 import json
 import uuid
+from typing import Any
 
+import pytest
 from faststream.kafka import TestKafkaBroker
 
 from photo3d_common.broker import EventPublisher, create_broker, subscriber_options
@@ -72,3 +74,23 @@ async def test_failing_handler_is_retried_then_parked():
     assert len(calls) == SETTINGS.handler_attempts
     assert len(parked) == 1 and parked[0].attempts == SETTINGS.handler_attempts
     assert "storage is down" in parked[0].error
+
+
+def test_broker_security_follows_the_protocol_setting():
+    from faststream.security import SASLPlaintext, SASLScram512
+    from pydantic import SecretStr
+
+    from photo3d_common.broker import _client_security, _security
+
+    assert _security(KafkaSettings()) is None
+    tls_only = _security(KafkaSettings(security_protocol="SSL"))
+    assert tls_only is not None and tls_only.use_ssl and tls_only.ssl_context is not None
+    sasl: dict[str, Any] = {"sasl_username": "svc", "sasl_password": SecretStr("secret")}
+    plain = _security(KafkaSettings(security_protocol="SASL_PLAINTEXT", **sasl))
+    assert isinstance(plain, SASLPlaintext) and not plain.use_ssl
+    scram = _security(KafkaSettings(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", **sasl))
+    assert isinstance(scram, SASLScram512) and scram.use_ssl and scram.ssl_context is not None
+    options = _client_security(KafkaSettings(security_protocol="SASL_SSL", **sasl))
+    assert options["security_protocol"] == "SASL_SSL" and options["ssl_context"] is not None
+    with pytest.raises(ValueError, match="KAFKA_SASL_USERNAME"):
+        _security(KafkaSettings(security_protocol="SASL_SSL"))

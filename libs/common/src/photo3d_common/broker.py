@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import random
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -28,13 +29,19 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    RebalanceInProgressError,
+    TopicAlreadyExistsError,
+    UnknownMemberIdError,
+)
 from aiokafka.structs import OffsetAndMetadata
 from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.security import parse_security
 from faststream.middlewares import AckPolicy
-from faststream.security import SASLPlaintext
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from faststream.specification import AsyncAPI
 from pydantic import ValidationError
 
@@ -50,14 +57,32 @@ from photo3d_common.wiring import Injector
 log = get_logger(__name__)
 
 
-def _security(settings: KafkaSettings) -> Any:
-    if settings.sasl_username and settings.sasl_password:
-        return SASLPlaintext(
+_SASL_MECHANISMS: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
+    "PLAIN": SASLPlaintext,
+    "SCRAM-SHA-256": SASLScram256,
+    "SCRAM-SHA-512": SASLScram512,
+}
+
+
+def _security(settings: KafkaSettings) -> BaseSecurity | None:
+    """The broker connection's security from ``KAFKA_SECURITY_PROTOCOL`` and the SASL settings: TLS with the
+    system's trusted certificates for the ``*SSL`` protocols, SASL with the configured mechanism."""
+    tls = ssl.create_default_context() if settings.security_protocol in ("SSL", "SASL_SSL") else None
+    if settings.security_protocol.startswith("SASL"):
+        if not (settings.sasl_username and settings.sasl_password):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={settings.security_protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        mechanism = (settings.sasl_mechanism or "PLAIN").upper()
+        if mechanism not in _SASL_MECHANISMS:
+            raise ValueError(f"KAFKA_SASL_MECHANISM={mechanism} is not one of {', '.join(_SASL_MECHANISMS)}")
+        return _SASL_MECHANISMS[mechanism](
             username=settings.sasl_username,
             password=settings.sasl_password.get_secret_value(),
-            use_ssl=settings.security_protocol == "SASL_SSL",
+            ssl_context=tls,
+            use_ssl=tls is not None,
         )
-    return None
+    return BaseSecurity(ssl_context=tls) if tls is not None else None
 
 
 def create_broker(
@@ -193,39 +218,66 @@ class WorkerConsumer:
 
 async def hand_over_offsets(settings: KafkaSettings, *, group: str, topics: Iterable[str]) -> None:
     """Carry the committed offsets of the per-topic groups of earlier releases (``<group>.<topic>``, ADR
-    0001) over to the service's one group, once, before its consumer starts: without them the new group
-    would start from the earliest offset and run every stage again for every model the topics still hold.
+    0001) over to the service's one group before its consumer starts: without them the new group would
+    start from the earliest offset and run every stage again for every model the topics still hold.
 
-    Nothing happens when the group has committed offsets already (it is running, or was handed over) or
-    when no old group has any (a new deployment). Two instances starting at once commit the same offsets.
-    Offsets are read and written through consumers that never join their group (Tansu answers the admin
-    client's offset listing in a form aiokafka cannot read)."""
+    Per partition, an old group's offset is taken only where it is ahead of the service group's (or the
+    service group has none), so this is safe at every start: once the service group has moved past the old
+    groups there is nothing to commit. A commit the broker refuses because the group is already running
+    (another instance joined first) is left alone. Offsets are read and written through consumers that
+    never join their group (Tansu answers the admin client's offset listing in a form aiokafka cannot
+    read)."""
     if not settings.hand_over_offsets:
         return
+    topics = list(topics)
+    partitions = await _partitions(settings, [settings.topic(topic) for topic in topics])
     async with _group_client(settings, group) as service_client:
-        await service_client.topics()  # metadata of every topic, for the partitions below
-        by_topic = {
-            topic: [
-                TopicPartition(settings.topic(topic), partition)
-                for partition in sorted(service_client.partitions_for_topic(settings.topic(topic)) or ())
-            ]
-            for topic in topics
-        }
-        if await _committed(service_client, [tp for tps in by_topic.values() for tp in tps]):
-            return
-        handed: dict[TopicPartition, int] = {}
-        for topic, partitions in by_topic.items():
+        current = await _committed(service_client, [tp for tps in partitions.values() for tp in tps])
+        ahead: dict[TopicPartition, int] = {}
+        for topic in topics:
             async with _group_client(settings, f"{group}.{topic}") as old_client:
-                handed |= await _committed(old_client, partitions)
-        if not handed:
+                old = await _committed(old_client, partitions[settings.topic(topic)])
+            ahead |= {tp: offset for tp, offset in old.items() if offset > current.get(tp, -1)}
+        if not ahead:
             return
-        service_client.assign(list(handed))
-        await service_client.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in handed.items()})
+        service_client.assign(list(ahead))
+        try:
+            await service_client.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in ahead.items()})
+        except _GROUP_IS_RUNNING as error:
+            log.warning("consumer offsets not handed over: the group is running", error=type(error).__name__)
+            return
     log.info(
         "consumer offsets handed over",
         group=settings.group(group),
-        offsets={f"{tp.topic}:{tp.partition}": offset for tp, offset in sorted(handed.items())},
+        offsets={f"{tp.topic}:{tp.partition}": offset for tp, offset in sorted(ahead.items())},
     )
+
+
+_GROUP_IS_RUNNING = (
+    CommitFailedError,
+    IllegalGenerationError,
+    UnknownMemberIdError,
+    RebalanceInProgressError,
+)
+
+
+async def _partitions(settings: KafkaSettings, full_topics: list[str]) -> dict[str, list[TopicPartition]]:
+    """Each topic's partitions, from the broker's metadata; a topic that does not exist raises."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, client_id="photo3d-admin", **_client_security(settings)
+    )
+    await admin.start()
+    try:
+        described = {entry["topic"]: entry for entry in await admin.describe_topics(full_topics)}
+    finally:
+        await admin.close()
+    partitions: dict[str, list[TopicPartition]] = {}
+    for topic in full_topics:
+        entry = described.get(topic)
+        if entry is None or entry["error_code"] != 0 or not entry["partitions"]:
+            raise BrokerUnavailable(message=f"the topic {topic} has no partitions on the broker")
+        partitions[topic] = [TopicPartition(topic, p["partition"]) for p in entry["partitions"]]
+    return partitions
 
 
 @contextlib.asynccontextmanager

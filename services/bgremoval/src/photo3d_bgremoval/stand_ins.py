@@ -109,7 +109,8 @@ def check_set(
                 raise
             stand_in(culprit, disagreement)
 
-    pngs = {view: result.png for view, result in usable.items()}
+    # a corrected view is stored as corrected: its first cut-out is never encoded
+    pngs = {view: result.png for view, result in usable.items() if view not in checked.corrected}
     for view in checked.corrected:
         text: dict[str, str] | None = {STAND_IN_FOR_TEXT: stand_ins[view]} if view in stand_ins else None
         pngs[view] = encode_png(checked.cutouts[view], compress_level=settings.png_compress_level, text=text)

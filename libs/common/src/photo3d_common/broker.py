@@ -203,7 +203,8 @@ class WorkerConsumer:
         subscribe_events(broker, kafka, routes, group=group)
 
     async def take_over_offsets(self, kafka: KafkaSettings, group: str) -> None:
-        """Before the first start of this release: the offsets of the per-topic groups of earlier ones."""
+        """At start, before the consumer: the offsets of the per-topic groups of earlier releases, where
+        they are ahead (``hand_over_offsets``)."""
         await hand_over_offsets(kafka, group=group, topics=[event.topic for event in self.routes])
 
     def specification(self, kafka: KafkaSettings, group: str, *, title: str) -> AsyncAPI:
@@ -263,14 +264,8 @@ _GROUP_IS_RUNNING = (
 
 async def _partitions(settings: KafkaSettings, full_topics: list[str]) -> dict[str, list[TopicPartition]]:
     """Each topic's partitions, from the broker's metadata; a topic that does not exist raises."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, client_id="photo3d-admin", **_client_security(settings)
-    )
-    await admin.start()
-    try:
+    async with _admin_client(settings) as admin:
         described = {entry["topic"]: entry for entry in await admin.describe_topics(full_topics)}
-    finally:
-        await admin.close()
     partitions: dict[str, list[TopicPartition]] = {}
     for topic in full_topics:
         entry = described.get(topic)
@@ -278,6 +273,18 @@ async def _partitions(settings: KafkaSettings, full_topics: list[str]) -> dict[s
             raise BrokerUnavailable(message=f"the topic {topic} has no partitions on the broker")
         partitions[topic] = [TopicPartition(topic, p["partition"]) for p in entry["partitions"]]
     return partitions
+
+
+@contextlib.asynccontextmanager
+async def _admin_client(settings: KafkaSettings) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, client_id="photo3d-admin", **_client_security(settings)
+    )
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
 
 
 @contextlib.asynccontextmanager
@@ -342,11 +349,7 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str] = ALL_TOPI
     """Create the topics with the configured partition count; existing ones are left as they are."""
     if not settings.create_topics:
         return
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, client_id="photo3d-admin", **_client_security(settings)
-    )
-    await admin.start()
-    try:
+    async with _admin_client(settings) as admin:
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(
@@ -360,8 +363,6 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str] = ALL_TOPI
         with contextlib.suppress(TopicAlreadyExistsError):  # another service created them meanwhile
             await admin.create_topics(wanted)
         log.info("topics created", topics=[t.name for t in wanted], partitions=settings.partitions)
-    finally:
-        await admin.close()
 
 
 def _model_id_from(message: Any) -> str | None:

@@ -304,7 +304,9 @@ class ServiceProcesses:
         ready_line: str | None = None,
         timeout: float = 180.0,
         name: str | None = None,
+        command: list[str] | None = None,
     ) -> Any:
+        """``command`` replaces ``python -m <module>`` (e.g. a wrapper that runs the module)."""
         from photo3d_devstack.process import ManagedProcess
 
         name = name or module.removeprefix("photo3d_")
@@ -312,7 +314,11 @@ class ServiceProcesses:
         log = open(LOG_DIR / f"{self.prefix}-{name}.log", "w", buffering=1, encoding="utf-8")  # noqa: SIM115
         self._logs.append(log)
         process = ManagedProcess(
-            name, [sys.executable, "-m", module], env={**os.environ, **env}, cwd=REPO_ROOT, output=log
+            name,
+            command or [sys.executable, "-m", module],
+            env={**os.environ, **env},
+            cwd=REPO_ROOT,
+            output=log,
         )
         self.started[name] = process
         process.start()

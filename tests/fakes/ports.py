@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -17,19 +18,26 @@ from photo3d_common.storage import ObjectInfo, ObjectNotFound
 
 
 class InMemoryStorage:
-    """``photo3d_common.ports.Storage`` over a dict; ETags are content hashes, as S3's are for one-part puts."""
+    """``photo3d_common.ports.Storage`` over a dict; ETags are content hashes, as S3's are for one-part puts.
+    ``requests`` counts the calls as the S3 requests they stand for (GET, HEAD, PUT, LIST, DELETE)."""
 
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, str, dict[str, str]]] = {}
+        self.requests: Counter[str] = Counter()
 
     async def get_bytes(self, key: str) -> bytes:
+        return (await self.get_object(key))[1]
+
+    async def get_object(self, key: str) -> tuple[ObjectInfo, bytes]:
+        self.requests["GET"] += 1
         if key not in self.objects:
             raise ObjectNotFound(key)
-        return self.objects[key][0]
+        return self._info(key), self.objects[key][0]
 
     async def put_bytes(
         self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str] | None = None
     ) -> None:
+        self.requests["PUT"] += 1
         self.objects[key] = (bytes(data), content_type, dict(metadata or {}))
 
     async def upload_stream(
@@ -38,8 +46,12 @@ class InMemoryStorage:
         await self.put_bytes(key, fileobj.read(), content_type=content_type, metadata=metadata)
 
     async def head(self, key: str) -> ObjectInfo | None:
+        self.requests["HEAD"] += 1
         if key not in self.objects:
             return None
+        return self._info(key)
+
+    def _info(self, key: str) -> ObjectInfo:
         data, content_type, metadata = self.objects[key]
         return ObjectInfo(
             key=key,
@@ -50,9 +62,11 @@ class InMemoryStorage:
         )
 
     async def list_keys(self, prefix: str) -> list[str]:
+        self.requests["LIST"] += 1
         return sorted(key for key in self.objects if key.startswith(prefix))
 
     async def delete_keys(self, keys: Iterable[str]) -> int:
+        self.requests["DELETE"] += 1
         deleted = 0
         for key in keys:
             deleted += self.objects.pop(key, None) is not None

@@ -29,6 +29,7 @@ from photo3d_common.events import (
 )
 from photo3d_common.storage import ObjectStorage, original_key
 from tests.support.photos import make_photo
+from tests.support.s3_requests import counted_requests
 
 ROOT = Path(__file__).resolve().parents[3]
 MODEL_DIR = ROOT / "var" / "models" / "u2net"
@@ -113,6 +114,21 @@ async def test_four_cutouts_stored_and_announced(object_storage, remover):
         alpha = cutout.getchannel("A")
         # the object is centred with a transparent margin: corners clear, centre solid
         assert alpha.getpixel((0, 0)) == 0 and alpha.getpixel((cutout.width // 2, cutout.height // 2)) > 200
+
+
+async def test_a_set_costs_one_read_per_photo_and_no_head(object_storage, remover):
+    """Issue 13: a first run reads each original once (its ETag, from that read, fingerprints it: no HEAD
+    before), looks for an earlier answer and a manifest once each, and writes four cut-outs, the manifest
+    and its answer."""
+    model_id = uuid.uuid4()
+    keys = await _store_originals(object_storage, model_id, _photos())
+
+    with counted_requests(object_storage) as sent:
+        await handlers.on_photo_uploaded(
+            _uploaded(model_id, keys), storage=object_storage, remover=remover, publish=Recorder()
+        )
+
+    assert sent == {"GetObject": 6, "PutObject": 6}
 
 
 async def test_a_second_object_behind_one_photo_is_removed_or_that_photo_named(object_storage, remover):

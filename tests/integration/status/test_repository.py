@@ -375,3 +375,56 @@ async def test_concurrent_flushers_publish_in_commit_order(make_database):
         assert [e.model_id for e in published] == [m.id for m in models]
     finally:
         await own_pool.close()
+
+
+async def test_an_event_costs_one_transaction_of_few_statements(repository_database_url: str):
+    """Issue 13: applying an event is BEGIN, the row lock, the event's log entry written once with its
+    outcome, the model's update with its NOTIFY, COMMIT; a redelivery stops at the log entry; a flush is
+    the lock, one statement that takes the queued changes out, COMMIT. The pool gives a connection back
+    without a reset query (nothing of a session outlives a transaction here)."""
+    from photo3d_status.repository import keep_session
+
+    sent: list[str] = []
+
+    async def logged(connection: asyncpg.Connection) -> None:
+        connection.add_query_logger(lambda record: sent.append(" ".join(record.query.split())[:30]))
+
+    own = await asyncpg.create_pool(
+        repository_database_url, min_size=1, max_size=1, init=logged, reset=keep_session
+    )
+    try:
+        repository = ModelRepository(own)
+        model = await repository.create(owner="counted", name="m", provider=None)
+        await drain(repository)
+        event = photo(model.id, "front", ("front",))
+
+        sent.clear()
+        assert (await repository.apply(event)).outcome == "applied"
+        applied = list(sent)
+        sent.clear()
+        assert (await repository.apply(event)).outcome == "duplicate"
+        duplicate = list(sent)
+        sent.clear()
+        assert len(await drain(repository)) == 1
+        flushed = list(sent)
+    finally:
+        await own.close()
+
+    verbs = [" ".join(query.split()[:2]) for query in applied]
+    assert verbs == [
+        "BEGIN;",
+        "SELECT *",  # FOR UPDATE
+        "INSERT INTO",  # event_log, with the outcome
+        "UPDATE models",
+        "SELECT pg_notify($1,",
+        "INSERT INTO",  # history
+        "INSERT INTO",  # outbox
+        "COMMIT;",
+    ], applied
+    assert [" ".join(query.split()[:2]) for query in duplicate] == [
+        "BEGIN;",
+        "SELECT *",
+        "INSERT INTO",
+        "COMMIT;",
+    ]
+    assert [query.split()[0] for query in flushed] == ["BEGIN;", "SELECT", "DELETE", "COMMIT;"], flushed

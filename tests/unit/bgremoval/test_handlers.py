@@ -78,6 +78,18 @@ async def test_a_complete_set_is_cut_out_stored_and_announced():
     assert manifest["model"] == "fake-u2netp" and manifest["source_fingerprint"] == done.source_fingerprint
 
 
+async def test_a_first_run_reads_each_photo_once_and_asks_nothing_else_about_it():
+    """Issue 13: no HEAD per photo before its read (the read's ETag fingerprints it); one look for an
+    earlier answer and one for a manifest; four cut-outs, the manifest and the answer written."""
+    deps, model_id = _deps(), uuid.uuid4()
+    keys = await _originals(deps, model_id)
+    deps.storage.requests.clear()
+
+    await inject_dependencies(handlers.on_photo_uploaded, deps)(_uploaded(model_id, keys))
+
+    assert deps.storage.requests == {"GET": 2 + len(VIEWS), "PUT": len(VIEWS) + 2}
+
+
 async def test_a_set_still_being_collected_does_nothing():
     deps, model_id = _deps(), uuid.uuid4()
     keys = await _originals(deps, model_id, views=("front",))
@@ -102,6 +114,7 @@ async def test_a_redelivered_trigger_republishes_without_redoing_the_work():
     )
 
     assert calls == len(VIEWS) and len(remover.calls) == calls
+    # the manifest's fingerprint (from the reads' ETags) is the one the re-run computes from HEADs
     first, second = deps.publish.of(BackgroundRemoved)
     assert first.cutout_keys == second.cutout_keys and first.source_fingerprint == second.source_fingerprint
 

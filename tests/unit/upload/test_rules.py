@@ -64,8 +64,8 @@ def test_a_stored_photo_the_status_service_never_listed_is_not_registered():
         status=S.UPLOADING_PHOTOS,
         photos={view: ALL[view] for view in VIEWS[:3]} | {"back": None},
     )
-    assert registered(listed, ALL) == list(VIEWS[:3])
-    assert starts_processing(listed, before=registered(listed, ALL), after=ALL)  # the retry of the back photo
+    assert registered(listed) == list(VIEWS[:3])
+    assert starts_processing(listed, before=registered(listed), after=ALL)  # the retry of the back photo
 
 
 def test_views_phrase():

@@ -19,9 +19,13 @@ class Publisher(Protocol):
 
 class Storage(Protocol):
     """Objects by key (``photo3d_common.storage.ObjectStorage`` over S3/R2). A missing object raises
-    ``ObjectNotFound`` from ``get_bytes`` and is ``None`` from ``head``."""
+    ``ObjectNotFound`` from ``get_bytes`` and ``get_object``, and is ``None`` from ``head``."""
 
     async def get_bytes(self, key: str) -> bytes: ...
+
+    async def get_object(self, key: str) -> tuple[ObjectInfo, bytes]:
+        """The object's info (as ``head`` gives it) and its bytes, in one request."""
+        ...
 
     async def put_bytes(
         self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str] | None = None

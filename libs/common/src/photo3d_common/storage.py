@@ -37,6 +37,17 @@ def _is_missing(error: ClientError) -> bool:
     return str(error.response.get("Error", {}).get("Code")) in _MISSING_CODES
 
 
+def _info(key: str, response: dict[str, Any]) -> ObjectInfo:
+    """What a GET or HEAD response says about the object."""
+    return ObjectInfo(
+        key=key,
+        size=int(response.get("ContentLength", 0)),
+        content_type=response.get("ContentType"),
+        etag=(response.get("ETag") or "").strip('"') or None,
+        metadata=dict(response.get("Metadata") or {}),
+    )
+
+
 def model_prefix(model_id: object) -> str:
     return f"models/{model_id}/"
 
@@ -144,6 +155,10 @@ class ObjectStorage:
         )
 
     async def get_bytes(self, key: str) -> bytes:
+        return (await self.get_object(key))[1]
+
+    async def get_object(self, key: str) -> tuple[ObjectInfo, bytes]:
+        """The object's info (ETag, metadata: what ``head`` says) and its bytes, in one request."""
         try:
             response = await self.client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
@@ -152,7 +167,7 @@ class ObjectStorage:
             raise
         async with response["Body"] as body:
             data: bytes = await body.read()
-            return data
+        return _info(key, response), data
 
     async def stream(
         self, key: str, *, chunk_bytes: int = 256 * 1024
@@ -164,13 +179,7 @@ class ObjectStorage:
             if _is_missing(error):
                 raise ObjectNotFound(key) from error
             raise
-        info = ObjectInfo(
-            key=key,
-            size=int(response.get("ContentLength", 0)),
-            content_type=response.get("ContentType"),
-            etag=(response.get("ETag") or "").strip('"') or None,
-            metadata=dict(response.get("Metadata") or {}),
-        )
+        info = _info(key, response)
 
         async def chunks() -> AsyncIterator[bytes]:
             body = response["Body"]
@@ -189,13 +198,7 @@ class ObjectStorage:
             if _is_missing(error):
                 return None
             raise
-        return ObjectInfo(
-            key=key,
-            size=int(response.get("ContentLength", 0)),
-            content_type=response.get("ContentType"),
-            etag=(response.get("ETag") or "").strip('"') or None,
-            metadata=dict(response.get("Metadata") or {}),
-        )
+        return _info(key, response)
 
     async def list_keys(self, prefix: str) -> list[str]:
         keys: list[str] = []

@@ -110,10 +110,9 @@ async def remove_backgrounds(
         started = time.perf_counter()
         await publish(BackgroundRemovalStarted(model_id=model_id, producer=PRODUCER))
         try:
-            fingerprint = await _source_fingerprint(model_id, original_keys, storage)
-            previous = await _reuse_previous(model_id, fingerprint, remover.model_name, storage)
+            previous = await _reuse_previous(model_id, original_keys, remover.model_name, storage)
             if previous is None:
-                cutout_keys, warnings = await _cut_out_all(
+                cutout_keys, warnings, fingerprint = await _cut_out_all(
                     model_id, original_keys, storage=storage, remover=remover, publish=publish
                 )
                 await storage.put_bytes(
@@ -133,7 +132,7 @@ async def remove_backgrounds(
                     content_type="application/json",
                 )
             else:
-                cutout_keys, warnings = previous
+                cutout_keys, warnings, fingerprint = previous
                 log.info("cut-outs of these originals already stored: republishing", fingerprint=fingerprint)
         except Exception as error:  # every failure ends the stage with a reason, or waits (outage)
             if dependency_failure(error) is not None:
@@ -158,32 +157,47 @@ async def remove_backgrounds(
         )
 
 
-async def _source_fingerprint(model_id: uuid.UUID, original_keys: dict[View, str], storage: Storage) -> str:
+def _photo_missing(view: View) -> PhotoMissing:
+    return PhotoMissing(
+        f"the {view} photo is missing: upload it, then run background removal again", detail={"view": view}
+    )
+
+
+def _fingerprint(etags: dict[View, tuple[str, str | None]]) -> str:
+    """Which originals (key and ETag of each view) the cut-outs are made from."""
     digest = hashlib.sha256()
     for view in VIEWS:
-        key = original_keys.get(view)
-        info = await storage.head(key) if key else None
-        if info is None:
-            raise PhotoMissing(
-                f"the {view} photo is missing: upload it, then run background removal again",
-                detail={"view": view},
-            )
-        digest.update(f"{view}={key}@{info.etag}\n".encode())
+        key, etag = etags[view]
+        digest.update(f"{view}={key}@{etag}\n".encode())
     return digest.hexdigest()
 
 
+async def _source_fingerprint(original_keys: dict[View, str], storage: Storage) -> str:
+    """The originals' fingerprint without reading them (a HEAD each): only to compare with a manifest."""
+    etags: dict[View, tuple[str, str | None]] = {}
+    for view in VIEWS:
+        key = original_keys.get(view)
+        info = await storage.head(key) if key else None
+        if key is None or info is None:
+            raise _photo_missing(view)
+        etags[view] = (key, info.etag)
+    return _fingerprint(etags)
+
+
 async def _reuse_previous(
-    model_id: uuid.UUID, fingerprint: str, model_name: str, storage: Storage
-) -> tuple[dict[View, str], dict[View, list[ViewWarning]]] | None:
+    model_id: uuid.UUID, original_keys: dict[View, str], model_name: str, storage: Storage
+) -> tuple[dict[View, str], dict[View, list[ViewWarning]], str] | None:
+    """The stored cut-outs, their warnings and fingerprint, when a manifest says they were made from these
+    originals by this model and check. Without a manifest (a model's first run) nothing is asked about the
+    originals here: their reads for the cut-outs give the fingerprint."""
     try:
         manifest = json.loads(await storage.get_bytes(manifest_key(model_id)))
     except ObjectNotFound:
         return None
-    if (
-        manifest.get("source_fingerprint") != fingerprint
-        or manifest.get("model") != model_name
-        or manifest.get("check") != CHECK_VERSION
-    ):
+    if manifest.get("model") != model_name or manifest.get("check") != CHECK_VERSION:
+        return None
+    fingerprint = await _source_fingerprint(original_keys, storage)
+    if manifest.get("source_fingerprint") != fingerprint:
         return None
     keys: dict[View, str] = manifest.get("cutout_keys", {})
     for view in VIEWS:
@@ -193,7 +207,7 @@ async def _reuse_previous(
         view: [ViewWarning.model_validate(w) for w in found]
         for view, found in manifest.get("view_warnings", {}).items()
     }
-    return keys, warnings
+    return keys, warnings, fingerprint
 
 
 async def _cut_out_all(
@@ -203,17 +217,21 @@ async def _cut_out_all(
     storage: Storage,
     remover: Remover,
     publish: Publisher,
-) -> tuple[dict[View, str], dict[View, list[ViewWarning]]]:
-    """Cut out each photo, check the four cut-outs against each other, store them."""
+) -> tuple[dict[View, str], dict[View, list[ViewWarning]], str]:
+    """Cut out each photo, check the four cut-outs against each other, store them. Also returns the
+    originals' fingerprint, from the ETags their reads answered with (the bytes cut out are the ones
+    fingerprinted)."""
     results: dict[View, CutoutResult | NoSubjectFound] = {}
+    etags: dict[View, tuple[str, str | None]] = {}
     for done, view in enumerate(VIEWS, start=1):
+        key = original_keys.get(view)
+        if key is None:
+            raise _photo_missing(view)
         try:
-            photo = await storage.get_bytes(original_keys[view])
+            info, photo = await storage.get_object(key)
         except ObjectNotFound as error:
-            raise PhotoMissing(
-                f"the {view} photo is missing: upload it, then run background removal again",
-                detail={"view": view},
-            ) from error
+            raise _photo_missing(view) from error
+        etags[view] = (key, info.etag)
         try:
             result = await remover.remove(photo, view=view)
         except NoSubjectFound as nothing:  # the opposite photo's outline may stand in (stand_ins.py)
@@ -245,7 +263,7 @@ async def _cut_out_all(
             key, pngs[view], content_type="image/png", metadata={"source-key": original_keys[view]}
         )
         keys[view] = key
-    return keys, warnings
+    return keys, warnings, _fingerprint(etags)
 
 
 def _check(

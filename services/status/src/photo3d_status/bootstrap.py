@@ -19,7 +19,7 @@ from photo3d_common.storage import ObjectStorage
 from photo3d_status.creation_switch import CreationSwitch, read_switch
 from photo3d_status.live import ModelChangeHub
 from photo3d_status.migrate import migrate
-from photo3d_status.repository import ModelRepository
+from photo3d_status.repository import ModelRepository, keep_session
 from photo3d_status.service import ModelService
 from photo3d_status.settings import StatusSettings
 
@@ -57,6 +57,7 @@ async def bootstrap(
             max_size=settings.db_pool_max,
             timeout=settings.db_connect_timeout_s,
             command_timeout=settings.db_command_timeout_s,
+            reset=keep_session,
         )
         stack.push_async_callback(pool.close)
         repository = ModelRepository(pool)

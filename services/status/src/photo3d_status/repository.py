@@ -1,8 +1,9 @@
 """The ``models`` table and its companions, through asyncpg. The only writer of ``models`` in the system.
 
-Applying an event is one transaction: remember the event id (a redelivery stops there), lock the model
-row, let the domain decide, write the decision, log it, queue ``model.status_changed`` in the outbox and
-``NOTIFY model_status`` (delivered on commit). Row locks serialise concurrent events for one model.
+Applying an event is one transaction: lock the model row, let the domain decide, log the event with its
+outcome (an event id logged before, a redelivery, stops there), write the decision, queue
+``model.status_changed`` in the outbox and ``NOTIFY model_status`` (delivered on commit). Row locks
+serialise concurrent events for one model.
 """
 
 from __future__ import annotations
@@ -149,6 +150,14 @@ def _state_columns(state: ModelState) -> dict[str, Any]:
     return columns
 
 
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's ``reset``: nothing to undo on a connection given back. Its transactions end when their
+    block does (asyncpg rolls back one left open, whatever this does), and nothing here changes a session
+    beyond one (locks and isolation are transaction-scoped, LISTEN has a connection of its own), so
+    asyncpg's default reset query (unlock all, CLOSE ALL, UNLISTEN *, RESET ALL) would be one more round
+    trip per use of the pool for nothing."""
+
+
 class ModelRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -255,10 +264,18 @@ class ModelRepository:
             return await self._apply_in(connection, failure(state))
 
     async def _apply_in(self, connection: asyncpg.Connection, event: Event) -> ApplyResult:
-        """One event, within the caller's transaction."""
+        """One event, within the caller's transaction. The row lock comes first, so the event's log entry
+        is written once, with its outcome; an event id logged before (a redelivery, or the same event
+        applied by another instance meanwhile: it waited on the lock) stops there, having written nothing."""
+        row = await connection.fetchrow(f"{_SELECT} WHERE id = $1 FOR UPDATE", event.model_id)
+        current = _row_to_state(row) if row else None
+        decision = domain.decide(current, event)
+        from_status = current.status if current else None
+        to_status = decision.new.status if isinstance(decision, Applied) else None
         first_time = await connection.fetchval(
-            """INSERT INTO event_log (event_id, model_id, topic, event_type, occurred_at, outcome)
-               VALUES ($1, $2, $3, $4, $5, 'applied')
+            """INSERT INTO event_log
+                   (event_id, model_id, topic, event_type, occurred_at, outcome, reason, from_status, to_status)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                ON CONFLICT (event_id) DO NOTHING
                RETURNING true""",
             event.event_id,
@@ -266,22 +283,13 @@ class ModelRepository:
             event.topic,
             type(event).__name__,
             event.occurred_at,
-        )
-        if not first_time:
-            return ApplyResult("duplicate", "event already handled")
-        row = await connection.fetchrow(f"{_SELECT} WHERE id = $1 FOR UPDATE", event.model_id)
-        current = _row_to_state(row) if row else None
-        decision = domain.decide(current, event)
-        from_status = current.status if current else None
-        to_status = decision.new.status if isinstance(decision, Applied) else None
-        await connection.execute(
-            "UPDATE event_log SET outcome = $2, reason = $3, from_status = $4, to_status = $5 WHERE event_id = $1",
-            event.event_id,
             decision.outcome,
             decision.reason or None,
             from_status,
             to_status,
         )
+        if not first_time:
+            return ApplyResult("duplicate", "event already handled")
         if isinstance(decision, Applied) and current is not None and decision.new != current:
             columns = _state_columns(decision.new)
             assignments = ", ".join(f"{name} = ${index}" for index, name in enumerate(columns, start=2))
@@ -352,10 +360,14 @@ class ModelRepository:
         while True:
             async with self.pool.acquire() as connection, connection.transaction():
                 await connection.execute("SELECT pg_advisory_xact_lock($1)", OUTBOX_LOCK_ID)
-                rows = await connection.fetch("SELECT id, payload FROM outbox ORDER BY id LIMIT $1", batch)
-                for row in rows:
+                # taken out and read in one statement; a failed publish rolls the deletion back
+                rows = await connection.fetch(
+                    """DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $1)
+                       RETURNING id, payload""",
+                    batch,
+                )
+                for row in sorted(rows, key=lambda row: row["id"]):
                     await publish(ModelStatusChanged.model_validate_json(row["payload"]))
-                    await connection.execute("DELETE FROM outbox WHERE id = $1", row["id"])
                     sent += 1
             if len(rows) < batch:
                 return sent

@@ -244,14 +244,21 @@ async def _store_and_announce(
     if photo.transformed:
         metadata["transformed"] = _ascii(photo.transformed)
 
+    # What the status service lists is stored (a photo is announced only after its put): the set before
+    # this put needs no listing of its own.
+    before = registered(model)
     async with locks.hold(model_id):
-        stored_before = await stored_originals(storage, model_id)
         await storage.upload_stream(key, photo.fileobj, content_type=photo.content_type, metadata=metadata)
-        if view in stored_before:
+        if view in before:
             # The replaced photo's cut-out no longer shows what is stored: remove it, so a re-run of
             # generation cannot use it (it asks for background removal first).
             await storage.delete_keys([cutout_key(model_id, view)])
-        after = await stored_originals(storage, model_id)
+        if missing_views([*before, view]):
+            # S3 is the truth of what is stored now: uploads of other views, in flight beside this one (here
+            # or on another replica), may have completed the set.
+            after = await stored_originals(storage, model_id)
+        else:
+            after = {v: original_key(model_id, v) for v in VIEWS}
         all_in = not missing_views(after)
         event = PhotoUploaded(
             model_id=model_id,
@@ -265,7 +272,7 @@ async def _store_and_announce(
             sha256=photo.sha256,
             original_keys=after,
             all_views_uploaded=all_in,
-            start_processing=starts_processing(model, before=registered(model, stored_before), after=after),
+            start_processing=starts_processing(model, before=before, after=after),
             provider=model.provider,
             options=model.options,
         )

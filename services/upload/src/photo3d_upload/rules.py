@@ -77,11 +77,11 @@ def ensure_photo_accepted(model: ModelSnapshot) -> None:
         raise _busy(model, "photos can be replaced")
 
 
-def registered(model: ModelSnapshot, stored: Iterable[View]) -> list[View]:
-    """The stored views the status service lists for the model. A photo stored while the broker failed
-    (its announcement unconfirmed) is not among them until an announcement of it arrives, so its
-    retry is again the upload that completes the set."""
-    return [view for view in stored if model.photos.get(view)]
+def registered(model: ModelSnapshot) -> list[View]:
+    """The views the status service lists for the model: each is stored (a photo is announced only after
+    its put). A photo stored while the broker failed (its announcement unconfirmed) is not among them
+    until an announcement of it arrives, so its retry is again the upload that completes the set."""
+    return [view for view in VIEWS if model.photos.get(view)]
 
 
 def starts_processing(model: ModelSnapshot, *, before: Iterable[str], after: Iterable[str]) -> bool:

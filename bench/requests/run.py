@@ -156,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=int, default=2)
     parser.add_argument("--size", type=parse_size, default=(1600, 1200))
     parser.add_argument("--no-write", action="store_true", help="print only, write no bench/results files")
+    parser.add_argument("--quick", action="store_true", help="smoke run for make bench --quick: 2 models")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.models = min(args.models, 2)
     photos = load_photos(photo_set(args.models, args.size), args.models)
     counts_dir = Path(tempfile.mkdtemp(prefix="photo3d-requests-"))
     services = ServiceProcesses("requests")

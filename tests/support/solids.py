@@ -52,6 +52,29 @@ def mug(radius: float = 0.3, handle_side: float = 1.0) -> Solid:
     return inside
 
 
+def chair(width: float = 1.1, depth: float = 0.8, leg: float = 0.06) -> Solid:
+    """A chair 1 unit tall and deeper than half its height: a seat slab on four thin legs and a backrest
+    at the back (-Z). Its near legs look longer than its far ones, which a camera from one photo's
+    outline box gets wrong."""
+
+    def inside(points: np.ndarray) -> np.ndarray:
+        x, y, z = points.T
+        seat = (np.abs(x) <= width / 2) & (np.abs(z) <= depth / 2) & (y >= 0.42) & (y <= 0.52)
+        back = (np.abs(x) <= width / 2) & (z >= -depth / 2) & (z <= -depth / 2 + 0.1) & (y >= 0.52) & (y <= 1)
+        legs = np.zeros(len(points), dtype=bool)
+        for corner_x in (-1, 1):
+            for corner_z in (-1, 1):
+                legs |= (
+                    (np.abs(x - corner_x * (width / 2 - leg)) <= leg / 2)
+                    & (np.abs(z - corner_z * (depth / 2 - leg)) <= leg / 2)
+                    & (y >= 0)
+                    & (y <= 0.42)
+                )
+        return seat | back | legs
+
+    return inside
+
+
 def cutout(
     solid: Solid,
     view: str,

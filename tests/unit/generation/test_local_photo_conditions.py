@@ -6,12 +6,17 @@ same cut-outs go through background removal's cross-view check first, as in the 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from photo3d_bgremoval.consistency import check_cutouts
 from photo3d_generation.local import ReconstructionSettings, reconstruct
-from tests.support.solids import box, cutouts, mug
+from photo3d_generation.local.poses import fit_poses
+from photo3d_generation.local.views import load_views
+from tests.support.solids import box, chair, cutouts, mug
 
 SETTINGS = ReconstructionSettings(voxel_resolution=80, target_faces=8000, texture_size=256)
 
@@ -70,3 +75,64 @@ def test_a_mug_keeps_its_handle_on_its_side(side):
     middle = vertices[np.abs(vertices[:, 1] - 0.5 * height) < 0.05 * height]
     reach = middle[:, 0].max() if side > 0 else -middle[:, 0].min()
     assert reach - side * centre_x > 0.45 * height
+
+
+# A chair seen from four heights and distances: its near legs look longer than its far ones, so a camera
+# read off each photo's own outline box is a few per cent off, and the thin legs are carved away.
+CHAIR_PHOTOS = {
+    "front": {"elevation": 10.0, "distance": 2.3},
+    "left": {"elevation": 4.0, "distance": 2.7},
+    "right": {"elevation": 12.0, "distance": 2.5},
+    "back": {"elevation": 2.0, "distance": 2.2},
+}
+
+
+def volume_iou(mesh, solid) -> float:
+    """The model against the solid on a grid, both resting on y = 0 and centred on X/Z, 1 unit tall."""
+    axes = [np.linspace(-0.6, 0.6, 48), np.linspace(0.0, 1.0, 40), np.linspace(-0.45, 0.45, 36)]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    truth, built = solid(grid), mesh.contains(grid)
+    return float((truth & built).sum() / (truth | built).sum())
+
+
+@pytest.fixture(scope="module")
+def chair_photos():
+    return cutouts(chair(), **CHAIR_PHOTOS)
+
+
+def test_cameras_fitted_to_the_four_photos_keep_a_chair_on_its_legs(chair_photos):
+    fitted = reconstruct(chair_photos, SETTINGS)
+    boxed = reconstruct(chair_photos, dataclasses.replace(SETTINGS, fit_cameras=False))
+    # each photo's own box: the legs are cut short and the model is a poor match
+    assert volume_iou(boxed, chair()) < 0.45
+    assert volume_iou(fitted, chair()) > 0.5
+    vertices = np.asarray(fitted.vertices)
+    legs = vertices[vertices[:, 1] < 0.25 * fitted.extents[1]]
+    # all four legs reach down: the model's lowest part is in its four corners, not in the middle
+    for x_side in (-1, 1):
+        for z_side in (-1, 1):
+            corner = legs[(np.sign(legs[:, 0]) == x_side) & (np.sign(legs[:, 2]) == z_side)]
+            assert len(corner) > 0
+
+
+def test_the_fit_makes_every_photo_agree_with_the_others(chair_photos):
+    fit = fit_poses(load_views(chair_photos, camera_distance=2.5))
+    assert min(fit.coherence_before.values()) < 0.8
+    assert min(fit.coherence_after.values()) > 0.88
+    assert fit.outliers == ()
+    # photos of an object are taken from level or above: the fitted cameras look down, none up
+    assert all(view.elevation > 0 for view in fit.views.values())
+
+
+def test_a_photo_the_others_contradict_is_reported_and_does_not_rescale_them(chair_photos):
+    clean = fit_poses(load_views(chair_photos, camera_distance=2.5))
+    # the left cut-out kept a block of the backdrop beside the object
+    photo = np.asarray(chair_photos["left"])
+    height, width = photo.shape[:2]
+    spoilt = np.zeros((height, int(1.3 * width), 4), dtype=np.uint8)
+    spoilt[:, :width] = photo
+    spoilt[int(0.15 * height) : int(0.85 * height), int(0.97 * width) :] = (90, 90, 90, 255)
+    fit = fit_poses(load_views(dict(chair_photos, left=Image.fromarray(spoilt, "RGBA")), camera_distance=2.5))
+    assert fit.outliers == ("left",)
+    for name in ("front", "right", "back"):
+        assert fit.views[name].focal == pytest.approx(clean.views[name].focal, rel=0.1)

@@ -20,6 +20,7 @@ from ..meshio import drop_doubled_faces, normalize_mesh
 from .carving import CarvedVolume, carve
 from .coloring import vertex_colors
 from .errors import ReconstructionError
+from .poses import fit_poses
 from .texturing import textured_mesh
 from .views import KnownCamera, View, load_views
 
@@ -44,6 +45,9 @@ class ReconstructionSettings:
     * ``height``: height of the produced model, in model units (metres in glTF).
     * ``texture_size``: side of the texture atlas made from the photos (0 = per-vertex colours only).
     * ``max_photo_side``: photos are downscaled to this many pixels on their long side first.
+    * ``fit_cameras``: adjust each photo's camera (zoom, centre, tilt) until the four silhouettes agree
+      (:mod:`photo3d_generation.local.poses`); perspective only. Off: each photo keeps the camera its own
+      silhouette box gives.
     """
 
     voxel_resolution: int = 128
@@ -53,6 +57,7 @@ class ReconstructionSettings:
     height: float = 1.0
     max_photo_side: int = 1024
     texture_size: int = 2048
+    fit_cameras: bool = True
 
     def __post_init__(self) -> None:
         if not 16 <= self.voxel_resolution <= 512:
@@ -96,6 +101,10 @@ def reconstruct(
     views = load_views(
         cutouts, max_side=settings.max_photo_side, camera_distance=settings.camera_distance, cameras=cameras
     )
+
+    if cameras is None and settings.fit_cameras:
+        report(0.05, "fitting the cameras to the photos")
+        views = fit_poses(views).views
 
     report(0.1, "carving the silhouettes")
     volume = carve(views, resolution=settings.voxel_resolution)

@@ -46,6 +46,9 @@ class LocalSettings(BaseSettings):
         2.5, description="assumed camera distance in object heights (phone photos); None = orthographic"
     )
     max_photo_side: int = Field(1024, ge=64)
+    fit_cameras: bool = Field(
+        True, description="fit each photo's zoom, centre and tilt so the four silhouettes agree"
+    )
     texture_size: int = Field(2048, ge=0, le=8192, description="texture atlas side; 0 = vertex colours only")
     height: float = Field(
         1.0, gt=0, description="model height in glTF units (metres) when a model gives no size"
@@ -63,6 +66,7 @@ class LocalSettings(BaseSettings):
             target_faces=self.target_faces,
             camera_distance=self.camera_distance,
             max_photo_side=self.max_photo_side,
+            fit_cameras=self.fit_cameras,
             texture_size=self.texture_size,
             height=self.height,
         )

@@ -17,6 +17,8 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
+from photo3d_generation.local.views import KnownCamera
+
 Solid = Callable[[np.ndarray], np.ndarray]
 
 DIRECTIONS = {
@@ -84,8 +86,10 @@ def cutout(
     distance: float = 2.5,
     size: int = 200,
     samples: int = 160,
+    crop: bool = True,
 ) -> Image.Image:
-    """The view's cut-out (RGBA, object cropped with a 10 % margin)."""
+    """The view's cut-out (RGBA, object cropped with a 10 % margin; ``crop=False``: the whole frame, for
+    :func:`camera`)."""
     yaw_r, elevation_r = np.radians(yaw), np.radians(elevation)
     c, s = np.cos(yaw_r), np.sin(yaw_r)
     level = DIRECTIONS[view]
@@ -96,7 +100,7 @@ def cutout(
     up = np.cross(back, right)
     centre = np.array([0.0, 0.5, 0.0])
     eye = centre + distance * back
-    focal = size / 2 / 0.35  # ~40° field of view
+    focal = _focal(size)
     pixels = (np.arange(size) + 0.5 - size / 2) / focal
     u, v = np.meshgrid(pixels, -pixels)
     rays = -back[None, None, :] + u[..., None] * right + v[..., None] * up
@@ -105,13 +109,33 @@ def cutout(
     hit = np.zeros((size, size), dtype=bool)
     for depth in depths:
         hit |= solid((eye + rays * depth).reshape(-1, 3)).reshape(size, size)
+    rgba = np.zeros((size, size, 4), dtype=np.uint8)
+    rgba[hit] = (*COLOURS[view], 255)
+    if not crop:
+        return Image.fromarray(rgba, "RGBA")
     rows, cols = np.flatnonzero(hit.any(axis=1)), np.flatnonzero(hit.any(axis=0))
     margin = int(0.1 * max(rows[-1] - rows[0], cols[-1] - cols[0]))
     top, bottom = max(0, rows[0] - margin), min(size, rows[-1] + 1 + margin)
     left, right_edge = max(0, cols[0] - margin), min(size, cols[-1] + 1 + margin)
-    rgba = np.zeros((size, size, 4), dtype=np.uint8)
-    rgba[hit] = (*COLOURS[view], 255)
     return Image.fromarray(rgba[top:bottom, left:right_edge], "RGBA")
+
+
+def _focal(size: int) -> float:
+    return size / 2 / 0.35  # ~40° field of view
+
+
+def camera(
+    *, yaw: float = 0.0, elevation: float = 0.0, distance: float = 2.5, size: int = 200
+) -> KnownCamera:
+    """The camera of an uncropped ``cutout(..., crop=False)`` taken with the same arguments."""
+    return KnownCamera(
+        yaw=float(np.radians(yaw)),
+        elevation=float(np.radians(elevation)),
+        distance=distance,
+        focal=_focal(size),
+        centre_u=size / 2 - 0.5,
+        centre_v=size / 2 - 0.5,
+    )
 
 
 def cutouts(solid: Solid, **per_view: dict) -> dict[str, Image.Image]:

@@ -16,7 +16,7 @@ from photo3d_bgremoval.consistency import check_cutouts
 from photo3d_generation.local import ReconstructionSettings, reconstruct
 from photo3d_generation.local.poses import fit_poses
 from photo3d_generation.local.views import load_views
-from tests.support.solids import box, chair, cutouts, mug
+from tests.support.solids import box, camera, chair, cutout, cutouts, mug
 
 SETTINGS = ReconstructionSettings(voxel_resolution=80, target_faces=8000, texture_size=256)
 
@@ -103,9 +103,10 @@ def chair_photos():
 def test_cameras_fitted_to_the_four_photos_keep_a_chair_on_its_legs(chair_photos):
     fitted = reconstruct(chair_photos, SETTINGS)
     boxed = reconstruct(chair_photos, dataclasses.replace(SETTINGS, fit_cameras=False))
-    # each photo's own box: the legs are cut short and the model is a poor match
-    assert volume_iou(boxed, chair()) < 0.45
-    assert volume_iou(fitted, chair()) > 0.5
+    # each photo's own box: the legs are cut short (the model no longer reaches the ground)
+    assert boxed.bounds[0][1] > 0.05
+    assert fitted.bounds[0][1] == pytest.approx(0.0, abs=0.01)
+    assert volume_iou(fitted, chair()) > volume_iou(boxed, chair()) + 0.02
     vertices = np.asarray(fitted.vertices)
     legs = vertices[vertices[:, 1] < 0.25 * fitted.extents[1]]
     # all four legs reach down: the model's lowest part is in its four corners, not in the middle
@@ -136,3 +137,20 @@ def test_a_photo_the_others_contradict_is_reported_and_does_not_rescale_them(cha
     assert fit.outliers == ("left",)
     for name in ("front", "right", "back"):
         assert fit.views[name].focal == pytest.approx(clean.views[name].focal, rel=0.1)
+
+
+def test_a_chair_whose_legs_one_photo_lost_stands_where_the_photos_show_the_ground():
+    """The front cut-out lost the legs' lower half (a busy backdrop); with the cameras known, the carving
+    keeps them from 0.2 up, and the model must not sink by that length onto the ground."""
+    whole = chair()
+
+    def legs_cut_short(points: np.ndarray) -> np.ndarray:
+        return whole(points) & (points[:, 1] >= 0.2)
+
+    photos = {view: cutout(whole, view, crop=False) for view in ("left", "right", "back")}
+    photos["front"] = cutout(legs_cut_short, "front", crop=False)
+    cameras = dict.fromkeys(photos, camera())
+    mesh = reconstruct(photos, SETTINGS, cameras=cameras)
+    low, high = mesh.bounds
+    assert low[1] == pytest.approx(0.2, abs=0.05)  # where the legs' remains end
+    assert high[1] == pytest.approx(1.0, abs=0.05)

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[float, str], None]
 
+#: A model whose lowest point is this far (object heights) above the silhouettes' base has lost thin lower
+#: parts in the carving (a chair's legs that one photo cut short): it keeps the photos' ground.
+LOST_BASE = 0.05
 #: Blur (in voxels) of the carved field before marching cubes: softens voxel steps, erodes thin parts.
 FIELD_SIGMA = 0.6
 
@@ -84,7 +87,8 @@ def reconstruct(
     """Four RGBA cut-outs (``front``, ``left``, ``right``, ``back``) -> a closed, textured mesh.
 
     The mesh is in the output convention of :mod:`photo3d_generation.meshio` (+Y up, front towards +Z,
-    centred on X/Z, resting on y = 0, about ``settings.height`` tall). It carries a texture atlas made of
+    centred on X/Z, resting on y = 0, about ``settings.height`` tall; a model whose lowest parts the carving lost
+    stands where the photos show the ground instead). It carries a texture atlas made of
     the photos (vertices split only along texture seams: ``meshio.welded`` is watertight), or per-vertex
     colours with ``texture_size=0``. ``cameras``: the cameras when they are known (the cut-outs then are
     uncropped photos), instead of estimating them from the silhouettes. CPU-bound and synchronous: call it off the
@@ -131,8 +135,17 @@ def reconstruct(
         )
 
     # Keep the silhouettes' scale (1 = the photos' object height) rather than the mesh's own height, so a
-    # part the carving lost (a thin leg) does not blow the rest up; then rest it on y = 0.
+    # part the carving lost (a thin leg) does not blow the rest up; then rest it on y = 0 -- unless the
+    # carving lost the object's lower parts (legs one photo cut short): then the ground stays where the
+    # photos show it, rather than the rest of the model sinking by their length.
+    lost_base = float(mesh.bounds[0][1])
     mesh = normalize_mesh(mesh)
+    if lost_base > LOST_BASE:
+        mesh.apply_translation([0.0, lost_base, 0.0])
+        log.warning(
+            "the carving lost the object's lowest parts; the model stands where the photos show it",
+            extra={"lost_height": round(lost_base, 3)},
+        )
     mesh.apply_scale(settings.height)
     report(1.0, "done")
     log.info(

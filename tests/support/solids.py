@@ -141,3 +141,14 @@ def camera(
 def cutouts(solid: Solid, **per_view: dict) -> dict[str, Image.Image]:
     """The four views' cut-outs; ``per_view`` gives a view's camera, e.g. ``front={"yaw": 8.0}``."""
     return {view: cutout(solid, view, **per_view.get(view, {})) for view in DIRECTIONS}
+
+
+def with_backdrop_block(image: Image.Image) -> Image.Image:
+    """``image`` widened by 30 % on its right, with a block of backdrop standing beside the object there, as
+    background removal keeps it when something salient stands behind the object."""
+    photo = np.asarray(image)
+    height, width = photo.shape[:2]
+    spoilt = np.zeros((height, int(1.3 * width), 4), dtype=np.uint8)
+    spoilt[:, :width] = photo
+    spoilt[int(0.15 * height) : int(0.85 * height), int(0.97 * width) :] = (90, 90, 90, 255)
+    return Image.fromarray(spoilt, "RGBA")

@@ -98,3 +98,11 @@ def test_no_size_keeps_the_providers_scale():
     sphere = two_colour_sphere()
     fitted = fitting.fit_to_options(sphere, GenerationOptions(target_faces=5_000))
     assert fitted.mesh.extents == pytest.approx(sphere.extents, rel=0.02)
+
+
+def test_a_generators_notes_on_its_result_reach_the_user():
+    sphere = two_colour_sphere(subdivisions=3)
+    sphere.metadata[meshio.RESULT_NOTES] = ["the left photo's outline does not fit"]
+    kept = fitting.fit_to_options(sphere, GenerationOptions(target_faces=len(sphere.faces)))
+    assert kept.detail == "the left photo's outline does not fit"
+    assert fitting.fit_to_options(two_colour_sphere(3), GenerationOptions(target_faces=1280)).detail is None

@@ -31,6 +31,7 @@ from photo3d_generation.providers.errors import ProviderJobFailed
 from photo3d_generation.providers.local import LocalReconstructionProvider, LocalSettings
 from photo3d_generation.settings import GenerationServiceSettings
 from tests.fakes.ports import InMemoryProvider, InMemoryStorage, RecordingPublisher, png
+from tests.support.solids import chair, cutouts, with_backdrop_block
 
 
 def _deps(provider: InMemoryProvider | None = None) -> Deps:
@@ -221,6 +222,24 @@ async def test_the_local_reconstructors_reason_reaches_the_user():
     (failed,) = deps.publish.of(ModelFailed)
     assert failed.stage is Stage.GENERATION and not failed.retryable
     assert failed.error_code == "empty_silhouette" and "left" in failed.reason
+
+
+async def test_what_the_local_reconstructor_noticed_reaches_the_users_page():
+    deps, model_id = _local_deps(), uuid.uuid4()
+    photos = cutouts(chair())
+    photos["left"] = with_backdrop_block(photos["left"])
+    keys = {view: cutout_key(model_id, view) for view in VIEWS}
+    for view, image in photos.items():
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        await deps.storage.put_bytes(keys[view], buffer.getvalue(), content_type="image/png")
+
+    await inject_dependencies(handlers.on_background_removed, deps)(
+        _removed(model_id, keys, provider="local")
+    )
+
+    (done,) = deps.publish.of(ModelGenerated)
+    assert done.detail is not None and "retake the left photo" in done.detail
 
 
 async def test_a_local_job_of_a_dead_worker_is_run_again_not_resumed():

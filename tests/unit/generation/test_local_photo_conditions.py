@@ -10,13 +10,13 @@ import dataclasses
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from photo3d_bgremoval.consistency import check_cutouts
 from photo3d_generation.local import ReconstructionSettings, reconstruct
 from photo3d_generation.local.poses import fit_poses
 from photo3d_generation.local.views import load_views
-from tests.support.solids import box, camera, chair, cutout, cutouts, mug
+from photo3d_generation.meshio import RESULT_NOTES
+from tests.support.solids import box, camera, chair, cutout, cutouts, mug, with_backdrop_block
 
 SETTINGS = ReconstructionSettings(voxel_resolution=80, target_faces=8000, texture_size=256)
 
@@ -128,15 +128,15 @@ def test_the_fit_makes_every_photo_agree_with_the_others(chair_photos):
 def test_a_photo_the_others_contradict_is_reported_and_does_not_rescale_them(chair_photos):
     clean = fit_poses(load_views(chair_photos, camera_distance=2.5))
     # the left cut-out kept a block of the backdrop beside the object
-    photo = np.asarray(chair_photos["left"])
-    height, width = photo.shape[:2]
-    spoilt = np.zeros((height, int(1.3 * width), 4), dtype=np.uint8)
-    spoilt[:, :width] = photo
-    spoilt[int(0.15 * height) : int(0.85 * height), int(0.97 * width) :] = (90, 90, 90, 255)
-    fit = fit_poses(load_views(dict(chair_photos, left=Image.fromarray(spoilt, "RGBA")), camera_distance=2.5))
+    spoilt_photos = dict(chair_photos, left=with_backdrop_block(chair_photos["left"]))
+    fit = fit_poses(load_views(spoilt_photos, camera_distance=2.5))
     assert fit.outliers == ("left",)
     for name in ("front", "right", "back"):
         assert fit.views[name].focal == pytest.approx(clean.views[name].focal, rel=0.1)
+    # the model's page names the photo
+    notes = reconstruct(spoilt_photos, SETTINGS).metadata[RESULT_NOTES]
+    assert any("the left photo" in note and "retake the left photo" in note for note in notes)
+    assert reconstruct(chair_photos, SETTINGS).metadata[RESULT_NOTES] == []
 
 
 def test_a_chair_whose_legs_one_photo_lost_stands_where_the_photos_show_the_ground():
@@ -154,3 +154,6 @@ def test_a_chair_whose_legs_one_photo_lost_stands_where_the_photos_show_the_grou
     low, high = mesh.bounds
     assert low[1] == pytest.approx(0.2, abs=0.05)  # where the legs' remains end
     assert high[1] == pytest.approx(1.0, abs=0.05)
+    # and the user is told what is missing and what to do
+    (note,) = mesh.metadata[RESULT_NOTES]
+    assert "lowest" in note and "retake" in note

@@ -28,7 +28,7 @@ from trimesh import remesh
 
 from photo3d_common.events import Dimensions, GenerationOptions
 
-from .meshio import drop_doubled_faces, normalize_mesh, welded
+from .meshio import RESULT_NOTES, drop_doubled_faces, normalize_mesh, welded
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ _MERGE_DIGITS = 6
 class FittedMesh:
     mesh: trimesh.Trimesh
     dimensions: Dimensions
-    detail: str | None = None  # for the user, when the budget could not be met
+    detail: str | None = None  # for the user: the generator's notes, and when the budget could not be met
 
 
 def within_budget(faces: int, target: int) -> bool:
@@ -57,13 +57,13 @@ def fit_to_options(mesh: trimesh.Trimesh, options: GenerationOptions) -> FittedM
     result = fit_face_budget(result, options.target_faces)
     result = scaled_to_size(result, height_m=options.height_m, width_m=options.width_m)
     faces = len(result.faces)
-    detail = None
+    notes = [str(note) for note in mesh.metadata.get(RESULT_NOTES, ())]
     if not within_budget(faces, options.target_faces):
-        detail = (
+        notes.append(
             f"delivered with {faces:,} faces: the surface could not be brought to the budget of "
             f"{options.target_faces:,} without opening it"
         )
-    return FittedMesh(mesh=result, dimensions=dimensions_of(result), detail=detail)
+    return FittedMesh(mesh=result, dimensions=dimensions_of(result), detail="; ".join(notes) or None)
 
 
 def dimensions_of(mesh: trimesh.Trimesh) -> Dimensions:

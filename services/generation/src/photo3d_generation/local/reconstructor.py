@@ -16,7 +16,7 @@ from skimage import measure
 from photo3d_common.events import View as ViewName
 from photo3d_common.storage import STAND_IN_FOR_TEXT
 
-from ..meshio import drop_doubled_faces, normalize_mesh
+from ..meshio import RESULT_NOTES, drop_doubled_faces, normalize_mesh
 from .carving import CarvedVolume, carve
 from .coloring import vertex_colors
 from .errors import ReconstructionError
@@ -106,9 +106,17 @@ def reconstruct(
         cutouts, max_side=settings.max_photo_side, camera_distance=settings.camera_distance, cameras=cameras
     )
 
+    notes: list[str] = []
     if cameras is None and settings.fit_cameras:
         report(0.05, "fitting the cameras to the photos")
-        views = fit_poses(views).views
+        fit = fit_poses(views)
+        views = fit.views
+        notes += [
+            f"the {name} photo's outline does not fit the object the other three show, so the model "
+            f"leans on them; retake the {name} photo (plain background, whole object in view) for a "
+            "better model"
+            for name in fit.outliers
+        ]
 
     report(0.1, "carving the silhouettes")
     volume = carve(views, resolution=settings.voxel_resolution)
@@ -146,7 +154,12 @@ def reconstruct(
             "the carving lost the object's lowest parts; the model stands where the photos show it",
             extra={"lost_height": round(lost_base, 3)},
         )
+        notes.append(
+            f"the lowest {lost_base:.0%} of the object (thin parts such as legs) is missing from the model: "
+            "one photo's cut-out cut it short; retake that photo against a plain background"
+        )
     mesh.apply_scale(settings.height)
+    mesh.metadata[RESULT_NOTES] = notes
     report(1.0, "done")
     log.info(
         "local reconstruction finished",

@@ -287,6 +287,41 @@ class LocalInfra:
         self._stack.close()
 
 
+@dataclass(frozen=True)
+class ServiceAddresses:
+    """Where the status and upload services listen, and the environment that wires the four services to
+    each other and to the infrastructure (``LocalInfra.env``)."""
+
+    status_port: int
+    upload_port: int
+
+    @classmethod
+    def free(cls) -> ServiceAddresses:
+        from photo3d_devstack.infra._util import free_port
+
+        return cls(status_port=free_port(), upload_port=free_port())
+
+    @property
+    def status_url(self) -> str:
+        return f"http://127.0.0.1:{self.status_port}"
+
+    @property
+    def upload_url(self) -> str:
+        return f"http://127.0.0.1:{self.upload_port}"
+
+    def env(self, infra_env: Mapping[str, str]) -> dict[str, str]:
+        return {
+            **infra_env,
+            "STATUS_PORT": str(self.status_port),
+            "STATUS_PUBLIC_UPLOAD_URL": self.upload_url,
+            "UPLOAD_PORT": str(self.upload_port),
+            "UPLOAD_STATUS_URL": self.status_url,
+            "UPLOAD_CORS_ORIGINS": f'["{self.status_url}"]',
+            "BGREMOVAL_MODEL_DIR": str(MODEL_DIR),
+            "BGREMOVAL_NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
+        }
+
+
 class ServiceProcesses:
     """``python -m <module>`` service processes (output to test-artifacts/bench/), stopped in reverse order."""
 

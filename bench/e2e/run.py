@@ -50,6 +50,7 @@ from bench.common import (
     NUMBA_CACHE_DIR,
     REPO_ROOT,
     LocalInfra,
+    ServiceAddresses,
     ServiceProcesses,
     TreeMemorySampler,
     fmt,
@@ -864,7 +865,6 @@ def run_system(
 ) -> dict[str, Any]:
     """The live system with ``workers`` processes of bgremoval and of generation: the burst of
     ``photos`` (CPU and memory sampled, optionally profiled), then ``latency_photos`` one at a time."""
-    from photo3d_devstack.infra._util import free_port
 
     count = len(photos)
     partitions = max(3, workers)  # a consumer group spreads over partitions: at least one per worker
@@ -876,20 +876,10 @@ def run_system(
     services = ServiceProcesses(f"e2e-w{workers}")
     profile_report = None
     with LocalInfra(name=f"e2e-w{workers}") as infra:
-        status_port, upload_port = free_port(), free_port()
-        status_url, upload_url = f"http://127.0.0.1:{status_port}", f"http://127.0.0.1:{upload_port}"
-        env = {
-            **infra.env,
-            "STATUS_PORT": str(status_port),
-            "STATUS_PUBLIC_UPLOAD_URL": upload_url,
-            "UPLOAD_PORT": str(upload_port),
-            "UPLOAD_STATUS_URL": status_url,
-            "UPLOAD_CORS_ORIGINS": f'["{status_url}"]',
-            "BGREMOVAL_MODEL_DIR": str(MODEL_DIR),
-            "BGREMOVAL_NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
-            "KAFKA_PARTITIONS": str(partitions),
-            **overrides,
-        }
+        addresses = ServiceAddresses.free()
+        status_port, upload_port = addresses.status_port, addresses.upload_port
+        status_url, upload_url = addresses.status_url, addresses.upload_url
+        env = {**addresses.env(infra.env), "KAFKA_PARTITIONS": str(partitions), **overrides}
         worker_env = {**env, **thread_env(workers), **overrides}
         try:
             services.start("photo3d_status", env, port=status_port)

@@ -27,9 +27,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.common import (
-    MODEL_DIR,
-    NUMBA_CACHE_DIR,
     LocalInfra,
+    ServiceAddresses,
     ServiceProcesses,
     machine,
     now_utc,
@@ -150,7 +149,6 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from photo3d_devstack.infra._util import free_port
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=int, default=2)
@@ -164,16 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     counts_dir = Path(tempfile.mkdtemp(prefix="photo3d-requests-"))
     services = ServiceProcesses("requests")
     with LocalInfra(name="requests") as infra:
-        status_port, upload_port = free_port(), free_port()
-        status_url, upload_url = f"http://127.0.0.1:{status_port}", f"http://127.0.0.1:{upload_port}"
+        addresses = ServiceAddresses.free()
+        status_port, upload_port = addresses.status_port, addresses.upload_port
+        status_url, upload_url = addresses.status_url, addresses.upload_url
         env = {
-            **infra.env,
-            "STATUS_PORT": str(status_port),
-            "STATUS_PUBLIC_UPLOAD_URL": upload_url,
-            "UPLOAD_PORT": str(upload_port),
-            "UPLOAD_STATUS_URL": status_url,
-            "BGREMOVAL_MODEL_DIR": str(MODEL_DIR),
-            "BGREMOVAL_NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
+            **addresses.env(infra.env),
             # rounds per second, not per model: out of the way of the count
             "STATUS_OUTBOX_SWEEP_S": "3600",
             "STATUS_WATCHDOG_INTERVAL_S": "3600",

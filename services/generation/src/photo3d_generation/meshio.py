@@ -59,13 +59,12 @@ VIEW_DIRECTIONS: Mapping[str, np.ndarray] = {
     "right": np.array([-1.0, 0.0, 0.0]),
 }
 #: Unit vector pointing to the right-hand side of each photo (up is always +Y): up x direction.
-#: ``mesh.metadata`` key of what a generator wants the user to know about its result (a list of sentences):
-#: it reaches them as ``ModelGenerated.detail``, shown on the model's page.
-RESULT_NOTES = "photo3d_notes"
-
 VIEW_RIGHT: Mapping[str, np.ndarray] = {
     view: np.cross([0.0, 1.0, 0.0], direction) for view, direction in VIEW_DIRECTIONS.items()
 }
+#: ``mesh.metadata`` key of what a generator wants the user to know about its result (a list of sentences):
+#: it reaches them as ``ModelGenerated.detail``, shown on the model's page.
+RESULT_NOTES = "photo3d_notes"
 
 AxisName = Literal["+X", "-X", "+Y", "-Y", "+Z", "-Z"]
 MeshFormat = Literal["glb", "gltf", "obj", "stl", "ply", "off"]

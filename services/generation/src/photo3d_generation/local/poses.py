@@ -169,12 +169,14 @@ class _Problem:
         return self._stack(support, x)
 
     def _stack(self, support: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-        parts = [
-            np.sqrt(self.pixels[name][2] * self.view_weights[name]) * (1.0 - support[name])
-            for name in self.names
-        ]
+        parts = [self._weights(name) * (1.0 - support[name]) for name in self.names]
         parts.append(np.sqrt(PRIOR_WEIGHT) * (x.reshape(-1, PARAMETERS) / PRIOR_SIGMA).ravel())
         return np.concatenate(parts)
+
+    def _weights(self, name: str) -> np.ndarray:
+        """Each silhouette pixel's residual weight: its share of the silhouette times its view's weight."""
+        weights: np.ndarray = np.sqrt(self.pixels[name][2] * self.view_weights[name])
+        return weights
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
         """The residuals' derivatives, each ray held at its active point and active view."""
@@ -192,7 +194,7 @@ class _Problem:
                 for n, (depths, _) in zip(self.names, active, strict=True)
             ]
         )
-        weights = np.concatenate([np.sqrt(self.pixels[n][2] * self.view_weights[n]) for n in self.names])
+        weights = np.concatenate([self._weights(n) for n in self.names])
         base = np.zeros(len(points))
         for index, name in enumerate(self.names):
             chosen = active_view == index
@@ -237,18 +239,17 @@ def fit_poses(views: Mapping[str, View]) -> PoseFit:
     x = np.zeros(len(views) * PARAMETERS)
     lower, upper = np.tile(LOWER, len(views)), np.tile(UPPER, len(views))
     scale = np.tile(PRIOR_SIGMA, len(views))
-    before: dict[str, float] = {}
     outliers: set[str] = set()
     problem: _Problem | None = None
-    for object_pixels, samples in STAGES:
+    for stage, (object_pixels, samples) in enumerate(STAGES):
         problem = _Problem(views, object_pixels, samples)
-        if not before:
-            before = problem.coherence_of(views)
+        if stage == 0:
             # a view far less coherent than the others from the start is not allowed to bend them
-            outliers |= _outliers(before)
+            outliers = _outliers(problem.coherence_of(views))
         problem.view_weights.update(dict.fromkeys(outliers, OUTLIER_WEIGHT))
         x = _solve(problem, x, lower, upper, scale)
     assert problem is not None
+    before = problem.coherence_of(views)  # at the finest stage, as ``after``: the two compare
     after = problem.coherence_of(problem.views_for(x))
     # one bad view bends the others a little until it is down-weighted: look once more, but only when
     # the first look found none (the views it bent would look like outliers now)

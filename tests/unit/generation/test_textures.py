@@ -57,3 +57,34 @@ def test_an_opaque_texture_keeps_its_colours_as_jpeg() -> None:
     # Pillow's defaults (quality 75, colour at half resolution) are 47 off
     assert stored.shape == original.shape
     assert np.abs(stored - original).mean() < 12
+
+
+def box_with_texture(image: Image.Image) -> trimesh.Trimesh:
+    box = textured_box("RGB")
+    box.visual.material.baseColorTexture = image
+    return box
+
+
+def flat(mode: str, colour: object) -> Image.Image:
+    return Image.new(mode, (16, 16), colour)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("texture", "name", "expected_rgb"),
+    [
+        # a provider's CMYK JPEG: PNG cannot hold CMYK; pure cyan is (0, 255, 255)
+        (flat("CMYK", (255, 0, 0, 0)), "texture.jpg", (0, 255, 255)),
+        (flat("L", 128), "texture.jpg", (128, 128, 128)),
+        # 16-bit grey is scaled to 8 bits, not clipped to white
+        (flat("I;16", 32896), "texture.jpg", (128, 128, 128)),
+        (flat("LA", (200, 100)), "texture.png", (200, 200, 200)),
+    ],
+)
+def test_a_texture_in_any_mode_is_stored_as_8_bit_colour(texture, name, expected_rgb) -> None:
+    assets = meshio.export_assets(box_with_texture(texture), preview_size=64)
+
+    stored = Image.open(io.BytesIO(assets[name]))
+    assert stored.mode == ("RGBA" if name.endswith(".png") else "RGB")
+    assert np.abs(np.asarray(stored.convert("RGB"), dtype=int) - expected_rgb).max() <= 3
+    with zipfile.ZipFile(io.BytesIO(assets["model.usdz"])) as archive:
+        assert archive.namelist() == ["model.usdc", name]

@@ -16,7 +16,7 @@ import numpy as np
 import trimesh
 from PIL import Image
 
-from .textures import mark_for_export, texture_file_name
+from .textures import mark_for_export, texture_file_name, web_ready
 
 MESH_PATH = "/Model/Mesh"
 
@@ -27,7 +27,7 @@ def _texture_image(mesh: trimesh.Trimesh) -> Image.Image | None:
         return None
     material = visual.material
     image = getattr(material, "baseColorTexture", None) or getattr(material, "image", None)
-    return image if isinstance(image, Image.Image) else None
+    return web_ready(image) if isinstance(image, Image.Image) else None
 
 
 def to_usdz_bytes(mesh: trimesh.Trimesh) -> bytes:

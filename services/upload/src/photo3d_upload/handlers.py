@@ -11,7 +11,7 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Literal
 from urllib.parse import quote
 
 from photo3d_common.concurrency import CapacityLimiter, run_blocking
@@ -85,10 +85,14 @@ class PhotoStored:
         )
 
 
+#: the stages a user can ask to run again
+RequestedStage = Literal["background_removal", "generation"]
+
+
 @dataclass(frozen=True)
 class StageRequested:
     model_id: uuid.UUID
-    requested: str
+    requested: RequestedStage
 
 
 @dataclass

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated
 
 from litestar.datastructures import UploadFile
 from litestar.params import KwargDefinition
 from pydantic import BaseModel, ConfigDict, Field
 
 from photo3d_common.events import VIEWS, GenerationOptionsChange, View
+from photo3d_upload.handlers import RequestedStage
 
 
 @dataclass
@@ -62,4 +63,4 @@ class GenerationRequest(GenerationOptionsChange):
 
 class StageRequestedResponse(BaseModel):
     model_id: uuid.UUID
-    requested: Literal["background_removal", "generation"]
+    requested: RequestedStage

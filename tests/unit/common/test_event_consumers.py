@@ -13,7 +13,7 @@ from faststream.kafka.subscriber.usecase import LogicSubscriber as KafkaSubscrib
 from photo3d_common.broker import (
     EventHandler,
     EventPublisher,
-    WorkerConsumer,
+    ServiceConsumer,
     create_broker,
     subscribe_events,
     subscriber_options,
@@ -88,7 +88,7 @@ async def test_a_body_that_does_not_fit_its_topic_is_parked():
     assert [p.source_topic for p in parked] == [SETTINGS.topic(PhotoUploaded.topic)]
 
 
-def _worker(service: str) -> WorkerConsumer:
+def _worker(service: str) -> ServiceConsumer:
     if service == "bgremoval":
         from photo3d_bgremoval.consumer import CONSUMER as bgremoval
 

@@ -25,7 +25,7 @@ from photo3d_common.settings import KafkaSettings
 from photo3d_common.wiring import Injector
 from photo3d_status import domain
 from photo3d_status.app import asyncapi_document, build_broker
-from photo3d_status.consumer import CONSUMED
+from photo3d_status.consumer import CONSUMER
 from photo3d_status.repository import ApplyResult, status_changed_event_id
 
 SETTINGS = KafkaSettings(
@@ -110,7 +110,7 @@ def draft(**fields) -> domain.ModelState:
 async def test_every_consumed_topic_has_a_subscriber():
     broker, *_ = wire()
     topics = {topic for sub in broker.subscribers for topic in sub.topic_names}
-    assert {SETTINGS.topic(e.topic) for e in CONSUMED} <= topics
+    assert {SETTINGS.topic(e.topic) for e in CONSUMER.routes} <= topics
 
 
 async def test_applied_event_publishes_status_change_keyed_by_model():
@@ -187,8 +187,10 @@ async def test_one_consumer_in_the_status_group_reads_every_status_topic():
 def test_asyncapi_document_lists_each_topic_with_its_schema():
     document = asyncapi_document(SETTINGS)
     addresses = {channel["address"] for channel in document["channels"].values()}
-    assert addresses == {SETTINGS.topic(e.topic) for e in (*CONSUMED, ModelStatusChanged)}
-    assert {e.__name__ for e in (*CONSUMED, ModelStatusChanged)} <= set(document["components"]["schemas"])
+    assert addresses == {SETTINGS.topic(e.topic) for e in (*CONSUMER.routes, ModelStatusChanged)}
+    assert {e.__name__ for e in (*CONSUMER.routes, ModelStatusChanged)} <= set(
+        document["components"]["schemas"]
+    )
 
 
 async def test_handler_failure_is_retried_then_parked():

@@ -187,9 +187,9 @@ def document_subscriptions(
 
 
 @dataclass(frozen=True)
-class WorkerConsumer:
-    """A worker's Kafka side, declared once in its ``consumer`` module: the events that start its stage
-    with their handlers (read through one consumer, ``subscribe_events``) and the events it publishes."""
+class ServiceConsumer:
+    """A service's Kafka side, declared once in its ``consumer`` module: the events it handles with their
+    handlers (read through one consumer, ``subscribe_events``) and the events it publishes."""
 
     service: str
     routes: Mapping[type[Event], EventHandler]
@@ -212,9 +212,14 @@ class WorkerConsumer:
         a broker that is never started (the live one reads all topics through one consumer, which
         FastStream cannot document per topic)."""
         documented = create_broker(kafka, service=self.service)
-        document_subscriptions(documented, kafka, self.routes, group=group, service=self.service)
-        document_publishers(documented, kafka, self.published)
+        self.document(documented, kafka, group)
         return AsyncAPI(documented, title=title, version="1.0.0")
+
+    def document(self, broker: KafkaBroker, kafka: KafkaSettings, group: str) -> None:
+        """Per-topic entries with their event schemas, and the published events, on ``broker`` (one that
+        is never started: it exists for its AsyncAPI document)."""
+        document_subscriptions(broker, kafka, self.routes, group=group, service=self.service)
+        document_publishers(broker, kafka, self.published)
 
 
 async def hand_over_offsets(settings: KafkaSettings, *, group: str, topics: Iterable[str]) -> None:

@@ -38,7 +38,7 @@ from photo3d_status.api.files import ModelFilesController
 from photo3d_status.api.models import ModelController
 from photo3d_status.api.system import SystemController
 from photo3d_status.bootstrap import Deps, bootstrap
-from photo3d_status.consumer import document_consumers, document_published, register_consumers
+from photo3d_status.consumer import CONSUMER, GROUP_ID
 from photo3d_status.live import ModelChangeHub
 from photo3d_status.outbox import OutboxSweeper
 from photo3d_status.settings import StatusSettings
@@ -52,7 +52,7 @@ def build_broker(kafka: KafkaSettings, injector: Injector[Any], *, consume: bool
     """The broker with this service's consumer (no connection yet). ``consume=False``: publish only."""
     broker = create_broker(kafka, service=SERVICE)
     if consume:
-        register_consumers(broker, kafka, injector)
+        CONSUMER.register(broker, kafka, GROUP_ID, injector)
     return broker
 
 
@@ -60,8 +60,7 @@ def asyncapi_document(kafka: KafkaSettings | None = None) -> dict[str, Any]:
     """What this service consumes and publishes, with the event schemas (from a broker never started)."""
     kafka = kafka or KafkaSettings(topic_prefix="")
     broker = create_broker(kafka, service=SERVICE)
-    document_consumers(broker, kafka)
-    document_published(broker, kafka)
+    CONSUMER.document(broker, kafka, GROUP_ID)
     spec = AsyncAPI(
         broker,
         title="photo3d status service",

@@ -397,7 +397,7 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
             view: await remover.remove(data, view=view) for view, data in views.items()
         }
         refined = refine_busy_views(results, bg_settings)
-        return check_set(refined.results, bg_settings, trusted=refined.plain).pngs
+        return check_set(refined.results, bg_settings, trusted=refined.plain, rebuilt=refined.rebuilt).pngs
 
     for views in photos:
         t0, c0 = time.perf_counter(), cpu_now()

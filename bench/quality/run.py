@@ -170,7 +170,13 @@ def _system_cutouts(remover, photos_rgb, result: Result, true_alpha, warnings):
             cutout=Cutout(image=image, quality=removed.quality, source_size=image.size),
             mask=removed.mask,
         )
-    checked = check_set(full, s, check=functools.partial(check_cutouts, recrop=False), trusted=refined.plain)
+    checked = check_set(
+        full,
+        s,
+        check=functools.partial(check_cutouts, recrop=False),
+        trusted=refined.plain,
+        rebuilt=refined.rebuilt,
+    )
     for view, found in checked.warnings.items():
         warnings[view] = [w.code for w in found]
     cutouts = {}

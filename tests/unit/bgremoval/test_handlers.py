@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from typing import Any
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from photo3d_bgremoval import handlers
@@ -204,3 +206,47 @@ async def test_an_unexpected_error_is_a_retryable_internal_failure():
     (failed,) = deps.publish.of(ModelFailed)
     assert failed.error_code == "internal_error" and failed.retryable is True
     assert failed.detail == "ValueError: bug"
+
+
+class RefusingOnABusyBackdrop(FakeRemover):
+    """Generated photos of one object (tests/unit/bgremoval/test_refine.py): three on a studio sweep with
+    exact masks, the back on a busy backdrop, where the model's mask is refused as unclear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from tests.unit.bgremoval import test_refine as scene
+
+        rng = np.random.default_rng(8)
+        self.truth = scene.object_mask()
+        self.photos = {
+            v: Image.fromarray(scene.photo(scene.plain_backdrop(rng), self.truth, rng)) for v in VIEWS
+        }
+        self.photos["back"] = Image.fromarray(scene.photo(scene.busy_backdrop(rng), self.truth, rng))
+        self.refusal = scene.refused(self.photos["back"], scene.unclear_mask(self.truth), "back")
+        masks = {v: Image.fromarray(self.truth.astype(np.uint8) * 255) for v in VIEWS}
+        self.results = scene.results({v: self.photos[v] for v in VIEWS[:3]}, masks)
+
+    async def remove(self, photo: bytes, *, view: str | None = None) -> Any:
+        self.calls.append(view)
+        if view == "back":
+            raise self.refusal
+        return self.results[view]
+
+
+async def test_a_busy_photo_whose_cut_out_was_refused_is_rebuilt_stored_and_named_in_a_warning():
+    remover = RefusingOnABusyBackdrop()
+    deps, model_id = _deps(remover), uuid.uuid4()
+    keys = await _originals(deps, model_id)
+
+    await inject_dependencies(handlers.on_photo_uploaded, deps)(_uploaded(model_id, keys))
+
+    assert not deps.publish.of(ModelFailed)
+    (done,) = deps.publish.of(BackgroundRemoved)
+    assert [w.code for w in done.view_warnings["back"]] == ["cutout_rebuilt"]
+    stored = Image.open(io.BytesIO(await deps.storage.get_bytes(cutout_key(model_id, "back"))))
+    assert STAND_IN_FOR_TEXT not in stored.info  # the back photo's own cut-out, with its own colours
+    # the object alone, framed like the plain views' cut-outs (the refused mask held a block beside it)
+    front = Image.open(io.BytesIO(await deps.storage.get_bytes(cutout_key(model_id, "front"))))
+    solid = np.asarray(stored.getchannel("A")) > 127
+    assert abs(stored.width - front.width) <= 2 and stored.width == stored.height
+    assert abs(int(solid.sum()) - int((np.asarray(front.getchannel("A")) > 127).sum())) < 0.05 * solid.sum()

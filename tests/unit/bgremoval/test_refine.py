@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from photo3d_bgremoval.consistency import check_cutouts
+from photo3d_bgremoval.consistency import CutoutsDisagree, check_cutouts
 from photo3d_bgremoval.cutout import NoSubjectFound, alpha_bbox, crop_and_pad, cut_out_with_mask
 from photo3d_bgremoval.refine import backdrop_texture, plain_views, refine_busy_views, refine_masks
-from photo3d_bgremoval.remover import BackgroundRemovalSettings, CutoutResult
+from photo3d_bgremoval.remover import BackgroundRemovalSettings, CutoutResult, UnclearCutout
 from photo3d_bgremoval.stand_ins import check_set
 from tests.support.photos import iou
 
@@ -202,3 +202,105 @@ def test_the_set_check_trusts_the_plain_views_but_not_a_stand_in(views):
 
     assert checked.stand_ins == {"left": "right"}
     assert seen["trusted"] == {"front", "right"}
+
+
+def unclear_mask(mask: np.ndarray) -> np.ndarray:
+    """u2netp when the clutter looks as salient as the object: object and a block of backdrop beside it
+    only half sure (alpha 200), in a wide haze. The subject check refuses it (no clear object)."""
+    kept = mask.copy()
+    kept[60:140, 200:260] = True
+    haze = ndimage.gaussian_filter(kept.astype(np.float64), 10) * 255
+    return np.maximum(haze * 0.7, kept * 200).clip(0, 240).astype(np.uint8)
+
+
+def refused(photo_image: Image.Image, mask: np.ndarray, view: str) -> UnclearCutout:
+    """What the remover raises for ``mask`` (``BackgroundRemover`` wraps the subject check's refusal)."""
+    alpha = Image.fromarray(mask, mode="L")
+    settings = BackgroundRemovalSettings()
+    with pytest.raises(NoSubjectFound) as caught:
+        cut_out_with_mask(photo_image, alpha, view=view, **settings.cutout_options())
+    return UnclearCutout(caught.value, photo=photo_image, mask=alpha)
+
+
+def test_a_busy_photo_whose_cut_out_was_refused_is_rebuilt_from_the_plain_views_colours(views):
+    photos, masks, truth = views
+    before = results({v: photos[v] for v in VIEWS[:3]}, masks)
+    before["back"] = refused(photos["back"], unclear_mask(truth), "back")
+
+    refined = refine_busy_views(before, BackgroundRemovalSettings())
+
+    assert refined.rebuilt == {"back"} and refined.plain == {"front", "left", "right"}
+    back = refined.results["back"]
+    assert isinstance(back, CutoutResult)
+    assert iou(np.asarray(back.mask) > 127, truth) > 0.95  # the object, without the block beside it
+    checked = check_set(
+        refined.results, BackgroundRemovalSettings(), trusted=refined.plain, rebuilt=refined.rebuilt
+    )
+    assert checked.stand_ins == {}
+    assert [w.code for w in checked.warnings["back"]] == ["cutout_rebuilt"]
+    assert "back photo" in checked.warnings["back"][0].message
+
+
+def test_a_refused_photo_on_a_plain_backdrop_is_not_rebuilt_and_teaches_no_colours(views):
+    """Nothing hid the object of a plain-backdrop photo the check refused: it is missing or cut off, and
+    its mask is no evidence of the object's colours; the opposite's outline stands in as before."""
+    photos, masks, truth = views
+    before = results({v: photos[v] for v in ("left", "right", "back")}, masks)
+    before["front"] = refused(photos["front"], unclear_mask(truth), "front")
+
+    refined = refine_busy_views(before, BackgroundRemovalSettings())
+
+    assert refined.rebuilt == frozenset() and refined.results["front"] is before["front"]
+    assert refined.plain == {"left", "right"}  # the refused front is not learnt from
+    checked = check_set(
+        refined.results, BackgroundRemovalSettings(), trusted=refined.plain, rebuilt=refined.rebuilt
+    )
+    assert checked.stand_ins == {"front": "back"}
+
+
+def test_a_rebuilt_cut_out_the_check_disagrees_with_is_stood_in_for_not_its_opposite(views):
+    """When the check cannot reconcile a pair and names the plain photo, a rebuilt cut-out in that pair is
+    still the one replaced: it is less sure than any cut-out the model made itself."""
+    photos, masks, _ = views
+    before = results(photos, masks)
+    calls: list[frozenset[str]] = []
+
+    def check(cutouts, *, trusted, **framing):
+        calls.append(frozenset(cutouts))
+        if len(calls) == 1:
+            raise CutoutsDisagree(
+                "the front photo's cut-out does not match",
+                detail={"view": "front", "views": ["front", "back"]},
+            )
+        return check_cutouts(cutouts, trusted=trusted, **framing)
+
+    checked = check_set(before, BackgroundRemovalSettings(), check=check, rebuilt=frozenset({"back"}))
+
+    assert checked.stand_ins == {"back": "front"}
+    assert [w.code for w in checked.warnings["back"]] == ["outline_from_opposite"]
+    # without the rebuilt view the named photo is the one stood in for, as before
+    calls.clear()
+    assert check_set(before, BackgroundRemovalSettings(), check=check).stand_ins == {"front": "back"}
+
+
+def test_a_rebuilt_cut_out_gets_back_what_its_opposite_shows_and_the_backdrop_hid(views):
+    """The refinement only decides near the model's mask: a part the model missed far from it (a chair's
+    legs before a shelf of the same wood) is added from the opposite photo's mirrored outline, with the
+    busy photo's own colours."""
+    photos, masks, truth = views
+    before = results({v: photos[v] for v in VIEWS[:3]}, masks)
+    cut_short = truth.copy()
+    cut_short[150:, :] = False  # the bottom third of the object, missed
+    before["back"] = refused(photos["back"], unclear_mask(cut_short), "back")
+
+    refined = refine_busy_views(before, BackgroundRemovalSettings())
+
+    assert refined.rebuilt == {"back"}
+    back = np.asarray(refined.results["back"].mask) > 127
+    bottom = np.s_[170:205, :]
+    assert back[bottom][truth[bottom]].mean() > 0.8  # the missed bottom is there again
+    assert iou(back, truth) > 0.93 > iou(np.asarray(before["back"].mask) > 127, truth) + 0.1
+    colours = np.asarray(refined.results["back"].cutout.image)
+    assert (
+        colours[..., 3].max() == 255 and colours[colours[..., 3] > 127][:, 2].mean() > 60
+    )  # its own photo's

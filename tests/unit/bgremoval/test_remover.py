@@ -29,6 +29,7 @@ from photo3d_bgremoval.remover import (
     BackgroundRemover,
     ModelFileMissing,
     ModelLoadFailed,
+    UnclearCutout,
     UnsupportedModel,
 )
 from tests.support.photos import OBJECT_KINDS, blank_photo, iou, make_photo
@@ -112,6 +113,10 @@ def test_an_empty_photo_is_no_subject_found(remover, colour):
     with pytest.raises(NoSubjectFound, match="the left photo") as caught:
         cut_out(remover, blank_photo((640, 480), colour=colour), view="left")
     assert caught.value.retryable is False
+    # the refusal keeps what the model saw, for the set's other photos to rebuild it (refine.py)
+    refusal = caught.value
+    assert isinstance(refusal, UnclearCutout) and refusal.code == "no_subject_found"
+    assert refusal.photo.size == refusal.mask.size == (640, 480) and refusal.mask.mode == "L"
 
 
 def test_a_missing_model_file_is_a_clear_error_and_nothing_is_downloaded(settings, tmp_path):

@@ -124,22 +124,31 @@ def _scaled(mask: np.ndarray, scale: float) -> np.ndarray:
     return np.asarray(image) > 127
 
 
-def align(
-    reference: np.ndarray, moving: np.ndarray, *, inside: float = 0.0, base_scale: float = 1.0
-) -> tuple[np.ndarray, float, float]:
-    """``moving`` scaled and shifted onto ``reference`` (same shape), and the IoU of the two there.
+@dataclass(frozen=True)
+class Placement:
+    """Where ``align`` puts the moving mask: scaled by ``scale`` (absolute, ``base_scale`` included), its
+    top-left corner at ``(dy, dx)`` on a ``size`` square (shifts wrap around it), with this ``iou``."""
 
-    ``inside = 0`` finds the placement of largest IoU. ``inside > 0`` looks for ``moving`` lying *within*
-    ``reference``: it maximises the overlap minus ``inside`` times the part of ``moving`` outside
-    ``reference``, so extra material in ``reference`` (a kept piece of backdrop) cannot inflate the scale.
-    Scales ``base_scale * SCALES`` are tried; returns the placed mask, its IoU and the relative scale.
-    """
+    scale: float
+    dy: int
+    dx: int
+    size: int
+    iou: float
+
+    def side(self, moving_side: int) -> int:
+        return max(4, round(moving_side * self.scale))
+
+
+def place(
+    reference: np.ndarray, moving: np.ndarray, *, inside: float = 0.0, base_scale: float = 1.0
+) -> Placement:
+    """The scale and shift of ``moving`` onto ``reference`` (same shape), as ``align`` chooses them."""
     scales = base_scale * SCALES
     # large enough that no shift wraps around
     size = fft.next_fast_len(reference.shape[0] + int(np.ceil(moving.shape[0] * scales[-1])), real=True)
     reference_f = fft.rfft2(reference.astype(np.float32), s=(size, size))
     reference_area = float(reference.sum())
-    best = (-np.inf, 0.0, 1.0, 0, 0)
+    best = (-np.inf, Placement(scale=float(base_scale), dy=0, dx=0, size=size, iou=0.0))
     for scale in scales:
         scaled = _scaled(moving, scale)
         area = float(scaled.sum())
@@ -155,13 +164,40 @@ def align(
         score = overlap - inside * (area - overlap) if inside else iou
         if score > best[0]:
             dy, dx = divmod(index, size)
-            best = (score, iou, float(scale), dy, dx)
-    _, iou, scale, dy, dx = best
-    scaled = _scaled(moving, scale)
-    placed = np.zeros((size, size), dtype=bool)
+            best = (score, Placement(scale=float(scale), dy=dy, dx=dx, size=size, iou=iou))
+    return best[1]
+
+
+def align(
+    reference: np.ndarray, moving: np.ndarray, *, inside: float = 0.0, base_scale: float = 1.0
+) -> tuple[np.ndarray, float, float]:
+    """``moving`` scaled and shifted onto ``reference`` (same shape), and the IoU of the two there.
+
+    ``inside = 0`` finds the placement of largest IoU. ``inside > 0`` looks for ``moving`` lying *within*
+    ``reference``: it maximises the overlap minus ``inside`` times the part of ``moving`` outside
+    ``reference``, so extra material in ``reference`` (a kept piece of backdrop) cannot inflate the scale.
+    Scales ``base_scale * SCALES`` are tried; returns the placed mask, its IoU and the relative scale.
+    """
+    placement = place(reference, moving, inside=inside, base_scale=base_scale)
+    return placed_on(moving, placement, reference.shape), placement.iou, placement.scale / base_scale
+
+
+def placed_on(moving: np.ndarray, placement: Placement, shape: tuple[int, ...]) -> np.ndarray:
+    """``moving`` scaled and shifted by ``placement``, in the reference's frame of ``shape``."""
+    scaled = _scaled(moving, placement.scale)
+    placed = np.zeros((placement.size, placement.size), dtype=bool)
     placed[: scaled.shape[0], : scaled.shape[1]] = scaled
-    placed = np.roll(placed, (dy, dx), axis=(0, 1))[: reference.shape[0], : reference.shape[1]]
-    return placed, iou, scale / base_scale
+    return np.roll(placed, (placement.dy, placement.dx), axis=(0, 1))[: shape[0], : shape[1]]
+
+
+def back_onto_moving(mask: np.ndarray, placement: Placement, moving_side: int) -> np.ndarray:
+    """``mask``, drawn in the reference's frame, seen in the moving mask's own frame (the inverse of the
+    placement): the square the scaled moving mask covers there, scaled back to ``moving_side``."""
+    frame = np.zeros((placement.size, placement.size), dtype=bool)
+    frame[: mask.shape[0], : mask.shape[1]] = mask
+    side = placement.side(moving_side)
+    covered = np.roll(frame, (-placement.dy, -placement.dx), axis=(0, 1))[:side, :side]
+    return _scaled(covered, moving_side / side)[:moving_side, :moving_side]
 
 
 def contradicted(mask: np.ndarray, opposite_aligned: np.ndarray) -> np.ndarray:

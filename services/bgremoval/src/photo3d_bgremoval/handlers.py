@@ -271,7 +271,7 @@ def _check(
 ) -> tuple[dict[View, bytes], dict[View, list[ViewWarning]]]:
     """The cross-view check, with a stand-in for one unusable photo (CPU work, off the event loop)."""
     refined = refine_busy_views(results, remover.settings)
-    checked = check_set(refined.results, remover.settings, trusted=refined.plain)
+    checked = check_set(refined.results, remover.settings, trusted=refined.plain, rebuilt=refined.rebuilt)
     for view, check in checked.checked.checks.items():
         if view in checked.checked.corrected or check.warnings or view in checked.stand_ins:
             log.warning(

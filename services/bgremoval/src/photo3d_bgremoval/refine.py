@@ -14,6 +14,16 @@ model's mask, the posterior decides: backdrop the model kept is cleared, object 
 then works on cleaner silhouettes and trusts the plain views: it does not trim them where a busy opposite
 view disagrees (that disagreement is the shape's own: tilt, perspective). It all runs at ``WORK_SIDE``.
 
+A busy photo whose mask the subject check refused (``remover.UnclearCutout``: a diffuse half-transparent
+mask, or one spread to the frame's edges, because the clutter looked as salient as the object) is refined
+the same way and *rebuilt* when the refined mask passes the check. What the refinement cannot add (a part
+far from the model's mask, in the backdrop's colours: a chair's legs before a wooden shelf) is added from
+the opposite photo's mirrored outline, the rebuilt mask placed within it: a missing part carves the model
+away where an extra one only rounds it. The cross-view check then holds it
+against its opposite view like any other, and the opposite's outline stands in only where it disagrees
+(``stand_ins.check_set``). A refused photo on a plain backdrop is not rebuilt (nothing there hid the
+object: it is missing or cut off), and no refused mask teaches the object's colours.
+
 Cost: a set of plain photos pays only the backdrop measure (~30-40 ms a photo); a busy photo ~120-200 ms
 more (1-2 Mpx), most of it making its cut-out and PNG again. Nothing is refined when no photo is plain
 (nothing to learn the object's colours from).
@@ -21,17 +31,27 @@ more (1-2 Mpx), most of it making its cut-out and PNG again. Nothing is refined 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 from scipy import ndimage
 
 from photo3d_common.events import View
 
+from .consistency import (
+    INSIDE_PENALTY,
+    MIN_PAIR_IOU,
+    OPPOSITE,
+    back_onto_moving,
+    contradicted,
+    place,
+    placed_on,
+)
 from .cutout import HAZE_ALPHA, OPAQUE_ALPHA, SOLID_ALPHA, NoSubjectFound, cut_out_with_mask
-from .remover import BackgroundRemovalSettings, CutoutResult
+from .remover import BackgroundRemovalSettings, CutoutResult, UnclearCutout
 
 #: Longer side of the working images (the refinement's cost grows with its square).
 WORK_SIDE = 512
@@ -67,11 +87,12 @@ def backdrop_texture(photo: Image.Image, mask: Image.Image) -> float:
 
 @dataclass(frozen=True)
 class RefinedSet:
-    """The cut-outs after refinement, and which photos were on a plain backdrop (their masks are trusted
-    by the cross-view check)."""
+    """The cut-outs after refinement, which photos were on a plain backdrop (their masks are trusted by the
+    cross-view check) and which refused cut-outs were rebuilt from refined masks."""
 
     results: dict[View, CutoutResult | NoSubjectFound]
     plain: frozenset[View]
+    rebuilt: frozenset[View] = frozenset()
 
 
 def plain_views(
@@ -94,26 +115,92 @@ def refine_busy_views(
     results: Mapping[View, CutoutResult | NoSubjectFound], settings: BackgroundRemovalSettings
 ) -> RefinedSet:
     """``results`` with the cut-outs of busy-backdrop photos made again from refined masks (a refined mask
-    that no longer passes the subject check keeps the model's)."""
+    that no longer passes the subject check keeps the model's), and refused busy ones rebuilt."""
     photos: dict[View, Image.Image] = {}
     masks: dict[View, Image.Image] = {}
+    unclear: set[View] = set()
     for view, result in results.items():
         if isinstance(result, CutoutResult) and result.photo is not None:
             photos[view], masks[view] = result.photo, result.mask
+        elif isinstance(result, UnclearCutout):
+            photos[view], masks[view] = result.photo, result.mask
+            unclear.add(view)
     if not settings.cross_view_refinement or not photos:
         return RefinedSet(results=dict(results), plain=frozenset())
     working = {view: _Working.of(photos[view], masks[view]) for view in photos}
-    plain = _plain(working, settings.busy_backdrop_texture)
+    busy_texture = settings.busy_backdrop_texture
+    textures = {view: _texture(w) for view, w in working.items()}
+    # a refused mask teaches no colours, and a refused photo on a plain backdrop stays refused (no clutter
+    # hid its object: it is missing or cut off)
+    plain = frozenset(v for v, texture in textures.items() if texture <= busy_texture and v not in unclear)
+    to_refine = {v: w for v, w in working.items() if v not in unclear or textures[v] > busy_texture}
+    refined = _refine_busy(to_refine, masks, plain)
     out = dict(results)
-    for view, mask in _refine_busy(working, masks, plain).items():
+    rebuilt: dict[View, CutoutResult] = {}
+    for view, mask in refined.items():
         try:
             cutout = cut_out_with_mask(photos[view], mask, view=view, **settings.cutout_options())
         except NoSubjectFound:
             continue
-        out[view] = CutoutResult(
+        result = CutoutResult(
             cutout=cutout, mask=mask, photo=photos[view], png_compress_level=settings.png_compress_level
         )
-    return RefinedSet(results=out, plain=plain)
+        out[view] = result
+        if view in unclear:
+            rebuilt[view] = result
+    for view, result in rebuilt.items():
+        opposite = out.get(OPPOSITE[view])
+        if isinstance(opposite, CutoutResult) and OPPOSITE[view] not in rebuilt:
+            out[view] = _completed(result, opposite, settings)
+    return RefinedSet(results=out, plain=plain, rebuilt=frozenset(rebuilt))
+
+
+#: Side of the square on which a rebuilt mask and its opposite's mirrored one are aligned: fine enough for
+#: a chair's legs (a few pixels wide there)
+COMPLETION_SIDE = 256
+
+
+def _square(mask: Image.Image, side: int) -> np.ndarray:
+    """``mask`` padded to a square at its right/bottom and scaled to ``side``: solid pixels, bool."""
+    longer = max(mask.size)
+    square = Image.new("L", (longer, longer), 0)
+    square.paste(mask, (0, 0))
+    return np.asarray(square.resize((side, side), Image.Resampling.BOX)) > SOLID_ALPHA
+
+
+def _completed(
+    rebuilt: CutoutResult, opposite: CutoutResult, settings: BackgroundRemovalSettings
+) -> CutoutResult:
+    """A rebuilt cut-out (``refine.RefinedSet.rebuilt``) with what its opposite's mirrored outline shows
+    and it lacks, thick or far beyond its outline, added back from its own photo: what the refinement
+    missed lies in the backdrop's colours (a chair's legs before a wooden shelf), and a missing part
+    carves the model away where a kept one only rounds it."""
+    if rebuilt.photo is None:
+        return rebuilt
+    own = _square(rebuilt.mask, COMPLETION_SIDE)
+    mirrored_opposite = _square(ImageOps.mirror(opposite.mask), COMPLETION_SIDE)
+    # the rebuilt mask placed within the opposite outline (it lacks parts: an IoU fit would shrink the
+    # outline onto it), then what of that outline it leaves out, seen back in its own frame
+    base_scale = max(rebuilt.mask.size) / max(opposite.mask.size)
+    placement = place(mirrored_opposite, own, inside=INSIDE_PENALTY, base_scale=base_scale)
+    if placement.iou < MIN_PAIR_IOU:  # no outline to complete: the cross-view check judges it as it is
+        return rebuilt
+    placed = placed_on(own, placement, mirrored_opposite.shape)
+    missing = back_onto_moving(contradicted(mirrored_opposite, placed), placement, COMPLETION_SIDE)
+    if not missing.any():
+        return rebuilt
+    longer = max(rebuilt.mask.size)
+    width, height = rebuilt.mask.size
+    added = Image.fromarray(missing.astype(np.uint8) * 255).resize(
+        (longer, longer), Image.Resampling.BILINEAR
+    )
+    alpha = np.maximum(np.asarray(rebuilt.mask), np.asarray(added)[:height, :width])
+    mask = Image.fromarray(alpha, mode="L")
+    try:
+        cutout = cut_out_with_mask(rebuilt.photo, mask, **settings.cutout_options())
+    except NoSubjectFound:
+        return rebuilt
+    return dataclasses.replace(rebuilt, cutout=cutout, mask=mask)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from photo3d_common.errors import Photo3DError
 from .cutout import (
     Cutout,
     MaskQuality,
+    NoSubjectFound,
     cap_size,
     cut_out_with_mask,
     decode_photo,
@@ -173,6 +174,17 @@ class BackgroundRemovalFailed(Photo3DError):
     retryable = True
 
 
+class UnclearCutout(NoSubjectFound):
+    """No object the subject check accepts (the refusal's message and detail), with the photo and the
+    model's mask kept: on a busy backdrop the set's plain-backdrop photos may still rebuild the cut-out from
+    the object's colours (``refine.refine_busy_views``)."""
+
+    def __init__(self, refusal: NoSubjectFound, *, photo: Image.Image, mask: Image.Image) -> None:
+        super().__init__(refusal.message, detail=refusal.detail)
+        self.photo = photo  # RGB, at the capped size
+        self.mask = mask  # L, the model's alpha over that photo
+
+
 @dataclass(frozen=True)
 class CutoutResult:
     """A stored-ready cut-out and what was measured on the way. Its PNG is encoded when first asked for:
@@ -283,7 +295,8 @@ class BackgroundRemover:
 
     async def remove(self, photo: bytes | Image.Image, *, view: str | None = None) -> CutoutResult:
         """The cut-out of ``photo`` (encoded bytes in any Pillow format, or an image; EXIF orientation
-        applied), computed in a worker thread so the event loop stays free."""
+        applied), computed in a worker thread so the event loop stays free. Raises ``UnclearCutout`` (a
+        ``NoSubjectFound``) when the model's mask shows no clear object."""
         return await run_blocking(self._cut_out, photo, view, limiter=self._slots)
 
     def _cut_out(self, photo: bytes | Image.Image, view: str | None) -> CutoutResult:
@@ -294,7 +307,10 @@ class BackgroundRemover:
             image = decode_photo(photo, view=view, max_side=s.max_side_px)
         self.load()
         image, mask = self._separate(image, view)
-        cutout = cut_out_with_mask(image, mask, view=view, **s.cutout_options())
+        try:
+            cutout = cut_out_with_mask(image, mask, view=view, **s.cutout_options())
+        except NoSubjectFound as refusal:
+            raise UnclearCutout(refusal, photo=image, mask=mask) from refusal
         return CutoutResult(cutout=cutout, mask=mask, photo=image, png_compress_level=s.png_compress_level)
 
     def _separate(self, image: Image.Image, view: str | None) -> tuple[Image.Image, Image.Image]:

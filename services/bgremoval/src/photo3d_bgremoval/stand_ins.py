@@ -80,10 +80,13 @@ def check_set(
     *,
     check: Callable[..., CheckedCutouts] = check_cutouts,
     trusted: frozenset[View] = frozenset(),
+    rebuilt: frozenset[View] = frozenset(),
 ) -> CheckedSet:
     """The cross-view check of the four cut-outs (a view's entry is its ``NoSubjectFound`` when the remover
     found nothing), with at most one stand-in. Raises the refusal of a photo that cannot be stood in for.
-    ``trusted``: views on a plain backdrop (``refine.RefinedSet.plain``), never trimmed by a busy one."""
+    ``trusted``: views on a plain backdrop (``refine.RefinedSet.plain``), never trimmed by a busy one.
+    ``rebuilt``: cut-outs the remover refused and the refinement rebuilt (``refine.RefinedSet.rebuilt``):
+    when the check finds a disagreement they take part in, they are the suspect, and are stood in for."""
     usable: dict[View, CutoutResult] = {v: r for v, r in results.items() if isinstance(r, CutoutResult)}
     stand_ins: dict[View, View] = {}
     reasons: dict[View, Photo3DError] = {}
@@ -104,7 +107,11 @@ def check_set(
             checked = check(images, trusted=trusted.difference(stand_ins), **settings.framing())
             break
         except CutoutsDisagree as disagreement:
-            culprit = (disagreement.detail or {}).get("view")
+            detail = disagreement.detail or {}
+            culprit = detail.get("view")
+            # a rebuilt cut-out in the disagreement is less sure than any photo the model cut out itself
+            suspects = sorted(rebuilt.intersection({culprit, *detail.get("views", ())}).difference(stand_ins))
+            culprit = suspects[0] if suspects else culprit
             if culprit not in usable:
                 raise
             stand_in(culprit, disagreement)
@@ -115,6 +122,16 @@ def check_set(
         text: dict[str, str] | None = {STAND_IN_FOR_TEXT: stand_ins[view]} if view in stand_ins else None
         pngs[view] = encode_png(checked.cutouts[view], compress_level=settings.png_compress_level, text=text)
     warnings = {view: list(found) for view, found in checked.warnings.items()}
+    for view in rebuilt.intersection(usable).difference(stand_ins):
+        warnings.setdefault(view, []).insert(
+            0,
+            ViewWarning(
+                code="cutout_rebuilt",
+                message=f"the backdrop of the {view} photo hid the object from background removal: its "
+                "cut-out was rebuilt from the object's colours in the plain-backdrop photos; for a better "
+                f"model, retake the {view} photo in front of a plain wall",
+            ),
+        )
     for view, opposite in stand_ins.items():
         why = _WHY.get(type(reasons[view]), "it could not be used")
         warnings[view] = [

@@ -26,7 +26,7 @@ import trimesh
 from PIL import Image, ImageDraw
 from scipy.spatial import cKDTree
 
-from .textures import mark_for_export, web_ready
+from .textures import mark_for_export
 from .usdz import to_usdz_bytes
 
 log = logging.getLogger(__name__)
@@ -335,16 +335,15 @@ def render_preview(
 
 def _mark_textures(mesh: trimesh.Trimesh) -> None:
     """Every encoding of the mesh's texture (by trimesh, in the GLB and the OBJ; the USDZ) in the format
-    and with the parameters of :func:`textures.mark_for_export`, from an RGB(A) copy
-    (:func:`textures.web_ready`) when the provider's texture is in another mode."""
+    and with the parameters of :func:`textures.mark_for_export`, from an RGB(A) copy when the provider's
+    texture is in another mode."""
     material = getattr(mesh.visual, "material", None)
     for name in ("image", "baseColorTexture"):
         image = getattr(material, name, None)
         if isinstance(image, Image.Image):
-            ready = web_ready(image)
+            ready = mark_for_export(image)
             if ready is not image:
                 setattr(material, name, ready)
-            mark_for_export(ready)
 
 
 def export_assets(mesh: trimesh.Trimesh, *, preview_size: int = 256) -> dict[str, bytes]:

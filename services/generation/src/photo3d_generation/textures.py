@@ -50,17 +50,20 @@ def texture_format(image: Image.Image) -> TextureFormat:
     return "JPEG" if image.mode == "RGB" else "PNG"
 
 
-def mark_for_export(image: Image.Image) -> TextureFormat:
-    """Set the format and encoder parameters every later encoding of ``image`` uses; returns the format."""
-    chosen = texture_format(image)
+def mark_for_export(image: Image.Image) -> Image.Image:
+    """The texture as stored: ``image`` made web-ready (:func:`web_ready`, itself when already RGB(A)), with
+    the format and encoder parameters every later encoding of it uses set on it (``format``,
+    ``encoderinfo``)."""
+    ready = web_ready(image)
+    chosen = texture_format(ready)
     params: dict[str, int] = (
         {"quality": JPEG_QUALITY, "subsampling": 0}
         if chosen == "JPEG"
         else {"compress_level": PNG_COMPRESS_LEVEL}
     )
-    image.format = chosen
-    image.encoderinfo = {**getattr(image, "encoderinfo", {}), **params}
-    return chosen
+    ready.format = chosen
+    ready.encoderinfo = {**getattr(ready, "encoderinfo", {}), **params}
+    return ready
 
 
 def texture_file_name(image: Image.Image, stem: str = "texture") -> str:

@@ -16,18 +16,19 @@ import numpy as np
 import trimesh
 from PIL import Image
 
-from .textures import mark_for_export, texture_file_name, web_ready
+from .textures import mark_for_export, texture_file_name
 
 MESH_PATH = "/Model/Mesh"
 
 
 def _texture_image(mesh: trimesh.Trimesh) -> Image.Image | None:
+    """The mesh's texture as stored (:func:`textures.mark_for_export`), or None when it has none."""
     visual = mesh.visual
     if not isinstance(visual, trimesh.visual.TextureVisuals) or visual.uv is None:
         return None
     material = visual.material
     image = getattr(material, "baseColorTexture", None) or getattr(material, "image", None)
-    return web_ready(image) if isinstance(image, Image.Image) else None
+    return mark_for_export(image) if isinstance(image, Image.Image) else None
 
 
 def to_usdz_bytes(mesh: trimesh.Trimesh) -> bytes:
@@ -69,9 +70,9 @@ def to_usdz_bytes(mesh: trimesh.Trimesh) -> bytes:
         image = _texture_image(mesh)
         primvars = UsdGeom.PrimvarsAPI(usd_mesh)
         if image is not None and isinstance(mesh.visual, trimesh.visual.TextureVisuals):
-            chosen = mark_for_export(image)  # the format and parameters of the GLB's and the OBJ's copy
+            # in the format and with the parameters of the GLB's and the OBJ's copy (_texture_image)
             texture_name = texture_file_name(image)
-            image.save(root / texture_name, format=chosen, **image.encoderinfo)
+            image.save(root / texture_name, format=image.format, **image.encoderinfo)
             # trimesh keeps UVs with the origin bottom-left, as USD's st does: no flip.
             uv = np.asarray(mesh.visual.uv, dtype=np.float32)
             st = primvars.CreatePrimvar("st", Sdf.ValueTypeNames.TexCoord2fArray, UsdGeom.Tokens.vertex)

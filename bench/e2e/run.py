@@ -361,9 +361,8 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
 
     from PIL import Image
 
-    from photo3d_bgremoval.refine import refine_busy_views
     from photo3d_bgremoval.remover import BackgroundRemovalSettings, BackgroundRemover, prepare_process
-    from photo3d_bgremoval.stand_ins import check_set
+    from photo3d_bgremoval.stand_ins import refine_and_check
     from photo3d_common.events import GenerationOptions
     from photo3d_generation import meshio
     from photo3d_generation.fitting import fit_to_options
@@ -392,12 +391,11 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
 
     async def cut_out_all(views: dict[str, bytes]) -> dict[str, bytes]:
         """What the bgremoval handler computes: each cut-out, the busy views refined with the plain ones'
-        colours, then the cross-view check (``check_set``, with its stand-in for one unusable photo)."""
+        colours, then the cross-view check (``refine_and_check``, with its stand-in for one unusable photo)."""
         results: dict[Any, Any] = {
             view: await remover.remove(data, view=view) for view, data in views.items()
         }
-        refined = refine_busy_views(results, bg_settings)
-        return check_set(refined.results, bg_settings, trusted=refined.plain, rebuilt=refined.rebuilt).pngs
+        return refine_and_check(results, bg_settings).pngs
 
     for views in photos:
         t0, c0 = time.perf_counter(), cpu_now()

@@ -36,9 +36,8 @@ from photo3d_common.storage import ObjectNotFound, cutout_key
 
 from .cutout import NoSubjectFound
 from .ports import Remover
-from .refine import refine_busy_views
 from .remover import CutoutResult
-from .stand_ins import check_set
+from .stand_ins import refine_and_check
 
 #: Version of the cross-view check of the cut-outs: stored cut-outs from another version are redone.
 CHECK_VERSION = 1
@@ -270,8 +269,7 @@ def _check(
     results: dict[View, CutoutResult | NoSubjectFound], remover: Remover
 ) -> tuple[dict[View, bytes], dict[View, list[ViewWarning]]]:
     """The cross-view check, with a stand-in for one unusable photo (CPU work, off the event loop)."""
-    refined = refine_busy_views(results, remover.settings)
-    checked = check_set(refined.results, remover.settings, trusted=refined.plain, rebuilt=refined.rebuilt)
+    checked = refine_and_check(results, remover.settings)
     for view, check in checked.checked.checks.items():
         if view in checked.checked.corrected or check.warnings or view in checked.stand_ins:
             log.warning(

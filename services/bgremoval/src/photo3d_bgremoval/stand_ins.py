@@ -21,6 +21,7 @@ from photo3d_common.storage import STAND_IN_FOR_TEXT
 
 from .consistency import OPPOSITE, CheckedCutouts, CutoutsDisagree, check_cutouts
 from .cutout import NoSubjectFound, Side, encode_png
+from .refine import refine_busy_views
 from .remover import BackgroundRemovalSettings, CutoutResult
 
 #: what each refusal says about the photo, for the warning
@@ -143,3 +144,12 @@ def check_set(
             )
         ]
     return CheckedSet(checked=checked, pngs=pngs, warnings=warnings, stand_ins=stand_ins)
+
+
+def refine_and_check(
+    results: Mapping[View, CutoutResult | NoSubjectFound], settings: BackgroundRemovalSettings
+) -> CheckedSet:
+    """A set's cut-outs as they are stored: the busy-backdrop ones refined (and refused ones rebuilt) with
+    the plain ones' colours (``refine.refine_busy_views``), then all checked against each other."""
+    refined = refine_busy_views(results, settings)
+    return check_set(refined.results, settings, trusted=refined.plain, rebuilt=refined.rebuilt)

@@ -183,8 +183,34 @@ def test_a_trusted_plain_view_is_not_trimmed_where_its_busy_opposite_disagrees()
     assert "front" in check_cutouts(cutouts).corrected
     trusted = check_cutouts(cutouts, trusted=frozenset({"front", "left", "right"}))
     assert trusted.corrected == frozenset()
-    # both trusted (two plain photos): the check corrects as before
-    assert "front" in check_cutouts(cutouts, trusted=frozenset(VIEWS)).corrected
+
+
+def test_between_two_plain_photos_only_a_part_in_foreign_colours_is_removed():
+    """Both masks of a plain-backdrop pair are clean: a lump one shows and the other lacks, in the object's
+    own colours, is its shape seen from another height; in colours the object has nowhere (a green cup
+    beside a red toy), it is another object the model kept."""
+    body = object_mask()
+    lump = np.zeros_like(body)
+    lump[20:70, 190:250] = True
+    masks = {"front": body | lump, "back": body[:, ::-1], "left": body, "right": body[:, ::-1]}
+    same_colour = {view: cutout(mask) for view, mask in masks.items()}
+    foreign = dict(same_colour)
+    front = np.zeros((*body.shape, 4), dtype=np.uint8)
+    front[body | lump] = (200, 40, 35, 255)
+    front[lump & ~body] = (40, 160, 60, 255)
+    foreign["front"] = crop_and_pad(Image.fromarray(front, mode="RGBA"), alpha_bbox(front[..., 3]))
+
+    assert check_cutouts(same_colour, trusted=frozenset(VIEWS)).corrected == frozenset()
+    checked = check_cutouts(foreign, trusted=frozenset(VIEWS))
+    assert checked.corrected == {"front"}
+
+    def green(image: Image.Image) -> int:
+        pixels = np.asarray(image)
+        return int(((pixels[..., 3] > 127) & (pixels[..., 1] > 120)).sum())
+
+    assert green(checked.cutouts["front"]) < 0.2 * green(foreign["front"])  # the cup is gone, up to its rim
+    # an untrusted (busy-backdrop) pair is corrected whatever the colours
+    assert "front" in check_cutouts(same_colour).corrected
 
 
 def test_the_set_check_trusts_the_plain_views_but_not_a_stand_in(views):

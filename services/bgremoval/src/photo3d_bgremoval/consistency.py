@@ -14,7 +14,11 @@ kept blob cannot drag the alignment far: the object is the larger agreeing part)
 outside its aligned opposite is opened with a disk of ``RIM_TOLERANCE`` of the object's height (turns,
 tilts and perspective only add thin strips along the rim; a kept blob is thick); thick leftovers of a
 noticeable size, and detached pieces the opposite view does not support, are contradicted. Both views of
-a pair are checked against each other twice (the second pass aligns the cleaned masks).
+a pair are checked against each other twice (the second pass aligns the cleaned masks). Between two
+plain-backdrop photos (``trusted``: both masks are clean) a contradicted part is removed only when its colours
+are foreign to the object's in the plain photos: a near camera at another height sees a thick part of the
+object's own outline that the opposite one does not (measured on ``bench/quality``: every such trim of a
+plain view cut a correct outline), while a second object on the sweep has colours of its own.
 
 The result per view: the corrected cut-out (cropped again around what is left) and warnings for the
 status page; a view whose cut-out is mostly contradicted, or a pair that stays far apart, fails the stage
@@ -60,6 +64,13 @@ RIM_TOLERANCE = 0.06
 #: Anything further than this (fraction of the object's height) outside the aligned opposite outline is
 #: contradicted however thin it is (a strip of backdrop left over, a thin pole behind the object).
 FAR_TOLERANCE = 0.1
+#: Two plain-backdrop photos both have clean masks: a part one shows and the other lacks is removed only
+#: when its colours are foreign to the object (a cup beside the toy), i.e. when the object's colours in all
+#: four photos explain it less well than the rest of that photo's object by this log-likelihood per pixel
+#: (the same colours are the object's own shape, seen from another height or turn).
+FOREIGN_COLOUR_MARGIN = 1.5
+#: Colour levels per channel of the object's colour histogram (8: 512 bins, enough for working masks).
+COLOUR_LEVELS = 8
 #: A contradicted part smaller than this share of the view's silhouette is left alone.
 MIN_CONTRADICTED_SHARE = 0.02
 #: A view that loses more than this share of its silhouette cannot be trusted: the stage fails.
@@ -304,6 +315,36 @@ def _apply_removal(
     return crop_and_pad(result, bbox, margin_fraction=margin_fraction, square=square, max_side=max_side)
 
 
+def _working_colours(image: Image.Image) -> np.ndarray:
+    """The cut-out's colours on the ``WORK_SIDE`` square of :func:`_working_mask` (RGB, uint8)."""
+    side = max(image.size)
+    square = Image.new("RGB", (side, side), 0)
+    square.paste(image.convert("RGB"), (0, 0))
+    return np.asarray(square.resize((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX))
+
+
+def _colour_bins(colours: np.ndarray) -> np.ndarray:
+    levels = (colours.astype(np.int32) * COLOUR_LEVELS) // 256
+    return (levels[..., 0] * COLOUR_LEVELS + levels[..., 1]) * COLOUR_LEVELS + levels[..., 2]
+
+
+def _foreign(
+    view: View, removal: np.ndarray, masks: Mapping[View, np.ndarray], colours: Mapping[View, np.ndarray]
+) -> bool:
+    """Whether the colours of ``removal`` (in ``view``) are foreign to the object: the object's colours in
+    the plain-backdrop photos but that part explain it ``FOREIGN_COLOUR_MARGIN`` worse per pixel than the rest of it."""
+    kept = masks[view] & ~removal
+    samples = [_colour_bins(colours[v][masks[v] if v != view else kept]) for v in colours]
+    counts = np.bincount(np.concatenate(samples), minlength=COLOUR_LEVELS**3).astype(np.float64)
+    # a colour seen once or never weighs like a rare one: one count everywhere
+    log_density = np.log((counts + 1.0) / (counts.sum() + counts.size))
+    removed = log_density[_colour_bins(colours[view][removal])]
+    own = log_density[_colour_bins(colours[view][kept])]
+    if removed.size == 0 or own.size == 0:
+        return True
+    return float(removed.mean()) < float(own.mean()) - FOREIGN_COLOUR_MARGIN
+
+
 def check_cutouts(
     cutouts: Mapping[View, Image.Image],
     *,
@@ -323,6 +364,7 @@ def check_cutouts(
     opposite view, or when two opposite photos cannot be reconciled.
     """
     masks = {view: _working_mask(image) for view, image in cutouts.items()}
+    colours = {view: _working_colours(image) for view, image in cutouts.items() if view in trusted}
     # photo pixels per working pixel: the scale at which two views show the object equally large
     pixel_size = {view: max(image.size) / WORK_SIDE for view, image in cutouts.items()}
     originals = {view: mask.copy() for view, mask in masks.items()}
@@ -361,6 +403,8 @@ def check_cutouts(
                 # a plain-backdrop mask next to a busy one is right: the disagreement is the shape's own
                 # (tilt, perspective), not backdrop to remove from either
                 break
+            if view in trusted and not _foreign(view, removals[view], masks, colours):
+                break  # two clean masks, and the part is in the object's colours: its shape, not a kept object
             removed_share = removals[view].sum() / max(masks[view].sum(), 1)
             # a large correction is believed only when the photos then agree on size as well
             # (small trims are believed: turns, tilts and distance changes disagree along the rims)

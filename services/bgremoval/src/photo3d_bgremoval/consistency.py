@@ -65,9 +65,10 @@ RIM_TOLERANCE = 0.06
 #: contradicted however thin it is (a strip of backdrop left over, a thin pole behind the object).
 FAR_TOLERANCE = 0.1
 #: Two plain-backdrop photos both have clean masks: a part one shows and the other lacks is removed only
-#: when its colours are foreign to the object (a cup beside the toy), i.e. when the object's colours in all
-#: four photos explain it less well than the rest of that photo's object by this log-likelihood per pixel
-#: (the same colours are the object's own shape, seen from another height or turn).
+#: when its colours are foreign to the object (a cup beside the toy), i.e. when the object's colours in the
+#: plain-backdrop photos (their masks less the part in question) explain it less well than the rest of that
+#: photo's object by this log-likelihood per pixel (the same colours are the object's own shape, seen from
+#: another height or turn).
 FOREIGN_COLOUR_MARGIN = 1.5
 #: Colour levels per channel of the object's colour histogram (8: 512 bins, enough for working masks).
 COLOUR_LEVELS = 8
@@ -109,12 +110,23 @@ class CheckedCutouts:
         return {view: check.warnings for view, check in self.checks.items() if check.warnings}
 
 
+def on_square(image: Image.Image, side: int) -> Image.Image:
+    """``image`` padded with black to a square at its right/bottom, then area-scaled to ``side``: the frame
+    in which two views of different sizes are compared (the padding keeps the pixel scale one factor)."""
+    longer = max(image.size)
+    square = Image.new(image.mode, (longer, longer), 0)
+    square.paste(image, (0, 0))
+    return square.resize((side, side), Image.Resampling.BOX)
+
+
+def solid_on_square(mask: Image.Image, side: int) -> np.ndarray:
+    """The solid pixels (alpha above ``SOLID_ALPHA``) of an L ``mask`` :func:`on_square`, bool."""
+    return np.asarray(on_square(mask, side)) > SOLID_ALPHA
+
+
 def _working_mask(image: Image.Image) -> np.ndarray:
-    """The solid alpha on a ``WORK_SIDE`` square (the cut-out padded to a square at its right/bottom)."""
-    side = max(image.size)
-    alpha = Image.new("L", (side, side), 0)
-    alpha.paste(image.getchannel("A"), (0, 0))
-    return np.asarray(alpha.resize((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)) > SOLID_ALPHA
+    """The solid alpha of a cut-out on the ``WORK_SIDE`` square."""
+    return solid_on_square(image.getchannel("A"), WORK_SIDE)
 
 
 def _full_size(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -317,10 +329,7 @@ def _apply_removal(
 
 def _working_colours(image: Image.Image) -> np.ndarray:
     """The cut-out's colours on the ``WORK_SIDE`` square of :func:`_working_mask` (RGB, uint8)."""
-    side = max(image.size)
-    square = Image.new("RGB", (side, side), 0)
-    square.paste(image.convert("RGB"), (0, 0))
-    return np.asarray(square.resize((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX))
+    return np.asarray(on_square(image.convert("RGB"), WORK_SIDE))
 
 
 def _colour_bins(colours: np.ndarray) -> np.ndarray:

@@ -49,6 +49,7 @@ from .consistency import (
     contradicted,
     place,
     placed_on,
+    solid_on_square,
 )
 from .cutout import HAZE_ALPHA, OPAQUE_ALPHA, SOLID_ALPHA, NoSubjectFound, cut_out_with_mask
 from .remover import BackgroundRemovalSettings, CutoutResult, UnclearCutout
@@ -128,12 +129,11 @@ def refine_busy_views(
     if not settings.cross_view_refinement or not photos:
         return RefinedSet(results=dict(results), plain=frozenset())
     working = {view: _Working.of(photos[view], masks[view]) for view in photos}
-    busy_texture = settings.busy_backdrop_texture
-    textures = {view: _texture(w) for view, w in working.items()}
+    plain_backdrop = _plain(working, settings.busy_backdrop_texture)
     # a refused mask teaches no colours, and a refused photo on a plain backdrop stays refused (no clutter
     # hid its object: it is missing or cut off)
-    plain = frozenset(v for v, texture in textures.items() if texture <= busy_texture and v not in unclear)
-    to_refine = {v: w for v, w in working.items() if v not in unclear or textures[v] > busy_texture}
+    plain = plain_backdrop - unclear
+    to_refine = {v: w for v, w in working.items() if v not in (unclear & plain_backdrop)}
     refined = _refine_busy(to_refine, masks, plain)
     out = dict(results)
     rebuilt: dict[View, CutoutResult] = {}
@@ -160,14 +160,6 @@ def refine_busy_views(
 COMPLETION_SIDE = 256
 
 
-def _square(mask: Image.Image, side: int) -> np.ndarray:
-    """``mask`` padded to a square at its right/bottom and scaled to ``side``: solid pixels, bool."""
-    longer = max(mask.size)
-    square = Image.new("L", (longer, longer), 0)
-    square.paste(mask, (0, 0))
-    return np.asarray(square.resize((side, side), Image.Resampling.BOX)) > SOLID_ALPHA
-
-
 def _completed(
     rebuilt: CutoutResult, opposite: CutoutResult, settings: BackgroundRemovalSettings
 ) -> CutoutResult:
@@ -177,8 +169,8 @@ def _completed(
     carves the model away where a kept one only rounds it."""
     if rebuilt.photo is None:
         return rebuilt
-    own = _square(rebuilt.mask, COMPLETION_SIDE)
-    mirrored_opposite = _square(ImageOps.mirror(opposite.mask), COMPLETION_SIDE)
+    own = solid_on_square(rebuilt.mask, COMPLETION_SIDE)
+    mirrored_opposite = solid_on_square(ImageOps.mirror(opposite.mask), COMPLETION_SIDE)
     # the rebuilt mask placed within the opposite outline (it lacks parts: an IoU fit would shrink the
     # outline onto it), then what of that outline it leaves out, seen back in its own frame
     base_scale = max(rebuilt.mask.size) / max(opposite.mask.size)

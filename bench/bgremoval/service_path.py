@@ -11,7 +11,9 @@
   PIL images in memory beforehand.
 
 Each variant and size runs in a fresh subprocess, so its peak RSS is its own; one warm-up model / image
-first (not timed). Photos are generated (tests/support/photos.py), 4:3, longer side 1024 or 2048 px.
+first (not timed). Photos are generated (``tests.support.photos.make_views``), 4:3, longer side 1024 or
+2048 px: per model the four views of one object, on a studio sweep, half on clutter or all on clutter in
+turn (``MODEL_BACKDROPS``), so the service refines and checks real sets.
 Results: bench/results/bgremoval-service-path.md and .json. Benchmarks report; they never fail on speed.
 """
 
@@ -50,23 +52,32 @@ VARIANTS = ("rembg", "rembg_same_session", "service")
 SIZES = {1024: (1024, 768), 2048: (2048, 1536)}
 
 
-def write_photos(folder: Path, side: int, count: int) -> None:
-    """``count`` generated JPEGs (in the parent: generating them in a child would inflate its peak)."""
-    try:  # the same photos as bench/bgremoval/run.py
-        from bench.bgremoval.run import write_photos as shared
+#: The backdrops of each model's four photos, in turn: all on a studio sweep, half on clutter (the busy
+#: ones refined with the plain ones' colours), all on clutter
+MODEL_BACKDROPS: tuple[dict[str, str], ...] = (
+    dict.fromkeys(VIEWS, "plain"),
+    {"front": "busy", "left": "plain", "right": "busy", "back": "plain"},
+    dict.fromkeys(VIEWS, "busy"),
+)
 
-        shared(folder, side, count)
-        return
-    except ImportError:
-        pass
-    from tests.support.photos import BACKGROUNDS, OBJECT_KINDS, make_photo
+
+def write_photos(folder: Path, side: int, models: int) -> None:
+    """The four photos (front, left, right, back) of one object for each of ``models`` models, as
+    generated JPEGs (in the parent: generating them in a child would inflate its peak). Four views of one
+    object, as a user uploads them: the cross-view check passes them as a real set, where four unrelated
+    objects would make it stand in for and re-cut photos that no real set needs."""
+    from tests.support.photos import OBJECT_KINDS, make_views
 
     folder.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        photo = make_photo(
-            OBJECT_KINDS[i % 3], background=BACKGROUNDS[(i // 3) % 2], size=SIZES[side], seed=i
+    for model in range(models):
+        views = make_views(
+            OBJECT_KINDS[model % len(OBJECT_KINDS)],
+            background=MODEL_BACKDROPS[model % len(MODEL_BACKDROPS)],
+            size=SIZES[side],
+            seed=model,
         )
-        (folder / f"{i:03d}.jpg").write_bytes(photo.jpeg())
+        for index, view in enumerate(VIEWS):  # file order = view order: put_originals groups by four
+            (folder / f"{model:03d}-{index}-{view}.jpg").write_bytes(views[view].jpeg())
 
 
 def cpu_seconds() -> float:
@@ -379,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
             s3_env = {k: v for k, v in infra.env.items() if k.startswith("S3_")}
             for side in SIZES:
                 folder = work / str(side)
-                write_photos(folder, side, 4 * models[side])
+                write_photos(folder, side, models[side])
                 photos = [p.read_bytes() for p in sorted(folder.glob("*.jpg"))][: 4 * models[side]]
                 # ABBA order, best of the repeats: other work on the machine skews single runs
                 order = [v for i in range(args.repeats) for v in (VARIANTS if i % 2 == 0 else VARIANTS[::-1])]

@@ -842,10 +842,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def thread_env(workers: int) -> dict[str, str]:
-    """ONNX and numpy/BLAS threads per worker process, so that workers x threads <= cores."""
+    """ONNX, PNG and numpy/BLAS threads per worker process, so that workers x threads <= cores."""
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     return {
         "BGREMOVAL_INTRA_OP_THREADS": threads,
+        "BGREMOVAL_PNG_THREADS": threads,
         "OMP_NUM_THREADS": threads,
         "OPENBLAS_NUM_THREADS": threads,
         "MKL_NUM_THREADS": threads,

@@ -14,6 +14,7 @@ without any stored data. Same arguments, same pixels.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -277,16 +278,18 @@ VIEWS = ("front", "left", "right", "back")
 def make_views(
     kind: ObjectKind = "mug",
     *,
-    background: Background = "plain",
+    background: Background | Mapping[str, Background] = "plain",
     size: tuple[int, int] | int = (800, 600),
     seed: int = 0,
 ) -> dict[str, SyntheticPhoto]:
     """Four photos for one model (front, left, right, back) of the same kind of object, e.g. for uploads in
     service and end-to-end tests. Not a consistent 3D object: right and back are mirror images of left and
-    front (a mug's handle changes side), each view has its own background and texture phase."""
+    front (a mug's handle changes side), each view has its own background and texture phase.
+    ``background``: one kind for all four, or one per view."""
     photos: dict[str, SyntheticPhoto] = {}
     for index, view in enumerate(VIEWS):
-        photo = make_photo(kind, background=background, size=size, seed=seed * 10 + index)
+        backdrop = background if isinstance(background, str) else background[view]
+        photo = make_photo(kind, background=backdrop, size=size, seed=seed * 10 + index)
         if view in ("right", "back"):
             photo = SyntheticPhoto(
                 image=photo.image.transpose(Image.Transpose.FLIP_LEFT_RIGHT),

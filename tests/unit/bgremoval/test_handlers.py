@@ -3,6 +3,7 @@ publish and refuse, without SeaweedFS or the model (tests/integration/bgremoval 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import uuid
@@ -163,6 +164,29 @@ async def test_a_model_error_ends_the_stage_with_its_reason():
     assert failed.error_code == error.code and failed.reason == error.message
     assert failed.retryable is error.retryable
     assert [p.detail for p in deps.publish.of(StageProgressed)] == ["front photo done"]
+
+
+class SlowAfterTheFront(InMemoryStorage):
+    """Storage whose reads of the photos after the front one are still on the way."""
+
+    async def get_object(self, key: str):
+        if "/originals/" in key and not key.endswith("/front"):
+            await asyncio.sleep(3600)
+        return await super().get_object(key)
+
+
+async def test_a_failed_photo_leaves_no_read_of_the_others_running():
+    error = BackgroundRemovalFailed("background removal failed on the front photo; try again")
+    remover = FakeRemover(fail_on="front", fail_with=error)
+    deps = Deps(storage=SlowAfterTheFront(), remover=remover, publish=RecordingPublisher())
+    model_id = uuid.uuid4()
+    keys = await _originals(deps, model_id)
+
+    await inject_dependencies(handlers.on_photo_uploaded, deps)(_uploaded(model_id, keys))
+
+    (failed,) = deps.publish.of(ModelFailed)
+    assert failed.error_code == error.code
+    assert asyncio.all_tasks() == {asyncio.current_task()}  # the three reads ahead were cancelled
 
 
 def _nothing_in(view: str) -> NoSubjectFound:

@@ -72,3 +72,25 @@ def test_a_corrected_cut_out_is_stored_as_corrected_and_its_first_version_never_
     assert "png" not in vars(results["left"])  # the spoilt cut-out was replaced before anything encoded it
     stored = Image.open(io.BytesIO(checked.pngs["left"]))
     assert stored.getchannel("A").tobytes() == checked.checked.cutouts["left"].getchannel("A").tobytes()
+
+
+def test_a_sets_pngs_encoded_side_by_side_are_each_views_own() -> None:
+    from photo3d_bgremoval.stand_ins import check_set
+    from tests.support.photos import make_views
+    from tests.unit.bgremoval.test_consistency import SIZE, cutout
+
+    views = make_views("mug", size=SIZE)
+    results = {
+        view: CutoutResult(
+            cutout=Cutout(image=image, quality=off_centre_cutout().quality, source_size=SIZE),
+            mask=image.getchannel("A"),
+        )
+        for view, image in ((view, cutout(photo)) for view, photo in views.items())
+    }
+
+    side_by_side = check_set(results, BackgroundRemovalSettings(png_threads=4)).pngs
+
+    for view, result in results.items():  # no PNG landed under another view's key
+        stored = Image.open(io.BytesIO(side_by_side[view]))
+        assert stored.tobytes() == result.cutout.image.tobytes(), view
+    assert BackgroundRemovalSettings(png_threads=0).encoding_threads() >= 1

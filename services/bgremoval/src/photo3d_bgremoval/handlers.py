@@ -9,6 +9,7 @@ came from, so a redelivered trigger republishes the result instead of redoing th
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -222,47 +223,69 @@ async def _cut_out_all(
     fingerprinted)."""
     results: dict[View, CutoutResult | NoSubjectFound] = {}
     etags: dict[View, tuple[str, str | None]] = {}
-    for done, view in enumerate(VIEWS, start=1):
-        key = original_keys.get(view)
-        if key is None:
-            raise _photo_missing(view)
-        try:
-            info, photo = await storage.get_object(key)
-        except ObjectNotFound as error:
-            raise _photo_missing(view) from error
-        etags[view] = (key, info.etag)
-        try:
-            result = await remover.remove(photo, view=view)
-        except NoSubjectFound as nothing:  # the opposite photo's outline may stand in (stand_ins.py)
-            results[view] = nothing
-            log.info("no object found", view=view, reason=nothing.message)
-        else:
-            results[view] = result
-            log.info(
-                "cut-out made",
-                view=view,
-                width=result.width,
-                height=result.height,
-                coverage=round(result.quality.coverage, 4),
+    # the photos are read while the first is cut out, and the cut-outs are stored at once: the stage's
+    # storage round trips overlap its work instead of adding to it
+    reads = {view: asyncio.ensure_future(_read_original(view, original_keys, storage)) for view in VIEWS}
+    try:
+        for done, view in enumerate(VIEWS, start=1):
+            etags[view], photo = await reads[view]
+            results[view] = await _cut_out(view, photo, remover)
+            await publish(
+                StageProgressed(
+                    model_id=model_id,
+                    producer=PRODUCER,
+                    stage=Stage.BACKGROUND_REMOVAL,
+                    progress=done / len(VIEWS),
+                    detail=f"{view} photo done",
+                )
             )
-        await publish(
-            StageProgressed(
-                model_id=model_id,
-                producer=PRODUCER,
-                stage=Stage.BACKGROUND_REMOVAL,
-                progress=done / len(VIEWS),
-                detail=f"{view} photo done",
-            )
-        )
+    finally:  # a failed photo leaves no read running
+        for read in reads.values():
+            read.cancel()
+        await asyncio.gather(*reads.values(), return_exceptions=True)
     pngs, warnings = await run_blocking(_check, results, remover)
-    keys: dict[View, str] = {}
-    for view in VIEWS:
-        key = cutout_key(model_id, view)
-        await storage.put_bytes(
-            key, pngs[view], content_type="image/png", metadata={"source-key": original_keys[view]}
+    keys = {view: cutout_key(model_id, view) for view in VIEWS}
+    await asyncio.gather(
+        *(
+            storage.put_bytes(
+                keys[view], pngs[view], content_type="image/png", metadata={"source-key": original_keys[view]}
+            )
+            for view in VIEWS
         )
-        keys[view] = key
+    )
     return keys, warnings, _fingerprint(etags)
+
+
+async def _read_original(
+    view: View, original_keys: dict[View, str], storage: Storage
+) -> tuple[tuple[str, str | None], bytes]:
+    """The view's original photo and its (key, ETag)."""
+    key = original_keys.get(view)
+    if key is None:
+        raise _photo_missing(view)
+    try:
+        info, photo = await storage.get_object(key)
+    except ObjectNotFound as error:
+        raise _photo_missing(view) from error
+    return (key, info.etag), photo
+
+
+async def _cut_out(view: View, photo: bytes, remover: Remover) -> CutoutResult | NoSubjectFound:
+    """The view's cut-out, or the refusal when no object was found (the opposite photo's outline may
+    stand in: stand_ins.py)."""
+    try:
+        result = await remover.remove(photo, view=view)
+    except NoSubjectFound as nothing:
+        log.info("no object found", view=view, reason=nothing.message)
+        return nothing
+    log.info(
+        "cut-out made",
+        view=view,
+        width=result.width,
+        height=result.height,
+        coverage=round(result.quality.coverage, 4),
+    )
+    return result
 
 
 def _check(

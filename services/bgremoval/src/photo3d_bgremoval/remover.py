@@ -95,6 +95,11 @@ class BackgroundRemovalSettings(BaseSettings):
         0.3, ge=0.0, description="backdrop gradient (refine.backdrop_texture) above which a backdrop is busy"
     )
     workers: int = Field(1, ge=1, description="photos cut out at once by one remover")
+    png_threads: int = Field(
+        0,
+        ge=0,
+        description="a model's cut-outs encoded as PNG at once (Pillow lets go of the GIL); 0 = one per core",
+    )
     intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads per inference; 0 = one per core")
     onnx_spinning: bool = Field(
         False,
@@ -119,6 +124,10 @@ class BackgroundRemovalSettings(BaseSettings):
             "edge_touch_fraction": self.edge_touch_fraction,
             "max_uncertain_ratio": self.max_uncertain_ratio,
         }
+
+    def encoding_threads(self) -> int:
+        """Threads for a model's PNGs: ``png_threads``, or the cores this process may run on."""
+        return self.png_threads or len(os.sched_getaffinity(0))
 
     def framing(self) -> dict[str, Any]:
         """How the cross-view check frames a corrected cut-out again (``consistency.check_cutouts``)."""

@@ -11,7 +11,9 @@ one whose opposite is unusable too, still fails the stage with that photo's reas
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 from PIL import ImageOps
 
@@ -75,6 +77,20 @@ def mirrored(result: CutoutResult, opposite: View, settings: BackgroundRemovalSe
     )
 
 
+def _png_of(result: CutoutResult) -> Callable[[], bytes]:
+    return lambda: result.png
+
+
+def _encoded(encodings: Mapping[View, Callable[[], bytes]], threads: int) -> dict[View, bytes]:
+    """Each view's PNG, ``threads`` at a time: Pillow's encoder lets go of the GIL, so a model's cut-outs
+    encode side by side on the cores (a fifth of the work after the masks at 1024 px, half at 2048 px)."""
+    if threads <= 1 or len(encodings) <= 1:
+        return {view: encode() for view, encode in encodings.items()}
+    with ThreadPoolExecutor(max_workers=min(threads, len(encodings)), thread_name_prefix="png") as pool:
+        futures = {view: pool.submit(encode) for view, encode in encodings.items()}
+        return {view: future.result() for view, future in futures.items()}
+
+
 def check_set(
     results: Mapping[View, CutoutResult | NoSubjectFound],
     settings: BackgroundRemovalSettings,
@@ -118,10 +134,15 @@ def check_set(
             stand_in(culprit, disagreement)
 
     # a corrected view is stored as corrected: its first cut-out is never encoded
-    pngs = {view: result.png for view, result in usable.items() if view not in checked.corrected}
+    encodings: dict[View, Callable[[], bytes]] = {
+        view: _png_of(result) for view, result in usable.items() if view not in checked.corrected
+    }
     for view in checked.corrected:
         text: dict[str, str] | None = {STAND_IN_FOR_TEXT: stand_ins[view]} if view in stand_ins else None
-        pngs[view] = encode_png(checked.cutouts[view], compress_level=settings.png_compress_level, text=text)
+        encodings[view] = functools.partial(
+            encode_png, checked.cutouts[view], compress_level=settings.png_compress_level, text=text
+        )
+    pngs = _encoded(encodings, settings.encoding_threads())
     warnings = {view: list(found) for view, found in checked.warnings.items()}
     for view in rebuilt.intersection(usable).difference(stand_ins):
         warnings.setdefault(view, []).insert(

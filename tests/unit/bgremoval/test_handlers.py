@@ -10,12 +10,14 @@ import uuid
 from typing import Any
 
 import numpy as np
+import pytest
 from PIL import Image, ImageOps
 
 from photo3d_bgremoval import handlers
 from photo3d_bgremoval.bootstrap import Deps
 from photo3d_bgremoval.cutout import NoSubjectFound
 from photo3d_bgremoval.remover import BackgroundRemovalFailed
+from photo3d_common.errors import StorageUnavailable
 from photo3d_common.events import (
     VIEWS,
     BackgroundRemovalRequested,
@@ -167,11 +169,20 @@ async def test_a_model_error_ends_the_stage_with_its_reason():
 
 
 class SlowAfterTheFront(InMemoryStorage):
-    """Storage whose reads of the photos after the front one are still on the way."""
+    """Storage whose reads of the photos after the front one are still on the way; it notes the reads
+    that were cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelled: set[str] = set()
 
     async def get_object(self, key: str):
         if "/originals/" in key and not key.endswith("/front"):
-            await asyncio.sleep(3600)
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                self.cancelled.add(key.rsplit("/", 1)[-1])
+                raise
         return await super().get_object(key)
 
 
@@ -186,7 +197,43 @@ async def test_a_failed_photo_leaves_no_read_of_the_others_running():
 
     (failed,) = deps.publish.of(ModelFailed)
     assert failed.error_code == error.code
-    assert asyncio.all_tasks() == {asyncio.current_task()}  # the three reads ahead were cancelled
+    assert deps.storage.cancelled == {"left", "right", "back"}  # the reads ahead ended with the stage
+
+
+class FailingStores(InMemoryStorage):
+    """Storage that fails to store the left cut-out (slowly: an outage) and the back one (at once)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stores_ended: list[str] = []
+
+    async def put_bytes(self, key: str, data: bytes, **kwargs: Any) -> None:
+        if "/cutouts/" not in key:
+            return await super().put_bytes(key, data, **kwargs)
+        view = key.rsplit("/", 1)[-1].removesuffix(".png")
+        try:
+            if view == "left":
+                await asyncio.sleep(0.05)
+                raise StorageUnavailable("object storage is unavailable; try again")
+            if view == "back":
+                raise ValueError("bug")
+            return await super().put_bytes(key, data, **kwargs)
+        finally:
+            self.stores_ended.append(view)
+
+
+async def test_a_failed_store_answers_with_the_first_views_error_once_every_store_has_ended():
+    deps = Deps(storage=FailingStores(), remover=FakeRemover(), publish=RecordingPublisher())
+    model_id = uuid.uuid4()
+    keys = await _originals(deps, model_id)
+
+    # the left cut-out's outage (the consumer waits and runs it again), not the back one's error that came
+    # first: that would have failed the model
+    with pytest.raises(StorageUnavailable):
+        await inject_dependencies(handlers.on_photo_uploaded, deps)(_uploaded(model_id, keys))
+
+    assert not deps.publish.of(ModelFailed)
+    assert sorted(deps.storage.stores_ended) == sorted(VIEWS)
 
 
 def _nothing_in(view: str) -> NoSubjectFound:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
 
 import numpy as np
 from PIL import Image
@@ -74,23 +76,41 @@ def test_a_corrected_cut_out_is_stored_as_corrected_and_its_first_version_never_
     assert stored.getchannel("A").tobytes() == checked.checked.cutouts["left"].getchannel("A").tobytes()
 
 
-def test_a_sets_pngs_encoded_side_by_side_are_each_views_own() -> None:
-    from photo3d_bgremoval.stand_ins import check_set
+def _mug_set() -> dict[str, CutoutResult]:
     from tests.support.photos import make_views
     from tests.unit.bgremoval.test_consistency import SIZE, cutout
 
-    views = make_views("mug", size=SIZE)
-    results = {
+    return {
         view: CutoutResult(
             cutout=Cutout(image=image, quality=off_centre_cutout().quality, source_size=SIZE),
             mask=image.getchannel("A"),
         )
-        for view, image in ((view, cutout(photo)) for view, photo in views.items())
+        for view, image in ((view, cutout(photo)) for view, photo in make_views("mug", size=SIZE).items())
     }
 
-    side_by_side = check_set(results, BackgroundRemovalSettings(png_threads=4)).pngs
 
+def test_a_sets_pngs_are_encoded_at_once_each_under_its_own_view(monkeypatch) -> None:
+    from photo3d_bgremoval import stand_ins
+
+    results = _mug_set()
+    all_four_at_once = threading.Barrier(len(results), timeout=10)
+    threads: set[str] = set()
+    encode = stand_ins.encode_png
+
+    def encode_png(image: Image.Image, **options) -> bytes:
+        threads.add(threading.current_thread().name)
+        all_four_at_once.wait()  # broken (an error) unless the four encodings run at the same time
+        return encode(image, **options)
+
+    monkeypatch.setattr(stand_ins, "encode_png", encode_png)
+
+    pngs = stand_ins.check_set(results, BackgroundRemovalSettings(png_threads=4)).pngs
+
+    assert len(threads) == len(results)
     for view, result in results.items():  # no PNG landed under another view's key
-        stored = Image.open(io.BytesIO(side_by_side[view]))
-        assert stored.tobytes() == result.cutout.image.tobytes(), view
-    assert BackgroundRemovalSettings(png_threads=0).encoding_threads() >= 1
+        assert Image.open(io.BytesIO(pngs[view])).tobytes() == result.cutout.image.tobytes(), view
+
+
+def test_png_threads_default_to_the_cores_this_process_may_use() -> None:
+    assert BackgroundRemovalSettings(png_threads=3).encoding_threads() == 3
+    assert BackgroundRemovalSettings().encoding_threads() == len(os.sched_getaffinity(0))

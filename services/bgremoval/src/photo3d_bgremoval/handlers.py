@@ -245,14 +245,18 @@ async def _cut_out_all(
         await asyncio.gather(*reads.values(), return_exceptions=True)
     pngs, warnings = await run_blocking(_check, results, remover)
     keys = {view: cutout_key(model_id, view) for view in VIEWS}
-    await asyncio.gather(
+    stored = await asyncio.gather(
         *(
             storage.put_bytes(
                 keys[view], pngs[view], content_type="image/png", metadata={"source-key": original_keys[view]}
             )
             for view in VIEWS
-        )
+        ),
+        return_exceptions=True,  # every store has ended before the stage answers, the first view's error wins
     )
+    for outcome in stored:
+        if isinstance(outcome, BaseException):
+            raise outcome
     return keys, warnings, _fingerprint(etags)
 
 

@@ -127,7 +127,10 @@ class BackgroundRemovalSettings(BaseSettings):
 
     def encoding_threads(self) -> int:
         """Threads for a model's PNGs: ``png_threads``, or the cores this process may run on."""
-        return self.png_threads or len(os.sched_getaffinity(0))
+        if self.png_threads:
+            return self.png_threads
+        # the cores this process may use (a container's CPU set), where the platform says
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
     def framing(self) -> dict[str, Any]:
         """How the cross-view check frames a corrected cut-out again (``consistency.check_cutouts``)."""

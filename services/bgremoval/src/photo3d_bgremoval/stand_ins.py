@@ -78,12 +78,18 @@ def mirrored(result: CutoutResult, opposite: View, settings: BackgroundRemovalSe
 
 
 def _png_of(result: CutoutResult) -> Callable[[], bytes]:
-    return lambda: result.png
+    """The encoding of ``result``'s cut-out, bound to it now. Not ``result.png``: on Python 3.11 a
+    ``cached_property`` holds one lock per class while it computes, so the pool would encode one at a time."""
+    text = dict(result.png_text) if result.png_text else None
+    return functools.partial(
+        encode_png, result.cutout.image, compress_level=result.png_compress_level, text=text
+    )
 
 
 def _encoded(encodings: Mapping[View, Callable[[], bytes]], threads: int) -> dict[View, bytes]:
     """Each view's PNG, ``threads`` at a time: Pillow's encoder lets go of the GIL, so a model's cut-outs
-    encode side by side on the cores (a fifth of the work after the masks at 1024 px, half at 2048 px)."""
+    encode side by side on the cores. PNG encoding is about a fifth of the stage's work after the four
+    masks at 1024 px, half of it at 2048 px."""
     if threads <= 1 or len(encodings) <= 1:
         return {view: encode() for view, encode in encodings.items()}
     with ThreadPoolExecutor(max_workers=min(threads, len(encodings)), thread_name_prefix="png") as pool:

@@ -6,31 +6,50 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+import uvicorn
 
 from photo3d_common.logging import configure_logging, get_logger
 
+if TYPE_CHECKING:
+    from photo3d_status.live import ModelChangeHub
+
+
+class StatusServer(uvicorn.Server):
+    """uvicorn's server, ending ``hub``'s open event streams as soon as a shutdown signal arrives: uvicorn
+    waits for open responses before running the lifespan shutdown, and an SSE stream never ends by itself."""
+
+    def __init__(self, config: uvicorn.Config, hub: ModelChangeHub) -> None:
+        super().__init__(config)
+        self.hub = hub
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self.loop = asyncio.get_running_loop()
+        await super().startup(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # a signal handler runs between any two bytecodes of the loop's thread, even inside
+        # asyncio.Event.wait between its check and its wait, where a set() from here is lost and the stream
+        # waits on to its next keep-alive: the loop closes the hub itself
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.hub.close)
+        else:
+            self.hub.close()
+        super().handle_exit(sig, frame)
+
 
 def _serve() -> None:
-    import uvicorn
-
     from photo3d_status.app import create_app
     from photo3d_status.settings import StatusSettings
 
     settings = StatusSettings()
     app = create_app(settings)
-    hub = app.state.hub
-
-    class Server(uvicorn.Server):
-        """Ends open event streams as soon as a shutdown signal arrives: uvicorn waits for open
-        responses before running the lifespan shutdown, and an SSE stream never ends by itself."""
-
-        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            hub.close()
-            super().handle_exit(sig, frame)
-
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -39,7 +58,7 @@ def _serve() -> None:
         proxy_headers=True,
         timeout_graceful_shutdown=10,
     )
-    Server(config).run()
+    StatusServer(config, app.state.hub).run()
 
 
 def _migrate() -> None:

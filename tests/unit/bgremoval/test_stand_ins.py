@@ -90,7 +90,7 @@ def _mug_set() -> dict[str, CutoutResult]:
 
 
 def test_a_sets_pngs_are_encoded_at_once_each_under_its_own_view(monkeypatch) -> None:
-    from photo3d_bgremoval import stand_ins
+    from photo3d_bgremoval import remover, stand_ins
 
     results = _mug_set()
     all_four_at_once = threading.Barrier(len(results), timeout=10)
@@ -103,6 +103,7 @@ def test_a_sets_pngs_are_encoded_at_once_each_under_its_own_view(monkeypatch) ->
         return encode(image, **options)
 
     monkeypatch.setattr(stand_ins, "encode_png", encode_png)
+    monkeypatch.setattr(remover, "encode_png", encode_png)
 
     pngs = stand_ins.check_set(results, BackgroundRemovalSettings(png_threads=4)).pngs
 

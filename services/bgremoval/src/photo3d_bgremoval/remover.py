@@ -210,6 +210,11 @@ class CutoutResult:
 
     @cached_property
     def png(self) -> bytes:
+        return self.encode_png()
+
+    def encode_png(self) -> bytes:
+        """The PNG, encoded now (not cached: threads may call it side by side, where on Python 3.11
+        ``png``'s ``cached_property`` lock would make them take turns)."""
         text = dict(self.png_text) if self.png_text else None
         return encode_png(self.cutout.image, compress_level=self.png_compress_level, text=text)
 

@@ -77,15 +77,6 @@ def mirrored(result: CutoutResult, opposite: View, settings: BackgroundRemovalSe
     )
 
 
-def _png_of(result: CutoutResult) -> Callable[[], bytes]:
-    """The encoding of ``result``'s cut-out, bound to it now. Not ``result.png``: on Python 3.11 a
-    ``cached_property`` holds one lock per class while it computes, so the pool would encode one at a time."""
-    text = dict(result.png_text) if result.png_text else None
-    return functools.partial(
-        encode_png, result.cutout.image, compress_level=result.png_compress_level, text=text
-    )
-
-
 def _encoded(encodings: Mapping[View, Callable[[], bytes]], threads: int) -> dict[View, bytes]:
     """Each view's PNG, ``threads`` at a time: Pillow's encoder lets go of the GIL, so a model's cut-outs
     encode side by side on the cores. PNG encoding is about a fifth of the stage's work after the four
@@ -141,7 +132,7 @@ def check_set(
 
     # a corrected view is stored as corrected: its first cut-out is never encoded
     encodings: dict[View, Callable[[], bytes]] = {
-        view: _png_of(result) for view, result in usable.items() if view not in checked.corrected
+        view: result.encode_png for view, result in usable.items() if view not in checked.corrected
     }
     for view in checked.corrected:
         text: dict[str, str] | None = {STAND_IN_FOR_TEXT: stand_ins[view]} if view in stand_ins else None

@@ -392,9 +392,9 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
     async def cut_out_all(views: dict[str, bytes]) -> dict[str, bytes]:
         """What the bgremoval handler computes: each cut-out, the busy views refined with the plain ones'
         colours, then the cross-view check (``refine_and_check``, with its stand-in for one unusable photo)."""
-        results: dict[Any, Any] = {
-            view: await remover.remove(data, view=view) for view, data in views.items()
-        }
+        # at once, as the handler does: one mask at a time, the others decoded, framed and encoded beside it
+        cut_outs = await asyncio.gather(*(remover.remove(data, view=view) for view, data in views.items()))
+        results: dict[Any, Any] = dict(zip(views, cut_outs, strict=True))
         return refine_and_check(results, bg_settings).pngs
 
     for views in photos:

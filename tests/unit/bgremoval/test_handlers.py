@@ -200,6 +200,33 @@ async def test_a_failed_photo_leaves_no_read_of_the_others_running():
     assert deps.storage.cancelled == {"left", "right", "back"}  # the reads ahead ended with the stage
 
 
+class AllAtOnce(FakeRemover):
+    """A remover that answers only once the four photos are in it at the same time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = asyncio.Barrier(len(VIEWS))
+
+    async def remove(self, photo: bytes, *, view: str | None = None) -> Any:
+        async with asyncio.timeout(10):  # a stage that cut out one photo after another never gets here
+            await self.in_flight.wait()
+        return await super().remove(photo, view=view)
+
+
+async def test_a_sets_four_photos_are_handed_to_the_remover_at_once():
+    """The remover computes one mask at a time and decodes, frames and encodes the other photos beside it:
+    it can only do so with all four in hand."""
+    remover = AllAtOnce()
+    deps, model_id = _deps(remover), uuid.uuid4()
+    keys = await _originals(deps, model_id)
+
+    await inject_dependencies(handlers.on_photo_uploaded, deps)(_uploaded(model_id, keys))
+
+    assert deps.publish.of(BackgroundRemoved) and not deps.publish.of(ModelFailed)
+    # progress still follows the views' order, whichever photo the remover finished first
+    assert [p.detail for p in deps.publish.of(StageProgressed)] == [f"{view} photo done" for view in VIEWS]
+
+
 class FailingStores(InMemoryStorage):
     """Storage that fails to store the left cut-out (slowly: an outage) and the back one (at once)."""
 

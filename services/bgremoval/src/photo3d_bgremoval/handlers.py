@@ -223,13 +223,15 @@ async def _cut_out_all(
     fingerprinted)."""
     results: dict[View, CutoutResult | NoSubjectFound] = {}
     etags: dict[View, tuple[str, str | None]] = {}
-    # the photos are read while the first is cut out, and the cut-outs are stored at once: the stage's
-    # storage round trips overlap its work instead of adding to it
-    reads = {view: asyncio.ensure_future(_read_original(view, original_keys, storage)) for view in VIEWS}
+    # the four photos are read and cut out at once: the remover computes one mask at a time and decodes,
+    # frames and encodes the others beside it, and the storage round trips overlap that work
+    cut_outs = {
+        view: asyncio.ensure_future(_read_and_cut_out(view, original_keys, storage, remover))
+        for view in VIEWS
+    }
     try:
         for done, view in enumerate(VIEWS, start=1):
-            etags[view], photo = await reads[view]
-            results[view] = await _cut_out(view, photo, remover)
+            etags[view], results[view] = await cut_outs[view]
             await publish(
                 StageProgressed(
                     model_id=model_id,
@@ -239,10 +241,10 @@ async def _cut_out_all(
                     detail=f"{view} photo done",
                 )
             )
-    finally:  # a failed photo leaves no read running
-        for read in reads.values():
-            read.cancel()
-        await asyncio.gather(*reads.values(), return_exceptions=True)
+    finally:  # a failed photo leaves no read or cut-out of the others running
+        for cut_out in cut_outs.values():
+            cut_out.cancel()
+        await asyncio.gather(*cut_outs.values(), return_exceptions=True)
     pngs, warnings = await run_blocking(_check, results, remover)
     keys = {view: cutout_key(model_id, view) for view in VIEWS}
     stored = await asyncio.gather(
@@ -260,10 +262,10 @@ async def _cut_out_all(
     return keys, warnings, _fingerprint(etags)
 
 
-async def _read_original(
-    view: View, original_keys: dict[View, str], storage: Storage
-) -> tuple[tuple[str, str | None], bytes]:
-    """The view's original photo and its (key, ETag)."""
+async def _read_and_cut_out(
+    view: View, original_keys: dict[View, str], storage: Storage, remover: Remover
+) -> tuple[tuple[str, str | None], CutoutResult | NoSubjectFound]:
+    """The view's original photo read, its (key, ETag), and its cut-out."""
     key = original_keys.get(view)
     if key is None:
         raise _photo_missing(view)
@@ -271,7 +273,7 @@ async def _read_original(
         info, photo = await storage.get_object(key)
     except ObjectNotFound as error:
         raise _photo_missing(view) from error
-    return (key, info.etag), photo
+    return (key, info.etag), await _cut_out(view, photo, remover)
 
 
 async def _cut_out(view: View, photo: bytes, remover: Remover) -> CutoutResult | NoSubjectFound:

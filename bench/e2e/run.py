@@ -447,6 +447,19 @@ def run_in_process(photo_dir: Path, count: int, env: dict[str, str]) -> dict[str
     return run_child(__file__, ["--in-process-child", str(photo_dir), str(count)], {**os.environ, **env})
 
 
+def bracketing(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The one-process runs before and after the system's as one: their mean CPU per model (overall and
+    by step), each run's kept in ``cpu_s_per_model_runs``; times and memory from the later run."""
+    merged = dict(runs[-1])
+    merged["cpu_s_per_model_runs"] = [round(r["cpu_s_per_model"], 3) for r in runs]
+    merged["cpu_s_per_model"] = statistics.fmean(r["cpu_s_per_model"] for r in runs)
+    merged["cpu_s_per_model_by_step"] = {
+        step: statistics.fmean(r["cpu_s_per_model_by_step"][step] for r in runs)
+        for step in runs[-1]["cpu_s_per_model_by_step"]
+    }
+    return merged
+
+
 # --- report -------------------------------------------------------------------------------------------
 def markdown(report: dict[str, Any]) -> str:
     r = report["system"]
@@ -601,16 +614,19 @@ def cost_sections(report: dict[str, Any]) -> list[str]:
             (
                 f"**cpu_ratio = {report['cpu_ratio']:.3f}**: the system (every service and server process) used "
                 f"{report['scale_out'][next(iter(report['scale_out']))]['system_cpu_s_per_model']:.2f} CPU s per "
-                f"model, the same work in one process {ip['cpu_s_per_model']:.2f} s ({by_step})."
+                f"model, the same work in one process {ip['cpu_s_per_model']:.2f} s ({by_step}; the mean of "
+                "one run before and one after the system runs: "
+                + ", ".join(f"{x:.2f}" for x in ip.get("cpu_s_per_model_runs", [ip["cpu_s_per_model"]]))
+                + " s)."
             ),
         ]
     lines += [
         "",
         (
             "| worker processes per stage | threads each | partitions | completed | wall s | models/min | "
-            "CPU s per model | cpu_ratio | load at end |"
+            "CPU s per model | cpu_ratio | of it idle (CPU s per model) | work cpu_ratio | load at end |"
         ),
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in report["scale_out"].values():
         lines.append(
@@ -758,6 +774,24 @@ def main(argv: list[str] | None = None) -> int:
     photos = load_photos(photo_dir, count + latency_count)
     load_before = tuple(round(x, 2) for x in os.getloadavg())
 
+    child_env = {
+        "BGREMOVAL_MODEL_DIR": str(MODEL_DIR),
+        "BGREMOVAL_NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
+        "NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
+        "ORT_DISABLE_TELEMETRY": "1",
+        **thread_env(1),
+        **overrides,
+    }
+    # the one-process run before and after the system's: this host's speed drifts by 10-25 % within
+    # minutes (the same single-threaded work measured again), and a ratio of two runs taken apart in time
+    # carries that drift; their mean brackets the system runs
+    in_process_runs: list[dict[str, Any]] = []
+    if not args.no_in_process:
+        print(f"-- the same work in one process, before the system runs ({count} models) ...", flush=True)
+        before = run_in_process(photo_dir, count, child_env)
+        if before is not None:
+            in_process_runs.append(before)
+
     runs: dict[int, dict[str, Any]] = {}
     for workers in args.workers:
         runs[workers] = run_system(
@@ -773,16 +807,11 @@ def main(argv: list[str] | None = None) -> int:
 
     in_process = None
     if not args.no_in_process:
-        print(f"-- the same work in one process ({count} models) ...", flush=True)
-        child_env = {
-            "BGREMOVAL_MODEL_DIR": str(MODEL_DIR),
-            "BGREMOVAL_NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
-            "NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
-            "ORT_DISABLE_TELEMETRY": "1",
-            **thread_env(1),
-            **overrides,
-        }
-        in_process = run_in_process(photo_dir, count, child_env)
+        print(f"-- the same work in one process, after the system runs ({count} models) ...", flush=True)
+        after = run_in_process(photo_dir, count, child_env)
+        if after is not None:
+            in_process_runs.append(after)
+        in_process = bracketing(in_process_runs) if len(in_process_runs) == 2 else None
 
     report: dict[str, Any] = {
         "date": now_utc(),

@@ -666,12 +666,12 @@ def cost_sections(report: dict[str, Any]) -> list[str]:
             "",
             (
                 f"### Where each process's CPU went (py-spy, {profile['rate_hz']} Hz, CPU s per model; a run "
-                f"of its own, {profile.get('models', report['models'])} models through one worker per stage, "
+                f"of its own, {profile['models']} models through one worker per stage, "
                 "so the profiler's own CPU does not weigh on the measured runs)"
             ),
             "",
         ]
-        models = profile.get("models", report["models"])
+        models = profile["models"]
         for name, found in profile["processes"].items():
             parts = ", ".join(
                 f"{category} {seconds / models:.3f}"

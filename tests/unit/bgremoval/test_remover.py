@@ -11,6 +11,7 @@ falls far below them (a blank mask scores 0, a full-frame one about 0.11).
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import io
 import os
@@ -250,58 +251,62 @@ async def test_remove_runs_off_the_event_loop_with_bounded_workers(settings, mon
 
 
 async def test_only_the_mask_takes_a_slot_the_rest_runs_beside_another_photos_mask(settings, monkeypatch):
-    """With one slot, the second photo is decoded before the first mask is done, and the first cut-out is
+    """With one slot, the second photo is decoded while the first mask waits, and the first cut-out is
     framed and encoded while the second photo's mask is computed: the single-threaded steps use the core
     onnxruntime leaves idle. Each wait gives up after 10 s, so steps run in turn fail the test."""
     from photo3d_bgremoval import remover as remover_module
 
     one_slot = BackgroundRemover(settings.model_copy(update={"workers": 1}))
-    both_decoded, second_mask_started = threading.Event(), threading.Event()
-    decoded, masks, encoded = 0, 0, 0
+    second_decode_started, second_mask_started = threading.Event(), threading.Event()
+    calls: collections.Counter[str] = collections.Counter()
     lock = threading.Lock()
-    real_decode, real_predict, real_encode = (
-        remover_module.decode_photo,
-        U2netpSession.predict,
-        remover_module.encode_png,
+
+    def step(name, real, *, signals=None, first_waits_for=None, why=""):
+        """``real``, counted; its n-th call sets ``signals[n]``, and its first waits for ``first_waits_for``."""
+
+        def run(*args, **kwargs):
+            with lock:
+                calls[name] += 1
+                nth = calls[name]
+            if nth in (signals or {}):
+                signals[nth].set()
+            if nth == 1 and first_waits_for is not None:
+                assert first_waits_for.wait(10), why
+            return real(*args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(
+        remover_module,
+        "decode_photo",
+        step("decode", remover_module.decode_photo, signals={2: second_decode_started}),
     )
-
-    def decode_photo(*args, **kwargs):
-        nonlocal decoded
-        image = real_decode(*args, **kwargs)
-        with lock:
-            decoded += 1
-            if decoded == 2:
-                both_decoded.set()
-        return image
-
-    def predict(self, image, *args, **kwargs):
-        nonlocal masks
-        with lock:
-            masks += 1
-            first = masks == 1
-        if first:
-            assert both_decoded.wait(10), "the other photo was not decoded while the model worked"
-        else:
-            second_mask_started.set()
-        return real_predict(self, image, *args, **kwargs)
-
-    def encode_png(*args, **kwargs):
-        nonlocal encoded
-        with lock:
-            encoded += 1
-            first = encoded == 1
-        if first:
-            assert second_mask_started.wait(10), "the first cut-out held the slot while it was encoded"
-        return real_encode(*args, **kwargs)
-
-    monkeypatch.setattr(remover_module, "decode_photo", decode_photo)
-    monkeypatch.setattr(U2netpSession, "predict", predict)
-    monkeypatch.setattr(remover_module, "encode_png", encode_png)
+    monkeypatch.setattr(
+        U2netpSession,
+        "predict",
+        step(
+            "mask",
+            U2netpSession.predict,
+            signals={2: second_mask_started},
+            first_waits_for=second_decode_started,
+            why="the other photo was not decoded while the model worked",
+        ),
+    )
+    monkeypatch.setattr(
+        remover_module,
+        "encode_png",
+        step(
+            "png",
+            remover_module.encode_png,
+            first_waits_for=second_mask_started,
+            why="the first cut-out held the slot while it was encoded",
+        ),
+    )
     photos = [make_photo(kind, size=(480, 360)).jpeg() for kind in OBJECT_KINDS[:2]]
 
     results = await asyncio.gather(*(one_slot.remove(photo, view="front") for photo in photos))
 
-    assert (decoded, masks, encoded) == (2, 2, 2)
+    assert calls == {"decode": 2, "mask": 2, "png": 2}
     assert all(result.encode_png() == result.png for result in results)  # encoded once, kept
 
 

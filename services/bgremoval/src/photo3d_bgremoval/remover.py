@@ -333,8 +333,8 @@ class BackgroundRemover:
         ``UnclearCutout`` (a ``NoSubjectFound``) when the model's mask shows no clear object.
 
         Only the model's mask takes one of the ``workers`` slots: decoding, framing and PNG encoding are
-        single-threaded and run beside another photo's mask, on the core onnxruntime leaves idle (a set's
-        four photos go through the stage a quarter faster on 2 cores)."""
+        single-threaded and run beside another photo's mask, where onnxruntime leaves a core idle (a set's
+        four 2048 px photos handed over at once: 11 % less wall time on 2 cores, the same CPU)."""
         image = await run_blocking(self._decoded, photo, view)
         image, mask = await run_blocking(self._separate, image, view, limiter=self._slots)
         return await run_blocking(self._framed, image, mask, view)

@@ -104,7 +104,7 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 # --- children -----------------------------------------------------------------------------------------
 def run_rembg(photo_dir: Path, side: int, *, same_session: bool = False) -> dict[str, Any]:
     """Plain ``rembg.remove`` on decoded images; ``same_session``: its session made with the service's
-    onnxruntime options (threads, no spin-waiting), so the difference to the service is the pipeline."""
+    onnxruntime options for one photo at a time (all cores, no spin-waiting)."""
     from PIL import Image
 
     paths = sorted(photo_dir.glob("*.jpg"))
@@ -114,7 +114,8 @@ def run_rembg(photo_dir: Path, side: int, *, same_session: bool = False) -> dict
     if same_session:
         from photo3d_bgremoval.remover import BackgroundRemovalSettings, _session_options
 
-        session = new_session("u2netp", sess_opts=_session_options(BackgroundRemovalSettings()))
+        # one photo at a time, as rembg.remove runs: every core on its inference
+        session = new_session("u2netp", sess_opts=_session_options(BackgroundRemovalSettings(workers=1)))
     else:
         session = new_session("u2netp")
     remove(images[0], session=session)  # warm-up

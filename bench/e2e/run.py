@@ -377,7 +377,7 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
     photos = load_photos(photo_dir, count)
     remover = BackgroundRemover(bg_settings)
     started = time.perf_counter()
-    remover.load()
+    asyncio.run(remover.warm_up())  # as the worker does at start (BGREMOVAL_WARM_UP)
     load_s = time.perf_counter() - started
     rss_loaded = rss_mib_self()
 
@@ -890,10 +890,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def thread_env(workers: int) -> dict[str, str]:
-    """ONNX, PNG and numpy/BLAS threads per worker process, so that workers x threads <= cores."""
+    """ONNX, PNG and numpy/BLAS threads per worker process, so that workers x threads <= cores: each
+    bgremoval process computes ``threads`` masks at once, one onnxruntime thread each (its default on
+    the whole machine)."""
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     return {
-        "BGREMOVAL_INTRA_OP_THREADS": threads,
+        "BGREMOVAL_WORKERS": threads,
+        "BGREMOVAL_INTRA_OP_THREADS": "1",
         "BGREMOVAL_PNG_THREADS": threads,
         "OMP_NUM_THREADS": threads,
         "OPENBLAS_NUM_THREADS": threads,

@@ -7,6 +7,7 @@ photo: the object, a block of backdrop beside it kept as confidently, and a diff
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
@@ -14,9 +15,10 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from photo3d_bgremoval.backdrop import WorkingView, backdrop_texture
 from photo3d_bgremoval.consistency import CutoutsDisagree, check_cutouts
 from photo3d_bgremoval.cutout import NoSubjectFound, alpha_bbox, crop_and_pad, cut_out_with_mask
-from photo3d_bgremoval.refine import backdrop_texture, plain_views, refine_busy_views, refine_masks
+from photo3d_bgremoval.refine import plain_views, refine_busy_views, refine_masks
 from photo3d_bgremoval.remover import BackgroundRemovalSettings, CutoutResult, UnclearCutout
 from photo3d_bgremoval.stand_ins import check_set
 from tests.support.photos import iou
@@ -144,6 +146,29 @@ def test_only_the_busy_cutout_is_made_again(views):
     # framed around the object alone again (centred at x = 160), no longer around object and block
     left, _, right, _ = back.cutout.canvas_box
     assert abs((left + right) / 2 - 160) < 3 < abs(sum(before["back"].cutout.canvas_box[::2]) / 2 - 160)
+
+
+def test_the_backdrop_measures_the_remover_took_decide_which_photos_teach_and_none_is_taken_again(
+    views, monkeypatch
+):
+    photos, masks, _ = views
+    before = results(photos, masks)
+    # what the remover measured as it framed each cut-out: here it says the right photo was on a busy
+    # backdrop and the back on a plain one (the opposite of what their pixels would give)
+    measured = {view: WorkingView.of(photos[view], masks[view]) for view in VIEWS}
+    for view in VIEWS:
+        measured[view].__dict__["texture"] = 10 * BUSY_TEXTURE if view == "right" else 0.0
+    before = {view: dataclasses.replace(before[view], working=measured[view]) for view in VIEWS}
+
+    def measured_again(*_args):
+        raise AssertionError("the backdrop was measured again")
+
+    monkeypatch.setattr(WorkingView, "of", measured_again)
+    refined = refine_busy_views(before, BackgroundRemovalSettings())
+
+    assert refined.plain == {"front", "left", "back"}
+    assert refined.results["right"] is not before["right"]  # the "busy" one is made again
+    assert refined.results["back"] is before["back"]
 
 
 def test_a_clean_studio_set_is_returned_unchanged():

@@ -24,6 +24,7 @@ import pytest
 from PIL import Image
 from rembg.sessions.u2netp import U2netpSession
 
+from photo3d_bgremoval.backdrop import backdrop_texture
 from photo3d_bgremoval.cutout import NoSubjectFound, alpha_bbox
 from photo3d_bgremoval.remover import (
     BackgroundRemovalFailed,
@@ -366,3 +367,44 @@ def test_the_session_settings_reach_onnxruntime(settings, created_sessions):
     assert lean_options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert spinning_options.enable_cpu_mem_arena is True and spinning_options.intra_op_num_threads == 2
     assert spinning_options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+
+
+def test_by_default_each_core_computes_a_mask_on_one_thread(settings, created_sessions, monkeypatch):
+    # a set's four photos two at a time on 2 cores, one onnxruntime thread each, beat one at a time on
+    # both threads (bench/bgremoval/service_path.py)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
+    default = BackgroundRemover(settings.model_copy(update={"workers": 0, "intra_op_threads": 0}))
+    one_at_a_time = BackgroundRemover(settings.model_copy(update={"workers": 1, "intra_op_threads": 0}))
+    default.load()
+    one_at_a_time.load()
+    (_, default_options), (_, one_at_a_time_options) = created_sessions
+    assert default._slots.total_tokens == 4 and default_options.intra_op_num_threads == 1
+    # all cores on the one mask: never more threads than cores
+    assert one_at_a_time._slots.total_tokens == 1 and one_at_a_time_options.intra_op_num_threads == 4
+
+
+def test_the_backdrop_is_measured_as_the_cut_out_is_framed(remover):
+    photo = make_photo("vase", background="busy", size=(480, 360))
+    result = cut_out(remover, photo.jpeg())
+    assert result.working is not None
+    assert "texture" in vars(result.working)  # measured already, beside the other photos' masks
+    assert result.working.texture == pytest.approx(backdrop_texture(result.photo, result.mask))
+    assert result.working.texture > BackgroundRemovalSettings().busy_backdrop_texture
+
+
+async def test_the_warm_up_computes_a_first_mask_on_every_slot_at_once(settings, monkeypatch):
+    # onnxruntime sizes its memory arena for the masks that run at once: each slot runs one at start
+    remover = BackgroundRemover(settings.model_copy(update={"workers": 2}))
+    remover.load()
+    together = threading.Barrier(2, timeout=30)  # one at a time: the first never gets past it
+    real_predict = remover._session.predict
+    sizes: list[tuple[int, int]] = []
+
+    def predict(image, *args, **kwargs):
+        sizes.append(image.size)
+        together.wait()
+        return real_predict(image, *args, **kwargs)
+
+    monkeypatch.setattr(remover._session, "predict", predict)
+    await remover.warm_up()
+    assert len(sizes) == 2 and max(max(size) for size in sizes) <= 64  # a small photo, not a real one's cost

@@ -5,13 +5,15 @@ and the one way a request bounds its wait for a dependency (``answer_within``).
 Every service calls ``run_blocking``: a worker thread from anyio's pool, bounded by a ``CapacityLimiter``
 (the caller's, sized from its settings, else anyio's default of 40 threads), so a burst of work queues
 instead of starting a thread each. Keyword arguments of ``func`` go through ``functools.partial``.
+Inside such a thread, ``side_by_side`` spreads independent pieces of one computation over the cores.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import anyio.to_thread
@@ -20,7 +22,7 @@ from anyio import CapacityLimiter
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 
-__all__ = ["CapacityLimiter", "answer_within", "in_background", "run_blocking"]
+__all__ = ["CapacityLimiter", "answer_within", "in_background", "run_blocking", "side_by_side"]
 
 #: Calls given up by ``answer_within``, still cleaning up (kept referenced until they end).
 _abandoned: set[asyncio.Task[Any]] = set()
@@ -38,6 +40,17 @@ async def run_blocking(
     to finish on its own; the default waits for the thread, so what it holds is released before the
     caller goes on."""
     return await anyio.to_thread.run_sync(func, *args, limiter=limiter, abandon_on_cancel=abandon_on_cancel)
+
+
+def side_by_side(calls: Sequence[Callable[[], R]], threads: int) -> list[R]:
+    """Each of ``calls``' results, in order, ``threads`` of them running at once: for pieces of CPU work
+    whose libraries let go of the GIL (numpy, scipy's filters and transforms, Pillow's resizing and
+    encoding). The first exception raised is raised, after every call has ended."""
+    if threads <= 1 or len(calls) <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(max_workers=min(threads, len(calls)), thread_name_prefix="side-by-side") as pool:
+        futures = [pool.submit(call) for call in calls]
+    return [future.result() for future in futures]
 
 
 async def answer_within(seconds: float, call: Awaitable[R], *, gone: Callable[[], Exception]) -> R:

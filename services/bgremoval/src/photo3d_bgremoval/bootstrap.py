@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from photo3d_common.concurrency import run_blocking
 from photo3d_common.logging import get_logger
 from photo3d_common.ports import Publisher, Storage
 from photo3d_common.storage import ObjectStorage
@@ -33,6 +32,6 @@ async def bootstrap(settings: BgRemovalServiceSettings, *, publish: Publisher) -
     remover = BackgroundRemover(settings.removal)
     async with ObjectStorage(settings.s3) as storage:
         if settings.warm_up:
-            await run_blocking(remover.load)
-            log.info("model loaded", model=settings.removal.model_name)
+            await remover.warm_up()
+            log.info("model loaded", model=settings.removal.model_name, slots=settings.removal.mask_slots())
         yield Deps(storage=storage, remover=remover, publish=publish)

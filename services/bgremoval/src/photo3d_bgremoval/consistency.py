@@ -27,6 +27,7 @@ with a reason that names the photo.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ import numpy as np
 from PIL import Image
 from scipy import fft, ndimage
 
+from photo3d_common.concurrency import side_by_side
 from photo3d_common.errors import Photo3DError
 from photo3d_common.events import View, ViewWarning
 
@@ -354,6 +356,22 @@ def _foreign(
     return float(removed.mean()) < float(own.mean()) - FOREIGN_COLOUR_MARGIN
 
 
+def _explained(
+    view: View, other: View, masks: Mapping[View, np.ndarray], pixel_size: Mapping[View, float]
+) -> tuple[np.ndarray, float, float, float]:
+    """The explanation "``view`` holds extra material": ``other``'s mirrored outline placed within it,
+    what of ``view`` it contradicts, the IoU and relative scale of that placement, and the object's
+    height in what is left against the perpendicular views'."""
+    placed, iou, ratio = align(
+        masks[view],
+        _mirror(masks[other]),
+        inside=INSIDE_PENALTY,
+        base_scale=pixel_size[other] / pixel_size[view],
+    )
+    removal = contradicted(masks[view], placed)
+    return removal, iou, ratio, _height_ratio(view, masks[view] & ~removal, masks, pixel_size)
+
+
 def check_cutouts(
     cutouts: Mapping[View, Image.Image],
     *,
@@ -362,12 +380,13 @@ def check_cutouts(
     max_side: int = 2048,
     recrop: bool = True,
     trusted: frozenset[View] = frozenset(),
+    threads: int = 1,
 ) -> CheckedCutouts:
     """Check the four RGBA cut-outs against each other; remove contradicted parts; warn or fail.
 
     Corrected cut-outs are cropped again around what is left (``recrop``; else they keep their frame).
     ``trusted`` views (photos on a plain backdrop, ``refine.RefinedSet.plain``) are never corrected
-    against an untrusted opposite view.
+    against an untrusted opposite view. ``threads``: the two fits of a pair run side by side.
 
     Raises :class:`CutoutsDisagree` naming the photo when a cut-out is mostly contradicted by its
     opposite view, or when two opposite photos cannot be reconciled.
@@ -386,22 +405,20 @@ def check_cutouts(
             # Each is fitted (the other view placed within this one) and the one that needs less
             # material removed wins (in both, the clean view lies within the spoilt one).
             removals, costs, ious, height_ratios, ratios = {}, {}, [], {}, {}
-            for view, other in ((first, second), (second, first)):
-                placed, iou, ratio = align(
-                    masks[view],
-                    _mirror(masks[other]),
-                    inside=INSIDE_PENALTY,
-                    base_scale=pixel_size[other] / pixel_size[view],
-                )
-                removals[view] = contradicted(masks[view], placed)
+            directions = ((first, second), (second, first))
+            # the two fits are independent: side by side on the cores, when the set's masks are all done
+            fits = side_by_side(
+                [functools.partial(_explained, view, other, masks, pixel_size) for view, other in directions],
+                threads,
+            )
+            for (view, _other), (removal, iou, ratio, height_ratio) in zip(directions, fits, strict=True):
+                removals[view], height_ratios[view], ratios[view] = removal, height_ratio, ratio
                 # the simpler explanation: less removed, the photos taken from similar distances, and
                 # the object as tall as the other two photos show it
                 far = max(0.0, abs(np.log(ratio)) - np.log(DISTANCE_TOLERANCE))
-                height_ratios[view] = _height_ratio(view, masks[view] & ~removals[view], masks, pixel_size)
-                tall = max(0.0, abs(np.log(height_ratios[view])) - np.log(HEIGHT_TOLERANCE))
-                costs[view] = removals[view].sum() / max(masks[view].sum(), 1) + DISTANCE_COST * (far + tall)
+                tall = max(0.0, abs(np.log(height_ratio)) - np.log(HEIGHT_TOLERANCE))
+                costs[view] = removal.sum() / max(masks[view].sum(), 1) + DISTANCE_COST * (far + tall)
                 ious.append(iou)
-                ratios[view] = ratio
             pair_iou = max(ious)
             # a view with nothing to remove lies within the other: the other holds the extra material
             candidates = [view for view in removals if removals[view].any()]

@@ -12,7 +12,7 @@ added to the prior log-odds of the model's alpha (Bayes), both averaged over a s
 model's mask, the posterior decides: backdrop the model kept is cleared, object it missed is added
 (clear-cut fragments are dropped); the far backdrop stays backdrop. The cross-view check (consistency.py)
 then works on cleaner silhouettes and trusts the plain views: it does not trim them where a busy opposite
-view disagrees (that disagreement is the shape's own: tilt, perspective). It all runs at ``WORK_SIDE``.
+view disagrees (that disagreement is the shape's own: tilt, perspective). It all runs at ``backdrop.WORK_SIDE``.
 
 A busy photo whose mask the subject check refused (``remover.UnclearCutout``: a diffuse half-transparent
 mask, or one spread to the frame's edges, because the clutter looked as salient as the object) is refined
@@ -32,6 +32,7 @@ more (1-2 Mpx), most of it making its cut-out and PNG again. Nothing is refined 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -39,8 +40,10 @@ import numpy as np
 from PIL import Image, ImageOps
 from scipy import ndimage
 
+from photo3d_common.concurrency import side_by_side
 from photo3d_common.events import View
 
+from .backdrop import WorkingView
 from .consistency import (
     INSIDE_PENALTY,
     MIN_PAIR_IOU,
@@ -52,12 +55,8 @@ from .consistency import (
     solid_on_square,
 )
 from .cutout import HAZE_ALPHA, OPAQUE_ALPHA, SOLID_ALPHA, NoSubjectFound, cut_out_with_mask
-from .remover import BackgroundRemovalSettings, CutoutResult, UnclearCutout
+from .remover import BackgroundRemovalSettings, CutoutResult, UnclearCutout, usable_cores
 
-#: Longer side of the working images (the refinement's cost grows with its square).
-WORK_SIDE = 512
-#: Scale (working pixels) of the backdrop measure: above pixel noise, below clutter.
-TEXTURE_SIGMA = 3.0
 #: Histogram bins per colour channel (32: 8 levels per bin).
 BINS = 32
 #: Smoothing of the histograms, in bins: nearby colours are alike under other light.
@@ -79,13 +78,6 @@ MIN_FRAGMENT_SHARE = 0.05
 DENSITY_FLOOR = 1e-6
 
 
-def backdrop_texture(photo: Image.Image, mask: Image.Image) -> float:
-    """Mean gradient magnitude (grey levels per working pixel, Gaussian of ``TEXTURE_SIGMA``) of the
-    backdrop: measured 0.07 on the quality benchmark's studio sweeps (0.1 with sensor noise of 5 grey
-    levels added), 0.8-4.5 on its busy backdrops (real clutter, or large flat shapes: the least)."""
-    return _texture(_Working.of(photo, mask))
-
-
 @dataclass(frozen=True)
 class RefinedSet:
     """The cut-outs after refinement, which photos were on a plain backdrop (their masks are trusted by the
@@ -100,7 +92,9 @@ def plain_views(
     photos: Mapping[View, Image.Image], masks: Mapping[View, Image.Image], *, busy_texture: float
 ) -> frozenset[View]:
     """The views whose backdrop (``backdrop_texture``) is at most ``busy_texture``."""
-    return _plain({view: _Working.of(photos[view], masks[view]) for view in masks}, busy_texture)
+    return frozenset(
+        view for view in masks if WorkingView.of(photos[view], masks[view]).texture <= busy_texture
+    )
 
 
 def refine_masks(
@@ -108,7 +102,7 @@ def refine_masks(
 ) -> dict[View, Image.Image]:
     """The refined alpha (L, full size) of each view not in ``plain``, learnt from the ``plain`` ones;
     nothing when all or none are plain."""
-    working = {view: _Working.of(photos[view], masks[view]) for view in masks}
+    working = {view: WorkingView.of(photos[view], masks[view]) for view in masks}
     return _refine_busy(working, masks, plain)
 
 
@@ -119,39 +113,47 @@ def refine_busy_views(
     that no longer passes the subject check keeps the model's), and refused busy ones rebuilt."""
     photos: dict[View, Image.Image] = {}
     masks: dict[View, Image.Image] = {}
+    working: dict[View, WorkingView] = {}
     unclear: set[View] = set()
     for view, result in results.items():
-        if isinstance(result, CutoutResult) and result.photo is not None:
+        if isinstance(result, CutoutResult | UnclearCutout) and result.photo is not None:
             photos[view], masks[view] = result.photo, result.mask
-        elif isinstance(result, UnclearCutout):
-            photos[view], masks[view] = result.photo, result.mask
-            unclear.add(view)
+            # measured by the remover as it framed the cut-out, where it could
+            working[view] = result.working or WorkingView.of(result.photo, result.mask)
+            if isinstance(result, UnclearCutout):
+                unclear.add(view)
     if not settings.cross_view_refinement or not photos:
         return RefinedSet(results=dict(results), plain=frozenset())
-    working = {view: _Working.of(photos[view], masks[view]) for view in photos}
-    plain_backdrop = _plain(working, settings.busy_backdrop_texture)
+    plain_backdrop = frozenset(v for v, w in working.items() if w.texture <= settings.busy_backdrop_texture)
     # a refused mask teaches no colours, and a refused photo on a plain backdrop stays refused (no clutter
     # hid its object: it is missing or cut off)
     plain = plain_backdrop - unclear
     to_refine = {v: w for v, w in working.items() if v not in (unclear & plain_backdrop)}
-    refined = _refine_busy(to_refine, masks, plain)
-    out = dict(results)
-    rebuilt: dict[View, CutoutResult] = {}
-    for view, mask in refined.items():
+    threads = usable_cores()
+    refined = _refine_busy(to_refine, masks, plain, threads=threads)
+
+    def recut(view: View, mask: Image.Image) -> CutoutResult | None:
         try:
             cutout = cut_out_with_mask(photos[view], mask, view=view, **settings.cutout_options())
         except NoSubjectFound:
-            continue
-        result = CutoutResult(
+            return None
+        return CutoutResult(
             cutout=cutout, mask=mask, photo=photos[view], png_compress_level=settings.png_compress_level
         )
-        out[view] = result
+
+    recuts = side_by_side([functools.partial(recut, view, mask) for view, mask in refined.items()], threads)
+    out = dict(results)
+    rebuilt: dict[View, CutoutResult] = {}
+    for view, recut_result in zip(refined, recuts, strict=True):
+        if recut_result is None:
+            continue
+        out[view] = recut_result
         if view in unclear:
-            rebuilt[view] = result
-    for view, result in rebuilt.items():
+            rebuilt[view] = recut_result
+    for view, rebuilt_result in rebuilt.items():
         opposite = out.get(OPPOSITE[view])
         if isinstance(opposite, CutoutResult) and OPPOSITE[view] not in rebuilt:
-            out[view] = _completed(result, opposite, settings)
+            out[view] = _completed(rebuilt_result, opposite, settings)
     return RefinedSet(results=out, plain=plain, rebuilt=frozenset(rebuilt))
 
 
@@ -195,38 +197,12 @@ def _completed(
     return dataclasses.replace(rebuilt, cutout=cutout, mask=mask)
 
 
-@dataclass(frozen=True)
-class _Working:
-    """A photo and the model's alpha at the working size."""
-
-    colours: np.ndarray  # RGB, uint8
-    alpha: np.ndarray  # uint8
-
-    @classmethod
-    def of(cls, photo: Image.Image, mask: Image.Image) -> _Working:
-        scale = WORK_SIDE / max(photo.size)
-        if scale < 1:
-            size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
-            photo, mask = photo.resize(size, Image.Resampling.BOX), mask.resize(size, Image.Resampling.BOX)
-        return cls(colours=np.asarray(photo.convert("RGB")), alpha=np.asarray(mask.convert("L")))
-
-
-def _plain(working: Mapping[View, _Working], busy_texture: float) -> frozenset[View]:
-    return frozenset(view for view, w in working.items() if _texture(w) <= busy_texture)
-
-
-def _texture(working: _Working) -> float:
-    grey = np.asarray(Image.fromarray(working.colours).convert("L"), dtype=np.float32)
-    # beyond the filter's reach from the mask: the object's own outline is no texture of the backdrop
-    reach = int(np.ceil(3 * TEXTURE_SIGMA)) + 1
-    backdrop = ~ndimage.binary_dilation(working.alpha > HAZE_ALPHA, iterations=reach)
-    if not backdrop.any():
-        return 0.0
-    return float(ndimage.gaussian_gradient_magnitude(grey, TEXTURE_SIGMA)[backdrop].mean())
-
-
 def _refine_busy(
-    working: Mapping[View, _Working], masks: Mapping[View, Image.Image], plain: frozenset[View]
+    working: Mapping[View, WorkingView],
+    masks: Mapping[View, Image.Image],
+    plain: frozenset[View],
+    *,
+    threads: int = 1,
 ) -> dict[View, Image.Image]:
     busy = [view for view in working if view not in plain]
     if not busy or not plain:
@@ -235,10 +211,11 @@ def _refine_busy(
     if len(object_colours) == 0:
         return {}
     object_histogram = _histogram(object_colours)
-    return {view: _refine(working[view], masks[view], object_histogram) for view in busy}
+    refine = [functools.partial(_refine, working[view], masks[view], object_histogram) for view in busy]
+    return dict(zip(busy, side_by_side(refine, threads), strict=True))
 
 
-def _object_pixels(working: _Working) -> np.ndarray:
+def _object_pixels(working: WorkingView) -> np.ndarray:
     opaque = ndimage.binary_erosion(working.alpha >= OPAQUE_ALPHA, iterations=OBJECT_INSET)
     return working.colours[opaque]
 
@@ -256,7 +233,7 @@ def _lookup(log_density: np.ndarray, colours: np.ndarray) -> np.ndarray:
     return log_density[index[..., 0], index[..., 1], index[..., 2]]
 
 
-def _refine(working: _Working, mask: Image.Image, object_histogram: np.ndarray) -> Image.Image:
+def _refine(working: WorkingView, mask: Image.Image, object_histogram: np.ndarray) -> Image.Image:
     colours, small_alpha = working.colours, working.alpha
     gap = max(1, round(BACKDROP_GAP * max(small_alpha.shape)))
     backdrop = ~ndimage.binary_dilation(small_alpha > HAZE_ALPHA, iterations=gap)

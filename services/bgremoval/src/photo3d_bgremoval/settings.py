@@ -17,7 +17,9 @@ class BgRemovalServiceSettings(BaseSettings):
     probe_port: int | None = Field(
         None, description="serve /health and /ready on this port (compose/Kubernetes probes)"
     )
-    warm_up: bool = Field(True, description="load the model at start instead of on the first photo")
+    warm_up: bool = Field(
+        True, description="load the model and compute a first mask per slot at start, not on the first photos"
+    )
     metrics_port: int | None = Field(
         None, description="serve Prometheus metrics at :PORT/metrics (off when unset)"
     )

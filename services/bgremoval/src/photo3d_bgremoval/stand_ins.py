@@ -13,10 +13,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 from PIL import ImageOps
 
+from photo3d_common.concurrency import side_by_side
 from photo3d_common.errors import Photo3DError
 from photo3d_common.events import View, ViewWarning
 from photo3d_common.storage import STAND_IN_FOR_TEXT
@@ -24,7 +24,7 @@ from photo3d_common.storage import STAND_IN_FOR_TEXT
 from .consistency import OPPOSITE, CheckedCutouts, CutoutsDisagree, check_cutouts
 from .cutout import NoSubjectFound, Side, encode_png
 from .refine import refine_busy_views
-from .remover import BackgroundRemovalSettings, CutoutResult
+from .remover import BackgroundRemovalSettings, CutoutResult, usable_cores
 
 #: what each refusal says about the photo, for the warning
 _WHY = {
@@ -79,13 +79,8 @@ def mirrored(result: CutoutResult, opposite: View, settings: BackgroundRemovalSe
 
 def _encoded(encodings: Mapping[View, Callable[[], bytes]], threads: int) -> dict[View, bytes]:
     """Each view's PNG, ``threads`` at a time: Pillow's encoder lets go of the GIL, so a model's cut-outs
-    encode side by side on the cores. PNG encoding is about a fifth of the stage's work after the four
-    masks at 1024 px, half of it at 2048 px."""
-    if threads <= 1 or len(encodings) <= 1:
-        return {view: encode() for view, encode in encodings.items()}
-    with ThreadPoolExecutor(max_workers=min(threads, len(encodings)), thread_name_prefix="png") as pool:
-        futures = {view: pool.submit(encode) for view, encode in encodings.items()}
-        return {view: future.result() for view, future in futures.items()}
+    encode side by side on the cores."""
+    return dict(zip(encodings, side_by_side(list(encodings.values()), threads), strict=True))
 
 
 def check_set(
@@ -118,7 +113,9 @@ def check_set(
     while True:
         try:
             images = {v: r.cutout.image for v, r in usable.items()}
-            checked = check(images, trusted=trusted.difference(stand_ins), **settings.framing())
+            checked = check(
+                images, trusted=trusted.difference(stand_ins), threads=usable_cores(), **settings.framing()
+            )
             break
         except CutoutsDisagree as disagreement:
             detail = disagreement.detail or {}

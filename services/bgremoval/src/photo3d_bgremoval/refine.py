@@ -12,7 +12,8 @@ added to the prior log-odds of the model's alpha (Bayes), both averaged over a s
 model's mask, the posterior decides: backdrop the model kept is cleared, object it missed is added
 (clear-cut fragments are dropped); the far backdrop stays backdrop. The cross-view check (consistency.py)
 then works on cleaner silhouettes and trusts the plain views: it does not trim them where a busy opposite
-view disagrees (that disagreement is the shape's own: tilt, perspective). It all runs at ``backdrop.WORK_SIDE``.
+view disagrees (that disagreement is the shape's own: tilt, perspective). It all runs at
+``backdrop.WORK_SIDE``.
 
 A busy photo whose mask the subject check refused (``remover.UnclearCutout``: a diffuse half-transparent
 mask, or one spread to the frame's edges, because the clutter looked as salient as the object) is refined
@@ -24,8 +25,9 @@ against its opposite view like any other, and the opposite's outline stands in o
 (``stand_ins.check_set``). A refused photo on a plain backdrop is not rebuilt (nothing there hid the
 object: it is missing or cut off), and no refused mask teaches the object's colours.
 
-Cost: a set of plain photos pays only the backdrop measure (~30-40 ms a photo); a busy photo ~120-200 ms
-more (1-2 Mpx), most of it making its cut-out and PNG again. Nothing is refined when no photo is plain
+Cost: a set of plain photos pays only the backdrop measure, which the remover takes as it frames each
+photo (``backdrop.WorkingView``: ~5 ms a photo at 2048 px); a busy photo ~60-130 ms more (1-2 Mpx), most
+of it making its cut-out and PNG again, the busy photos side by side. Nothing is refined when no photo is plain
 (nothing to learn the object's colours from).
 """
 
@@ -55,7 +57,7 @@ from .consistency import (
     solid_on_square,
 )
 from .cutout import HAZE_ALPHA, OPAQUE_ALPHA, SOLID_ALPHA, NoSubjectFound, cut_out_with_mask
-from .remover import BackgroundRemovalSettings, CutoutResult, UnclearCutout, usable_cores
+from .remover import BackgroundRemovalSettings, CutoutResult, UnclearCutout
 
 #: Histogram bins per colour channel (32: 8 levels per bin).
 BINS = 32
@@ -92,9 +94,7 @@ def plain_views(
     photos: Mapping[View, Image.Image], masks: Mapping[View, Image.Image], *, busy_texture: float
 ) -> frozenset[View]:
     """The views whose backdrop (``backdrop_texture``) is at most ``busy_texture``."""
-    return frozenset(
-        view for view in masks if WorkingView.of(photos[view], masks[view]).texture <= busy_texture
-    )
+    return _plain({view: WorkingView.of(photos[view], masks[view]) for view in masks}, busy_texture)
 
 
 def refine_masks(
@@ -111,6 +111,8 @@ def refine_busy_views(
 ) -> RefinedSet:
     """``results`` with the cut-outs of busy-backdrop photos made again from refined masks (a refined mask
     that no longer passes the subject check keeps the model's), and refused busy ones rebuilt."""
+    if not settings.cross_view_refinement:
+        return RefinedSet(results=dict(results), plain=frozenset())
     photos: dict[View, Image.Image] = {}
     masks: dict[View, Image.Image] = {}
     working: dict[View, WorkingView] = {}
@@ -122,14 +124,14 @@ def refine_busy_views(
             working[view] = result.working or WorkingView.of(result.photo, result.mask)
             if isinstance(result, UnclearCutout):
                 unclear.add(view)
-    if not settings.cross_view_refinement or not photos:
+    if not photos:
         return RefinedSet(results=dict(results), plain=frozenset())
-    plain_backdrop = frozenset(v for v, w in working.items() if w.texture <= settings.busy_backdrop_texture)
+    plain_backdrop = _plain(working, settings.busy_backdrop_texture)
     # a refused mask teaches no colours, and a refused photo on a plain backdrop stays refused (no clutter
     # hid its object: it is missing or cut off)
     plain = plain_backdrop - unclear
     to_refine = {v: w for v, w in working.items() if v not in (unclear & plain_backdrop)}
-    threads = usable_cores()
+    threads = settings.encoding_threads()
     refined = _refine_busy(to_refine, masks, plain, threads=threads)
 
     def recut(view: View, mask: Image.Image) -> CutoutResult | None:
@@ -195,6 +197,10 @@ def _completed(
     except NoSubjectFound:
         return rebuilt
     return dataclasses.replace(rebuilt, cutout=cutout, mask=mask)
+
+
+def _plain(working: Mapping[View, WorkingView], busy_texture: float) -> frozenset[View]:
+    return frozenset(view for view, w in working.items() if w.texture <= busy_texture)
 
 
 def _refine_busy(

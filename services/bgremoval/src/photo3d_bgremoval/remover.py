@@ -3,9 +3,10 @@
 ``BackgroundRemover`` has two members: ``load()`` creates the onnxruntime session once, under a lock,
 from a model file that must already be on disk (``python -m photo3d_bgremoval.model_files install``), and
 ``await remove(photo)`` runs the whole cut-out off the event loop: decode at the capped size, the model's
-mask (at most ``workers`` at a time, one per core by default), quality check, crop/pad, PNG. Model choice and location come from
-``BackgroundRemovalSettings``, fixed when the remover is built; nothing reads the working directory,
-writes the process environment or patches a library at run time, and nothing is ever downloaded.
+mask (at most ``workers`` at a time, one per core by default), quality check, crop/pad, PNG. Model
+choice and location come from ``BackgroundRemovalSettings``, fixed when the remover is built; nothing
+reads the working directory, writes the process environment or patches a library at run time, and
+nothing is ever downloaded.
 
 ``prepare_process(settings)`` is for entry points only (the service, the CLI, set-up): the environment
 onnxruntime and numba read when they are first imported.
@@ -108,7 +109,8 @@ class BackgroundRemovalSettings(BaseSettings):
     png_threads: int = Field(
         0,
         ge=0,
-        description="a model's cut-outs encoded as PNG at once (Pillow lets go of the GIL); 0 = one per core",
+        description="threads for a set's work once its masks are done: its PNGs and the cross-view check's "
+        "independent pieces (Pillow, numpy and scipy let go of the GIL); 0 = one per core",
     )
     intra_op_threads: int = Field(
         0, ge=0, description="onnxruntime threads per inference; 0 = the cores shared out among the workers"
@@ -138,7 +140,8 @@ class BackgroundRemovalSettings(BaseSettings):
         }
 
     def encoding_threads(self) -> int:
-        """Threads for a model's PNGs: ``png_threads``, or the cores this process may run on."""
+        """Threads for a set's work after its masks (its PNGs, the cross-view check's pieces):
+        ``png_threads``, or the cores this process may run on."""
         return self.png_threads or usable_cores()
 
     def mask_slots(self) -> int:
@@ -392,9 +395,11 @@ class BackgroundRemover:
     def _framed(self, image: Image.Image, mask: Image.Image, view: str | None) -> CutoutResult:
         """The checked, framed cut-out of ``image`` by ``mask``, its PNG encoded already."""
         s = self.settings
-        # the backdrop measured here, beside the set's other masks, not after its last one
-        working = WorkingView.of(image, mask)
-        _ = working.texture
+        # the backdrop measured here, beside the set's other masks, not after its last one (only the
+        # cross-view refinement reads it)
+        working = WorkingView.of(image, mask) if s.cross_view_refinement else None
+        if working is not None:
+            _ = working.texture
         try:
             cutout = cut_out_with_mask(image, mask, view=view, **s.cutout_options())
         except NoSubjectFound as refusal:

@@ -24,7 +24,7 @@ from photo3d_common.storage import STAND_IN_FOR_TEXT
 from .consistency import OPPOSITE, CheckedCutouts, CutoutsDisagree, check_cutouts
 from .cutout import NoSubjectFound, Side, encode_png
 from .refine import refine_busy_views
-from .remover import BackgroundRemovalSettings, CutoutResult, usable_cores
+from .remover import BackgroundRemovalSettings, CutoutResult
 
 #: what each refusal says about the photo, for the warning
 _WHY = {
@@ -114,7 +114,10 @@ def check_set(
         try:
             images = {v: r.cutout.image for v, r in usable.items()}
             checked = check(
-                images, trusted=trusted.difference(stand_ins), threads=usable_cores(), **settings.framing()
+                images,
+                trusted=trusted.difference(stand_ins),
+                threads=settings.encoding_threads(),
+                **settings.framing(),
             )
             break
         except CutoutsDisagree as disagreement:

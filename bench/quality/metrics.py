@@ -123,3 +123,59 @@ def mask_iou(predicted_alpha: np.ndarray, true_alpha: np.ndarray) -> float:
     truth = true_alpha > 127
     union = np.logical_or(predicted, truth).sum()
     return float(np.logical_and(predicted, truth).sum() / union) if union else 0.0
+
+
+def seam_step(mesh: trimesh.Trimesh, offset: float = 0.002) -> float | None:
+    """Mean CIELAB ΔE76 across the texture's seams: for every edge where the two triangles beside it take
+    their colours from different places in the atlas (two photos), the atlas colour just inside each
+    triangle at the edge's middle. A seam nobody sees scores 0; None for a model without a texture."""
+    from skimage.color import deltaE_cie76, rgb2lab
+
+    visual = mesh.visual
+    if not isinstance(visual, trimesh.visual.TextureVisuals) or visual.uv is None:
+        return None
+    atlas = np.asarray(visual.material.baseColorTexture.convert("RGB"), dtype=np.float64) / 255.0
+    uv = np.asarray(visual.uv)
+    faces = np.asarray(mesh.faces)
+    # the same point of the surface, whatever texture seam split its vertex
+    _, welded = np.unique(np.round(np.asarray(mesh.vertices), 6), axis=0, return_inverse=True)
+    welded = welded.reshape(-1)
+    corners = welded[faces]
+    edges = np.concatenate([corners[:, [0, 1]], corners[:, [1, 2]], corners[:, [2, 0]]])
+    owners = np.tile(np.arange(len(faces)), 3)
+    order = np.sort(edges, axis=1)
+    _, inverse, counts = np.unique(order, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    shared = np.flatnonzero(counts[inverse] == 2)
+    shared = shared[np.argsort(inverse[shared], kind="stable")]
+    first, second = shared[0::2], shared[1::2]
+
+    def inside_point(index: np.ndarray) -> np.ndarray:
+        """UV of the edge's middle in the triangle that owns edge ``index``, nudged towards its centroid."""
+        face = faces[owners[index]]
+        face_corners = welded[face]
+        rows = np.arange(len(index))
+
+        def corner_uv(point: np.ndarray) -> np.ndarray:
+            return uv[face[rows, np.argmax(face_corners == point[:, None], axis=1)]]
+
+        middle = (corner_uv(edges[index, 0]) + corner_uv(edges[index, 1])) / 2.0
+        centroid = uv[face].mean(axis=1)
+        towards = centroid - middle
+        length = np.linalg.norm(towards, axis=1, keepdims=True)
+        return middle + towards / np.maximum(length, 1e-12) * np.minimum(length, offset)
+
+    uv_first, uv_second = inside_point(first), inside_point(second)
+    seam = np.linalg.norm(uv_first - uv_second, axis=1) > 4 * offset
+    if not seam.any():
+        return 0.0
+    height, width = atlas.shape[:2]
+
+    def sample(points: np.ndarray) -> np.ndarray:
+        cols = np.clip((points[:, 0] * width).astype(int), 0, width - 1)
+        rows = np.clip(((1.0 - points[:, 1]) * height).astype(int), 0, height - 1)
+        return atlas[rows, cols]
+
+    lab_first = rgb2lab(sample(uv_first[seam])[None])
+    lab_second = rgb2lab(sample(uv_second[seam])[None])
+    return float(deltaE_cie76(lab_first, lab_second).mean())

@@ -6,7 +6,8 @@ For each mesh in ``../shared/data/meshes`` (skipped with a message when that fol
 seed: four photos (front, left, right, back) from a perspective camera, each view turned by up to ±6°
 (azimuth), raised by 0-12° (looking down at the object), at ±10 % of the framing distance, two of the four
 (at random) on a busy backdrop (a real photo from ``../shared/data/matting`` -- clutter and a salient
-object of its own -- or random shapes), the others on a studio sweep. Then:
+object of its own -- or random shapes), the others on a studio sweep; each with the EXIF focal length a
+phone writes (``--no-exif``: without). Then:
 
 * **system**: the product's path -- background removal (rembg u2netp, ``photo3d_bgremoval``), the
   cross-view check of the cut-outs, cropping, and the local reconstructor with its default settings;
@@ -15,7 +16,8 @@ object of its own -- or random shapes), the others on a studio sweep. Then:
 Scores (both shapes 1 unit tall, same convention, no alignment step): mask IoU per view (the cut-out vs
 the true silhouette, full frame), F-score at 2 % and 5 % of the height, Chamfer distance, volumetric IoU,
 the model rendered back into each photo's camera (unlit, base colour only) as silhouette IoU against the
-true mask and colour error (mean CIELAB ΔE76 over the pixels inside both, eroded 3 px), and seconds of
+true mask and colour error (mean CIELAB ΔE76 over the pixels inside both, eroded 3 px), the colour step
+across the texture's seams, and seconds of
 reconstruction. Writes ``bench/results/quality.md`` and ``bench/results/quality.json``.
 """
 
@@ -36,8 +38,8 @@ sys.path.insert(0, str(HERE))
 
 import numpy as np
 from catalogue import CATALOGUE, SHARED_MESHES, load_scene, truth_mesh
-from metrics import colour_delta_e, mask_iou, shape_scores
-from PIL import Image
+from metrics import colour_delta_e, mask_iou, seam_step, shape_scores
+from PIL import ExifTags, Image
 
 from photo3d_common.errors import Photo3DError
 from photo3d_common.events import VIEWS
@@ -63,6 +65,7 @@ class Result:
     iou: float | None = None
     render_iou: float | None = None
     delta_e: float | None = None
+    seam_step: float | None = None
     mask_ious: dict[str, float] = field(default_factory=dict)
     seconds: float | None = None
     error: str | None = None
@@ -125,6 +128,18 @@ def _backdrop(shot, size: tuple[int, int], seed: int) -> np.ndarray:
     return busy_background(size, seed)
 
 
+def phone_exif(renderer, rig) -> bytes:
+    """The EXIF a phone writes with such a photo: its 35 mm equivalent focal length, in whole millimetres
+    (the background remover reads it; the rounding costs up to 2 % of the focal length, as with a phone)."""
+    film_diagonal_mm = float(np.hypot(36.0, 24.0))
+    focal_35mm = (
+        renderer.focal_pixels(rig) / float(np.hypot(renderer.width, renderer.height)) * film_diagonal_mm
+    )
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.FocalLengthIn35mmFilm] = round(focal_35mm)
+    return exif.tobytes()
+
+
 def _true_cameras(shots, renderer, rig, distance: float) -> dict[str, KnownCamera]:
     focal = renderer.focal_pixels(rig)
     return {
@@ -145,7 +160,7 @@ def _system_cutouts(remover, photos_rgb, result: Result, true_alpha, warnings):
     colours, check the four against each other (a photo with no object found, or one the others
     contradict, stood in for by its opposite's outline), crop."""
     from photo3d_bgremoval.consistency import check_cutouts
-    from photo3d_bgremoval.cutout import Cutout, NoSubjectFound, cap_size, make_cutout
+    from photo3d_bgremoval.cutout import Cutout, NoSubjectFound, cap_size, make_cutout, with_exif_focal
     from photo3d_bgremoval.refine import refine_busy_views
     from photo3d_bgremoval.remover import CutoutResult
     from photo3d_bgremoval.stand_ins import check_set
@@ -164,8 +179,9 @@ def _system_cutouts(remover, photos_rgb, result: Result, true_alpha, warnings):
         if isinstance(removed, NoSubjectFound):
             full[view] = removed
             continue
-        image = cap_size(photos_rgb[view], s.max_side_px).convert("RGBA")
-        image.putalpha(removed.mask)  # the whole frame, as the check sees it
+        # the whole frame, as the check sees it, with the focal length the remover read from its EXIF
+        image = with_exif_focal(cap_size(photos_rgb[view], s.max_side_px).convert("RGBA"), photos_rgb[view])
+        image.putalpha(removed.mask)
         full[view] = CutoutResult(
             cutout=Cutout(image=image, quality=removed.quality, source_size=image.size),
             mask=removed.mask,
@@ -211,6 +227,7 @@ def _score(
     renders, _ = renderer.shots(trimesh.Scene(mesh), rig, shots, unlit=True, distance=distance)
     result.render_iou = float(np.mean([mask_iou(renders[v][..., 3], photos[v][..., 3]) for v in VIEWS]))
     result.delta_e = colour_delta_e(photos, renders)
+    result.seam_step = seam_step(mesh)
     if sheet is not None:
         from render import composite
 
@@ -219,7 +236,13 @@ def _score(
 
 
 def run(
-    names: list[str], seeds: int, resolution: int, size: tuple[int, int], images: bool, level: bool
+    names: list[str],
+    seeds: int,
+    resolution: int,
+    size: tuple[int, int],
+    images: bool,
+    level: bool,
+    exif: bool = True,
 ) -> list[Row]:
     from render import CameraRig, Renderer, composite
 
@@ -266,6 +289,9 @@ def run(
                     v: composite(photos[v], _backdrop(shots[v], size, set_seed * 7 + i))
                     for i, v in enumerate(VIEWS)
                 }
+                if exif:
+                    for photo in shown.values():
+                        photo.info["exif"] = phone_exif(renderer, rig)
                 if sheet is not None:
                     sheet.append(np.concatenate([np.asarray(shown[v]) for v in VIEWS], axis=1))
                 try:
@@ -295,6 +321,7 @@ METRICS = (
     ("vol IoU", "iou", 3),
     ("render IoU", "render_iou", 3),
     ("ΔE", "delta_e", 1),
+    ("seam ΔE", "seam_step", 1),
     ("s", "seconds", 1),
 )
 
@@ -352,13 +379,15 @@ def write_report(rows: list[Row], options, elapsed: float) -> None:
             f"{len(rows)} photo sets ({options.seeds} seeds per mesh), {options.size[0]}x{options.size[1]} px, "
             f"45° vertical field of view, per view azimuth ±{YAW_JITTER:g}°, elevation "
             f"{ELEVATION_RANGE[0]:g}-{ELEVATION_RANGE[1]:g}°, distance ±{DISTANCE_JITTER:.0%}, {BUSY_VIEWS} of 4 "
-            f"views on a busy backdrop{' (LEVEL shots: no jitter)' if options.level else ''}; voxel resolution "
+            f"views on a busy backdrop{' (LEVEL shots: no jitter)' if options.level else ''}; "
+            f"{'no EXIF' if options.no_exif else 'EXIF 35 mm equivalent focal length in each photo'}; voxel resolution "
             f"{options.resolution}. **system** = rembg u2netp + cross-view check + local reconstructor "
             "(default settings); **ideal** = the same carving from the true masks with the true cameras. "
             "mask IoU: cut-out vs true silhouette (mean; min view = the worst single view); F@2%/F@5%: "
             "F-score at 2 %/5 % of the height; Chamfer in heights; vol IoU on a 96-voxel grid; render IoU: "
             "the model rendered back into each photo's camera vs the true silhouette; ΔE: mean CIELAB ΔE76 "
-            "inside both (eroded 3 px), unlit base colour vs the lit photo; s: reconstruction seconds "
+            "inside both (eroded 3 px), unlit base colour vs the lit photo; seam ΔE: mean CIELAB ΔE76 "
+            "between the texture's two sides of each seam (where two photos meet); s: reconstruction seconds "
             f"({platform.processor() or platform.machine()}, shared machine: wall-clock inflated by other "
             f"load), total run {elapsed:.0f} s. A failed set scores 0 on F, vol IoU and render IoU."
         ),
@@ -413,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--level", action="store_true", help="no turns, tilts or distance changes")
     parser.add_argument("--images", action="store_true", help="save contact sheets to bench/results/quality/")
     parser.add_argument(
+        "--no-exif", action="store_true", help="photos without the focal length a phone writes in their EXIF"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="a smoke run: two meshes, one seed, 512x384 photos, 64 voxels"
     )
     options = parser.parse_args(argv)
@@ -432,7 +464,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown meshes: {', '.join(unknown)}")
     started = time.perf_counter()
-    rows = run(options.meshes, options.seeds, options.resolution, options.size, options.images, options.level)
+    rows = run(
+        options.meshes,
+        options.seeds,
+        options.resolution,
+        options.size,
+        options.images,
+        options.level,
+        exif=not options.no_exif,
+    )
     write_report(rows, options, time.perf_counter() - started)
     return 0
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
+from photo3d_common.storage import FOCAL_PIXELS_TEXT
 from photo3d_generation.local.views import KnownCamera
 
 Solid = Callable[[np.ndarray], np.ndarray]
@@ -87,9 +88,11 @@ def cutout(
     size: int = 200,
     samples: int = 160,
     crop: bool = True,
+    record_focal: bool = False,
 ) -> Image.Image:
     """The view's cut-out (RGBA, object cropped with a 10 % margin; ``crop=False``: the whole frame, for
-    :func:`camera`)."""
+    :func:`camera`); ``record_focal``: with the camera's focal length written on it, as background removal
+    records one from a photo's EXIF."""
     yaw_r, elevation_r = np.radians(yaw), np.radians(elevation)
     c, s = np.cos(yaw_r), np.sin(yaw_r)
     level = DIRECTIONS[view]
@@ -112,12 +115,20 @@ def cutout(
     rgba = np.zeros((size, size, 4), dtype=np.uint8)
     rgba[hit] = (*COLOURS[view], 255)
     if not crop:
-        return Image.fromarray(rgba, "RGBA")
+        return _recorded(Image.fromarray(rgba, "RGBA"), focal if record_focal else None)
     rows, cols = np.flatnonzero(hit.any(axis=1)), np.flatnonzero(hit.any(axis=0))
     margin = int(0.1 * max(rows[-1] - rows[0], cols[-1] - cols[0]))
     top, bottom = max(0, rows[0] - margin), min(size, rows[-1] + 1 + margin)
     left, right_edge = max(0, cols[0] - margin), min(size, cols[-1] + 1 + margin)
-    return Image.fromarray(rgba[top:bottom, left:right_edge], "RGBA")
+    return _recorded(
+        Image.fromarray(rgba[top:bottom, left:right_edge], "RGBA"), focal if record_focal else None
+    )
+
+
+def _recorded(image: Image.Image, focal: float | None) -> Image.Image:
+    if focal is not None:
+        image.info[FOCAL_PIXELS_TEXT] = f"{focal:.2f}"  # cropping keeps the pixels' scale
+    return image
 
 
 def _focal(size: int) -> float:

@@ -19,8 +19,11 @@ from photo3d_bgremoval.cutout import (
     crop_and_pad,
     decode_photo,
     encode_png,
+    focal_pixels,
     make_cutout,
+    with_focal,
 )
+from photo3d_common.storage import FOCAL_PIXELS_TEXT
 from tests.support.photos import make_photo, make_views
 
 
@@ -77,6 +80,22 @@ def test_crop_and_pad_caps_the_longer_side():
     source = rgba_with_rect(size=(3000, 2000), rect=(100, 100, 2900, 1900))
     out = crop_and_pad(source, (100, 100, 2900, 1900), margin_fraction=0.05, square=True, max_side=1024)
     assert out.size == (1024, 1024)
+
+
+def test_a_recorded_focal_length_follows_every_crop_and_cap_into_the_png():
+    """In pixels of the image it is recorded on: a crop keeps it, a cap scales it, the PNG carries it."""
+    source = with_focal(rgba_with_rect(size=(3000, 2000), rect=(100, 100, 2900, 1900)), 2400.0)
+    capped = cap_size(source, 1500)
+    assert focal_pixels(capped) == pytest.approx(1200.0)
+    assert focal_pixels(source) == pytest.approx(2400.0)  # the original keeps its own
+    box = (100, 100, 2900, 1900)
+    out = crop_and_pad(source, box, margin_fraction=0.05, square=True, max_side=1024)
+    left, _, right, _ = canvas_box(box, source.size, margin_fraction=0.05, square=True)
+    assert focal_pixels(out) == pytest.approx(2400.0 * 1024 / (right - left), rel=1e-3)
+    stored = Image.open(io.BytesIO(encode_png(out, text={"photo3d:other": "kept"})))
+    assert float(stored.info[FOCAL_PIXELS_TEXT]) == pytest.approx(focal_pixels(out), abs=0.01)
+    assert stored.info["photo3d:other"] == "kept"
+    assert FOCAL_PIXELS_TEXT not in Image.open(io.BytesIO(encode_png(rgba_with_rect()))).info
 
 
 def test_crop_and_pad_rejects_a_box_outside_the_image():

@@ -14,6 +14,7 @@ import asyncio
 import collections
 import functools
 import io
+import math
 import os
 import shutil
 import threading
@@ -21,7 +22,7 @@ import threading
 import numpy as np
 import onnxruntime
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image
 from rembg.sessions.u2netp import U2netpSession
 
 from photo3d_bgremoval.backdrop import backdrop_texture
@@ -35,6 +36,7 @@ from photo3d_bgremoval.remover import (
     UnclearCutout,
     UnsupportedModel,
 )
+from photo3d_common.storage import FOCAL_PIXELS_TEXT
 from tests.support.photos import OBJECT_KINDS, blank_photo, iou, make_photo
 
 IOU_MIN = {"plain": 0.97, "busy": 0.90}
@@ -109,6 +111,31 @@ def test_large_photos_are_capped(settings):
         result = cut_out(capped, source, view="front")
         assert result.source_size == result.mask.size == (1024, 683)
         assert max(result.width, result.height) <= 1024
+
+
+def _with_35mm_focal(jpeg: bytes, focal_mm: int) -> bytes:
+    image = Image.open(io.BytesIO(jpeg))
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.FocalLengthIn35mmFilm] = focal_mm
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=95, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def test_a_photos_exif_focal_length_is_stored_in_its_cut_outs_pixels(settings):
+    """A phone's 35 mm equivalent focal length: 26 mm on a 43.3 mm film diagonal, so 0.6 of the photo's
+    diagonal in pixels, then scaled as the photo is capped and its canvas is; a photo without one has none."""
+    capped = BackgroundRemover(settings.model_copy(update={"max_side_px": 1024}))
+    photo = make_photo("box", background="plain", size=(1500, 1000), seed=1)
+    result = cut_out(capped, _with_35mm_focal(photo.jpeg(), 26), view="front")
+    focal_in_photo = 26 / math.hypot(36, 24) * math.hypot(1024, 683)
+    left, _, right, _ = result.cutout.canvas_box
+    expected = focal_in_photo * result.width / (right - left)
+    stored = Image.open(io.BytesIO(result.png))
+    assert float(stored.info[FOCAL_PIXELS_TEXT]) == pytest.approx(expected, rel=0.002)
+
+    plain = Image.open(io.BytesIO(cut_out(capped, photo.jpeg(), view="front").png))
+    assert FOCAL_PIXELS_TEXT not in plain.info
 
 
 @pytest.mark.parametrize("colour", [(236, 236, 232), (30, 30, 30), (128, 128, 128), (200, 60, 40)])

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from photo3d_bgremoval.consistency import check_cutouts
+from photo3d_common.storage import FOCAL_PIXELS_TEXT
 from photo3d_generation.local import ReconstructionSettings, reconstruct
 from photo3d_generation.local.poses import fit_poses
 from photo3d_generation.local.views import load_views
@@ -157,3 +158,27 @@ def test_a_chair_whose_legs_one_photo_lost_stands_where_the_photos_show_the_grou
     # and the user is told what is missing and what to do
     (note,) = mesh.metadata[RESULT_NOTES]
     assert "lowest" in note and "retake" in note
+
+
+def test_each_photos_recorded_focal_length_gives_the_distance_it_was_taken_from():
+    """Photos from four distances: with the focal length background removal recorded from each photo's
+    EXIF, each camera is put where the photo was taken; without it, all at the assumed distance."""
+    taken_from = {"front": 1.9, "left": 3.2, "right": 2.1, "back": 4.0}
+    solid = box(width=0.8, depth=0.5)
+    recorded = {
+        view: cutout(solid, view, distance=d, size=300, record_focal=True) for view, d in taken_from.items()
+    }
+    views = fit_poses(load_views(recorded, camera_distance=2.5)).views
+    for view, distance in taken_from.items():
+        assert views[view].distance == pytest.approx(distance, rel=0.06)
+    plain = {view: cutout(solid, view, distance=d, size=300) for view, d in taken_from.items()}
+    assert {view.distance for view in load_views(plain, camera_distance=2.5).values()} == {2.5}
+    mesh = reconstruct(recorded, SETTINGS)
+    assert proportions(mesh) == pytest.approx([0.8, 0.5], rel=0.2)
+
+
+@pytest.mark.parametrize("text", ["", "abc", "-40", "nan", "0"])
+def test_a_focal_length_that_cannot_be_one_is_ignored(text):
+    photos = cutouts(box())
+    photos["front"].info[FOCAL_PIXELS_TEXT] = text
+    assert load_views(photos, camera_distance=2.5)["front"].distance == 2.5

@@ -17,7 +17,7 @@ from scipy.spatial import ConvexHull
 
 from photo3d_common.storage import STAND_IN_FOR_TEXT
 from photo3d_generation import meshio
-from photo3d_generation.local import ReconstructionError, ReconstructionSettings, reconstruct
+from photo3d_generation.local import ReconstructionError, ReconstructionSettings, reconstruct, texturing
 from photo3d_generation.local.carving import carve
 from photo3d_generation.local.views import KnownCamera, load_views
 
@@ -357,3 +357,51 @@ def test_known_cameras_carve_every_view_with_its_own_camera() -> None:
     hull_volume = (volume.field >= 0.5).sum() * volume.spacing**3
     box_volume = 8 * half[0] * half[1] * half[2]
     assert box_volume < hull_volume < 1.35 * box_volume
+
+
+def seam_steps(mesh: trimesh.Trimesh) -> np.ndarray:
+    """At every vertex the texture splits (two photos meet), the largest colour difference between the
+    atlas texels its copies take."""
+    atlas = np.asarray(mesh.visual.material.baseColorTexture.convert("RGB"), dtype=np.float64)
+    height, width = atlas.shape[:2]
+    uv = np.asarray(mesh.visual.uv)
+    texels = atlas[
+        np.clip(((1.0 - uv[:, 1]) * height).astype(int), 0, height - 1),
+        np.clip((uv[:, 0] * width).astype(int), 0, width - 1),
+    ]
+    _, point = np.unique(np.round(mesh.vertices, 6), axis=0, return_inverse=True)
+    point = point.reshape(-1)
+    steps = []
+    for copies in np.split(np.argsort(point, kind="stable"), np.flatnonzero(np.diff(np.sort(point))) + 1):
+        if len(copies) > 1:
+            steps.append(np.ptp(texels[copies], axis=0).max())
+    return np.array(steps)
+
+
+def test_a_photo_taken_in_other_light_meets_its_neighbours_at_the_seams() -> None:
+    """The left photo is a little darker (another exposure, a cloud): along its seams both sides meet,
+    while far from them each side keeps its own photo's colour."""
+    colours = dict.fromkeys(COLOURS, (150, 120, 90))
+    colours["left"] = (134, 104, 74)
+    mesh = reconstruct({view: disc(colour) for view, colour in colours.items()}, FAST)
+    steps = seam_steps(mesh)
+    assert len(steps) > 20
+    assert np.median(steps) <= 4  # the photos differ by 16
+    left = colour_at_extreme(mesh, meshio.VIEW_DIRECTIONS["left"])
+    assert np.abs(left - np.array(colours["left"])).max() <= 4
+
+
+def test_seam_levelling_meets_at_the_mean_fades_inwards_and_leaves_disagreeing_photos_alone() -> None:
+    # two photos' triangles meeting along vertices 0 and 1: (vertex, photo) pairs 0-1 and 2-3 on the seam,
+    # 4 inside the first photo's part, 5 inside the second's
+    vertex_of = np.array([0, 0, 1, 1, 2, 3])
+    faces = np.array([[0, 2, 4], [1, 3, 5]])
+    light = np.array([[100.0] * 3, [116.0] * 3, [100.0] * 3, [116.0] * 3, [100.0] * 3, [116.0] * 3])
+    corrections = texturing.seam_corrections(vertex_of, faces, light)
+    assert corrections[[0, 2], 0] == pytest.approx([8.0, 8.0])
+    assert corrections[[1, 3], 0] == pytest.approx([-8.0, -8.0])
+    assert 0.0 < corrections[4, 0] < 8.0 and -8.0 < corrections[5, 0] < 0.0
+
+    other_things = light.copy()
+    other_things[[1, 3, 5]] = 160.0  # a black patch in one photo where the other shows white
+    assert not texturing.seam_corrections(vertex_of, faces, other_things).any()

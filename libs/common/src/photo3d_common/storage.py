@@ -63,6 +63,10 @@ def cutout_key(model_id: object, view: str) -> str:
 #: A cut-out PNG's text chunk naming the photo whose outline, mirrored, stands in for this view (its own
 #: photo could not be cut out): its shape is usable, its colours are the other side's.
 STAND_IN_FOR_TEXT = "photo3d:outline-of"
+#: A cut-out PNG's text chunk with the focal length of the camera that took its photo, in the cut-out's own
+#: pixels (from the photo's EXIF, where the phone wrote one): the local reconstructor then knows how far away
+#: each photo was taken instead of assuming it.
+FOCAL_PIXELS_TEXT = "photo3d:focal-px"
 
 
 def asset_key(model_id: object, filename: str) -> str:

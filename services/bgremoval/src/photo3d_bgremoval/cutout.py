@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from PIL import Image, ImageOps, PngImagePlugin
+from PIL import ExifTags, Image, ImageOps, PngImagePlugin
 
 from photo3d_common.errors import Photo3DError
+from photo3d_common.storage import FOCAL_PIXELS_TEXT
 
 Side = Literal["top", "bottom", "left", "right"]
 
@@ -27,6 +28,8 @@ SOLID_ALPHA = 127
 HAZE_ALPHA = 8
 #: alpha at or above this is fully confident object
 OPAQUE_ALPHA = 248
+#: The diagonal of a 35 mm film frame (36 x 24 mm): a "35 mm equivalent" focal length is relative to it.
+FILM_DIAGONAL_MM = math.hypot(36.0, 24.0)
 
 
 class InvalidPhoto(Photo3DError):
@@ -91,7 +94,7 @@ def decode_photo(data: bytes, *, view: str | None = None, max_side: int | None =
             opened.load()
             # in place: without an orientation tag, exif_transpose would return a full copy
             ImageOps.exif_transpose(opened, in_place=True)
-            image = to_rgb(opened)
+            image = with_exif_focal(to_rgb(opened), opened)
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
         raise InvalidPhoto(
             f"{view_label(view)} could not be read as an image ({exc}); use a JPEG, PNG or WebP photo",
@@ -115,12 +118,54 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def cap_size(image: Image.Image, max_side: int) -> Image.Image:
-    """Scale down (never up) so the longer side is at most ``max_side``."""
+    """Scale down (never up) so the longer side is at most ``max_side``; a recorded focal length in pixels
+    (:func:`focal_pixels`) is scaled with it."""
     if max(image.size) <= max_side:
         return image
     scale = max_side / max(image.size)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS)
+    resized = image.resize(size, Image.Resampling.LANCZOS)
+    focal = focal_pixels(image)
+    return resized if focal is None else with_focal(resized, focal * resized.width / image.width)
+
+
+def exif_focal_35mm(image: Image.Image) -> float | None:
+    """The 35 mm equivalent focal length (mm) a camera wrote into ``image``'s EXIF, or None.
+
+    Phones write it (``FocalLengthIn35mmFilm``); without it the sensor size would be needed, which EXIF
+    rarely gives, so the plain ``FocalLength`` is not used."""
+    try:
+        value = image.getexif().get_ifd(ExifTags.IFD.Exif).get(ExifTags.Base.FocalLengthIn35mmFilm)
+        focal = float(value) if value is not None else math.nan
+    except (TypeError, ValueError, SyntaxError, OSError):  # a broken EXIF block is no focal length
+        return None
+    return focal if math.isfinite(focal) and 0 < focal < 10_000 else None
+
+
+def with_exif_focal(image: Image.Image, source: Image.Image) -> Image.Image:
+    """``image`` (``source`` decoded, same frame) with ``source``'s EXIF focal length recorded in pixels."""
+    focal_35mm = exif_focal_35mm(source)
+    if focal_35mm is None:
+        return image
+    return with_focal(image, focal_35mm / FILM_DIAGONAL_MM * math.hypot(*image.size))
+
+
+def focal_pixels(image: Image.Image) -> float | None:
+    """The focal length in ``image``'s pixels recorded on it (``FOCAL_PIXELS_TEXT``), or None."""
+    text = image.info.get(FOCAL_PIXELS_TEXT)
+    try:
+        return float(text) if text is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def with_focal(image: Image.Image, focal: float | None) -> Image.Image:
+    """``image`` with ``focal`` (pixels) recorded on it, kept through cropping and written into its PNG
+    (``encode_png``), so generation knows how far away the photo was taken; None clears it."""
+    image.info.pop(FOCAL_PIXELS_TEXT, None)
+    if focal is not None:
+        image.info[FOCAL_PIXELS_TEXT] = f"{focal:.2f}"
+    return image
 
 
 def alpha_of(image: Image.Image) -> np.ndarray:
@@ -219,7 +264,7 @@ def crop_and_pad(
     canvas = Image.new("RGBA", (x1 - x0, y1 - y0), (0, 0, 0, 0))
     inside = (max(x0, 0), max(y0, 0), min(x1, image.width), min(y1, image.height))
     canvas.paste(image.crop(inside), (inside[0] - x0, inside[1] - y0))
-    return cap_size(canvas, max_side)
+    return cap_size(with_focal(canvas, focal_pixels(image)), max_side)
 
 
 def canvas_box(
@@ -295,14 +340,17 @@ def cut_out_with_mask(
     target = canvas[top - y0 : bottom - y0, left - x0 : right - x0]
     np.copyto(target[..., :3], region, where=visible[..., None])
     np.copyto(target[..., 3], region_alpha, where=visible)
-    image = cap_size(Image.fromarray(canvas, mode="RGBA"), max_side)
+    image = cap_size(with_focal(Image.fromarray(canvas, mode="RGBA"), focal_pixels(photo)), max_side)
     return Cutout(image=image, quality=quality, source_size=photo.size, canvas_box=box)
 
 
 def encode_png(image: Image.Image, *, compress_level: int = 1, text: dict[str, str] | None = None) -> bytes:
     """PNG bytes. Level 1 is several times faster than Pillow's default 6 for ~10-20% larger files.
-    ``text``: tEXt chunks (what a later stage should know about the cut-out)."""
+    ``text``: tEXt chunks (what a later stage should know about the cut-out), beside the focal length
+    recorded on the image (:func:`with_focal`)."""
     info = None
+    focal = image.info.get(FOCAL_PIXELS_TEXT)
+    text = {**({FOCAL_PIXELS_TEXT: focal} if focal is not None else {}), **(text or {})}
     if text:
         info = PngImagePlugin.PngInfo()
         for key, value in text.items():

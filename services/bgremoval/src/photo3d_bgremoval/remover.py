@@ -41,6 +41,7 @@ from .cutout import (
     encode_png,
     to_rgb,
     view_label,
+    with_exif_focal,
 )
 from .model_files import data_dir, default_model_dir
 
@@ -389,7 +390,8 @@ class BackgroundRemover:
     def _decoded(self, photo: bytes | Image.Image, view: str | None) -> Image.Image:
         """The photo as RGB at the capped size, upright."""
         if isinstance(photo, Image.Image):
-            return cap_size(to_rgb(ImageOps.exif_transpose(photo)), self.settings.max_side_px)
+            upright = with_exif_focal(to_rgb(ImageOps.exif_transpose(photo)), photo)
+            return cap_size(upright, self.settings.max_side_px)
         return decode_photo(photo, view=view, max_side=self.settings.max_side_px)
 
     def _framed(self, image: Image.Image, mask: Image.Image, view: str | None) -> CutoutResult:

@@ -3,28 +3,38 @@
 Model space is the output convention (see :mod:`photo3d_generation.meshio`): +Y up, front towards +Z, the
 object's height is 1 and its silhouettes are centred on the Y axis. Each photo is aligned by its alpha
 bounding box: the box's height becomes the object's height and the box's horizontal centre the Y axis, so
-photos taken from different distances or zooms still line up.
+photos taken from different distances or zooms still line up. A perspective camera stands at the assumed
+distance, or, when background removal recorded the photo's focal length from its EXIF
+(``FOCAL_PIXELS_TEXT``), at the distance that focal length and the silhouette's height give.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
+from scipy import ndimage, optimize
 
 from photo3d_common.events import VIEWS
 from photo3d_common.events import View as ViewName  # the view's name; View below is the camera
+from photo3d_common.storage import FOCAL_PIXELS_TEXT
 
 from ..meshio import VIEW_DIRECTIONS, VIEW_RIGHT
 from .errors import ReconstructionError
+
+log = logging.getLogger(__name__)
 
 #: Smallest object height, in pixels, that gives a usable silhouette.
 MIN_OBJECT_PIXELS = 24
 #: Alpha (0..1) from which a pixel belongs to the object.
 ALPHA_THRESHOLD = 0.5
+#: Range of camera distances (object heights from its axis) a photo's known focal length may give: nearer,
+#: the object would not fit a phone's frame; farther, perspective is negligible anyway.
+MIN_DISTANCE = 1.1
+MAX_DISTANCE = 50.0
 
 
 @dataclass(frozen=True)
@@ -157,21 +167,42 @@ def _perspective_calibration(
     name: str,
     prepared: Mapping[str, tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]],
     distance: float,
-) -> tuple[float, float]:
-    """Focal length and the pixel row of mid-height for a level camera ``distance`` heights away.
+    focal: float | None = None,
+) -> tuple[float, float, float]:
+    """Focal length, the pixel row of mid-height and the distance of a level camera.
 
     Cut-outs are cropped, so the photo's zoom and centre are gone. With the camera level with the
     object's middle, the silhouette's top edge is the top point nearest the camera (at height 0.5 above
     the axis, ``distance - top_reach`` away) and its bottom edge the nearest bottom point: two equations
-    that give the focal length and the row of the optical axis.
+    that give the focal length and the row of the optical axis for an assumed ``distance`` -- or, when the
+    photo's ``focal`` length is known (EXIF), the distance the photo was taken from.
     """
     _, _, bbox = prepared[name]
+    height = bbox[3] - bbox[1]
     top_reach, bottom_reach = _nearest_extremes(name, prepared)
+    if focal is not None:
+        distance = _distance_for(height / focal, top_reach, bottom_reach)
     near_top = max(distance - top_reach, 0.1)
     near_bottom = max(distance - bottom_reach, 0.1)
-    focal = (bbox[3] - bbox[1]) / (0.5 / near_top + 0.5 / near_bottom)
+    if focal is None:
+        focal = height / (0.5 / near_top + 0.5 / near_bottom)
     centre_v = (bbox[1] - 0.5) + focal * 0.5 / near_top
-    return focal, centre_v
+    return focal, centre_v, distance
+
+
+def _distance_for(angular_height: float, top_reach: float, bottom_reach: float) -> float:
+    """The distance (object heights) at which the object spans ``angular_height`` (its silhouette's height
+    over the focal length): the root of ``0.5 / (d - top_reach) + 0.5 / (d - bottom_reach)``, which falls
+    with ``d``; within ``MIN_DISTANCE``..``MAX_DISTANCE``, as no photo is taken from nearer or farther."""
+
+    def spanned(distance: float) -> float:
+        return 0.5 / max(distance - top_reach, 0.1) + 0.5 / max(distance - bottom_reach, 0.1)
+
+    if spanned(MIN_DISTANCE) <= angular_height:
+        return MIN_DISTANCE
+    if spanned(MAX_DISTANCE) >= angular_height:
+        return MAX_DISTANCE
+    return float(optimize.brentq(lambda d: spanned(d) - angular_height, MIN_DISTANCE, MAX_DISTANCE))
 
 
 @dataclass(frozen=True)
@@ -198,7 +229,8 @@ def load_views(
     camera_distance: float | None = None,
     cameras: Mapping[str, KnownCamera] | None = None,
 ) -> dict[str, View]:
-    """Validate the four cut-outs and turn them into :class:`View` objects.
+    """Validate the four cut-outs and turn them into :class:`View` objects (perspective cameras
+    ``camera_distance`` away, or where a cut-out's recorded focal length puts them).
 
     Raises :class:`ReconstructionError` with a message for the user when a photo is missing, has no
     transparency, shows no object or shows it too small.
@@ -211,6 +243,7 @@ def load_views(
         )
     prepared: dict[str, tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]] = {}
     scales: dict[str, float] = {}
+    focals: dict[str, float | None] = {}
     for name in VIEWS:
         image = cutouts[name]
         if "A" not in image.getbands():
@@ -218,6 +251,7 @@ def load_views(
                 f"the {name} photo has no transparent background; remove its background first",
                 code="no_alpha",
             )
+        focals[name] = _focal_pixels(image, name)
         image = image.convert("RGBA")
         scale = 1.0
         if max(image.size) > max_side:
@@ -283,9 +317,15 @@ def load_views(
                 elevation=known.elevation,
             )
             continue
-        focal = None
+        focal, distance = None, camera_distance
         if camera_distance is not None:
-            focal, centre_v = _perspective_calibration(view_name, prepared, camera_distance)
+            known_focal = focals[view_name]
+            focal, centre_v, distance = _perspective_calibration(
+                view_name,
+                prepared,
+                camera_distance,
+                None if known_focal is None else known_focal * scales[view_name],
+            )
         views[view_name] = View(
             name=view_name,
             alpha=alpha,
@@ -295,7 +335,23 @@ def load_views(
             pixels_per_unit=height_px,
             width_ratio=ratios[view_name],
             bbox=bbox,
-            distance=camera_distance,
+            distance=distance,
             focal=focal,
         )
     return views
+
+
+def _focal_pixels(image: Image.Image, name: str) -> float | None:
+    """The focal length in the cut-out's pixels that background removal recorded from the photo's EXIF, or
+    None (no EXIF focal length, or a value that cannot be one)."""
+    text = image.info.get(FOCAL_PIXELS_TEXT)
+    if text is None:
+        return None
+    try:
+        focal = float(text)
+    except (TypeError, ValueError):
+        focal = float("nan")
+    if not np.isfinite(focal) or focal <= 0:
+        log.warning("the %s cut-out's focal length %r is not usable; it is ignored", name, text)
+        return None
+    return focal

@@ -370,6 +370,7 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
     from photo3d_generation.fitting import fit_to_options
     from photo3d_generation.local import reconstruct
     from photo3d_generation.settings import GenerationServiceSettings
+    from photo3d_generation.warm_up import warm_up
 
     bg_settings = BackgroundRemovalSettings()  # BGREMOVAL_* from the environment, like the service
     gen_settings = GenerationServiceSettings()
@@ -378,6 +379,7 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
     remover = BackgroundRemover(bg_settings)
     started = time.perf_counter()
     asyncio.run(remover.warm_up())  # as the worker does at start (BGREMOVAL_WARM_UP)
+    warm_up(gen_settings.preview_size)  # and the generation worker (GENERATION_WARM_UP)
     load_s = time.perf_counter() - started
     rss_loaded = rss_mib_self()
 

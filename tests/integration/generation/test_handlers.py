@@ -22,7 +22,9 @@ from photo3d_common.events import (
 )
 from photo3d_common.storage import ObjectStorage, cutout_key
 from photo3d_common.wiring import inject_dependencies
+from photo3d_generation import bootstrap as bootstrap_module
 from photo3d_generation import handlers, meshio
+from photo3d_generation import warm_up as warm_up_module
 from photo3d_generation.bootstrap import Deps
 from photo3d_generation.jobs import JobRecord, JobStore
 from photo3d_generation.providers.base import GenerationInputs
@@ -223,3 +225,57 @@ async def test_a_replayed_background_removed_republishes_the_model_and_rewrites_
 
     assert replayed == [done]  # no generation.started, no progress, the same model.generated
     assert {fmt: (await object_storage.head(key)).etag for fmt, key in done.asset_keys.items()} == marked
+
+
+@pytest.mark.parametrize(
+    ("served", "enabled", "warmed"),
+    [(["local"], True, True), (["local"], False, False), (["tencent"], True, False)],
+)
+async def test_a_worker_serving_the_local_reconstructor_warms_it_before_its_first_event(
+    common_s3_settings, monkeypatch, served, enabled, warmed
+) -> None:
+    calls: list[int] = []
+
+    def recorded(preview_size: int) -> float:
+        calls.append(preview_size)
+        return 0.0
+
+    monkeypatch.setattr(bootstrap_module, "warm_up", recorded)
+    settings = GenerationServiceSettings(
+        s3=common_s3_settings, providers=served, default_provider=served[0], warm_up=enabled, preview_size=128
+    )
+    # bootstrap only looks at which providers are served, and closes them at the end
+    providers = {name: _Closable() for name in served}
+    async with bootstrap_module.bootstrap(settings, providers=providers, publish=Recorder()):
+        assert calls == ([128] if warmed else [])
+
+
+class _Closable:
+    async def aclose(self) -> None:
+        return None
+
+
+def test_the_warm_up_runs_every_step_a_model_takes(monkeypatch) -> None:
+    """Each step whose first call a fresh process pays: the camera fit, decimation, the texture with its
+    seams levelled, the fit to the options and every export."""
+    from photo3d_generation.local import reconstructor, texturing
+
+    seen: list[str] = []
+
+    def counting(name, module, attribute):
+        original = getattr(module, attribute)
+
+        def wrapper(*args, **kwargs):
+            seen.append(name)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, attribute, wrapper)
+
+    counting("fit", reconstructor, "fit_poses")
+    counting("decimate", reconstructor, "_decimate")
+    counting("texture", reconstructor, "textured_mesh")
+    counting("seams", texturing, "seam_corrections")
+    counting("options", warm_up_module, "fit_to_options")
+    counting("export", warm_up_module.meshio, "export_assets")
+    assert warm_up_module.warm_up(128) > 0
+    assert sorted(seen) == sorted(["fit", "decimate", "texture", "seams", "options", "export"])

@@ -35,6 +35,11 @@ class GenerationServiceSettings(BaseSettings):
         description="providers this worker serves; each must be fully configured (checked at start)",
     )
     preview_size: int = Field(256, ge=64, le=1024)
+    warm_up: bool = Field(
+        True,
+        description="reconstruct and export a small object at start when the local provider is served, so "
+        "the first model does not pay the process's first calls (~0.5 CPU s)",
+    )
     metrics_port: int | None = Field(
         None, description="serve Prometheus metrics at :PORT/metrics (off when unset)"
     )

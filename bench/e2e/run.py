@@ -365,6 +365,7 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
 
     from photo3d_bgremoval.remover import BackgroundRemovalSettings, BackgroundRemover, prepare_process
     from photo3d_bgremoval.stand_ins import refine_and_check
+    from photo3d_common.concurrency import limit_blas_threads
     from photo3d_common.events import GenerationOptions
     from photo3d_generation import meshio
     from photo3d_generation.fitting import fit_to_options
@@ -378,6 +379,7 @@ def in_process_child(photo_dir: Path, count: int) -> dict[str, Any]:
     photos = load_photos(photo_dir, count)
     remover = BackgroundRemover(bg_settings)
     started = time.perf_counter()
+    limit_blas_threads(gen_settings.blas_threads)  # as both workers do at start (*_BLAS_THREADS)
     asyncio.run(remover.warm_up())  # as the worker does at start (BGREMOVAL_WARM_UP)
     warm_up(gen_settings.preview_size)  # and the generation worker (GENERATION_WARM_UP)
     load_s = time.perf_counter() - started
@@ -892,17 +894,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def thread_env(workers: int) -> dict[str, str]:
-    """ONNX, PNG and numpy/BLAS threads per worker process, so that workers x threads <= cores: each
+    """ONNX and PNG threads per worker process, so that workers x threads <= cores: each
     bgremoval process computes ``threads`` masks at once, one onnxruntime thread each (its default on
     the whole machine)."""
     threads = str(max(1, (os.cpu_count() or 1) // workers))
+    # numpy's and SciPy's BLAS: one thread per worker process, the workers' default (BLAS_THREADS)
     return {
         "BGREMOVAL_WORKERS": threads,
         "BGREMOVAL_INTRA_OP_THREADS": "1",
         "BGREMOVAL_PNG_THREADS": threads,
-        "OMP_NUM_THREADS": threads,
-        "OPENBLAS_NUM_THREADS": threads,
-        "MKL_NUM_THREADS": threads,
     }
 
 
@@ -995,7 +995,7 @@ def run_system(
         "latency": latency,
         "profile": profile_report,
         "load_after": load_after,
-        "threads_per_worker": int(thread_env(workers)["OMP_NUM_THREADS"]),
+        "threads_per_worker": int(thread_env(workers)["BGREMOVAL_WORKERS"]),
         "partitions": partitions,
         "services": [name for name in memory["cpu_s"] if name not in infra.pids],
         "cpu_s_per_model": sum(memory["cpu_s"].values()) / count,

@@ -11,6 +11,7 @@ import uuid
 import pytest
 import trimesh
 from PIL import Image, ImageDraw
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from photo3d_common.events import (
     VIEWS,
@@ -279,3 +280,20 @@ def test_the_warm_up_runs_every_step_a_model_takes(monkeypatch) -> None:
     counting("export", warm_up_module.meshio, "export_assets")
     assert warm_up_module.warm_up(128) > 0
     assert sorted(seen) == sorted(["fit", "decimate", "texture", "seams", "options", "export"])
+
+
+async def test_a_worker_keeps_numpys_blas_to_its_setting(common_s3_settings) -> None:
+    """More BLAS threads only spin beside the other worker's work (``limit_blas_threads``)."""
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    settings = GenerationServiceSettings(
+        s3=common_s3_settings, providers=["tencent"], default_provider="tencent"
+    )
+    try:
+        async with bootstrap_module.bootstrap(settings, providers={}, publish=Recorder()):
+            assert blas_threads() and set(blas_threads()) == {1}
+    finally:
+        threadpool_limits(limits=max(before), user_api="blas")  # the other tests' numpy as it was

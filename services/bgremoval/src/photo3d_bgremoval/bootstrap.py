@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from photo3d_common.concurrency import limit_blas_threads
 from photo3d_common.logging import get_logger
 from photo3d_common.ports import Publisher, Storage
 from photo3d_common.storage import ObjectStorage
@@ -30,6 +31,7 @@ class Deps:
 @asynccontextmanager
 async def bootstrap(settings: BgRemovalServiceSettings, *, publish: Publisher) -> AsyncIterator[Deps]:
     remover = BackgroundRemover(settings.removal)
+    limit_blas_threads(settings.blas_threads)
     async with ObjectStorage(settings.s3) as storage:
         if settings.warm_up:
             await remover.warm_up()

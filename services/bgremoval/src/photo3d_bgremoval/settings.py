@@ -20,6 +20,12 @@ class BgRemovalServiceSettings(BaseSettings):
     warm_up: bool = Field(
         True, description="load the model and compute a first mask per slot at start, not on the first photos"
     )
+    blas_threads: int = Field(
+        1,
+        ge=1,
+        description="threads of numpy's and SciPy's BLAS in this worker (the masks' threads are "
+        "onnxruntime's own; more BLAS threads only spin: see photo3d_common.concurrency.limit_blas_threads)",
+    )
     metrics_port: int | None = Field(
         None, description="serve Prometheus metrics at :PORT/metrics (off when unset)"
     )

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from photo3d_common.concurrency import run_blocking
+from photo3d_common.concurrency import limit_blas_threads, run_blocking
 from photo3d_common.logging import get_logger
 from photo3d_common.ports import Publisher, Storage
 from photo3d_common.storage import ObjectStorage
@@ -42,6 +42,7 @@ async def bootstrap(
     """``providers`` are built (and their settings checked) before the start, by ``build_providers``: a
     missing credential stops the service at once; they are closed here at shutdown. With the local provider
     served, one small reconstruction and export runs first (``warm_up``, ``GENERATION_WARM_UP``)."""
+    limit_blas_threads(settings.blas_threads)
     try:
         async with ObjectStorage(settings.s3) as storage:
             if settings.warm_up and "local" in providers:

@@ -35,6 +35,12 @@ class GenerationServiceSettings(BaseSettings):
         description="providers this worker serves; each must be fully configured (checked at start)",
     )
     preview_size: int = Field(256, ge=64, le=1024)
+    blas_threads: int = Field(
+        1,
+        ge=1,
+        description="threads of numpy's and SciPy's BLAS in this worker (more only spin: see "
+        "photo3d_common.concurrency.limit_blas_threads)",
+    )
     warm_up: bool = Field(
         True,
         description="reconstruct and export a small object at start when the local provider is served, so "

@@ -131,9 +131,10 @@ def _backdrop(shot, size: tuple[int, int], seed: int) -> np.ndarray:
 def phone_exif(renderer, rig) -> bytes:
     """The EXIF a phone writes with such a photo: its 35 mm equivalent focal length, in whole millimetres
     (the background remover reads it; the rounding costs up to 2 % of the focal length, as with a phone)."""
-    film_diagonal_mm = float(np.hypot(36.0, 24.0))
+    from photo3d_bgremoval.cutout import FILM_DIAGONAL_MM
+
     focal_35mm = (
-        renderer.focal_pixels(rig) / float(np.hypot(renderer.width, renderer.height)) * film_diagonal_mm
+        renderer.focal_pixels(rig) / float(np.hypot(renderer.width, renderer.height)) * FILM_DIAGONAL_MM
     )
     exif = Image.Exif()
     exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.FocalLengthIn35mmFilm] = round(focal_35mm)
@@ -290,8 +291,9 @@ def run(
                     for i, v in enumerate(VIEWS)
                 }
                 if exif:
+                    written = phone_exif(renderer, rig)
                     for photo in shown.values():
-                        photo.info["exif"] = phone_exif(renderer, rig)
+                        photo.info["exif"] = written
                 if sheet is not None:
                     sheet.append(np.concatenate([np.asarray(shown[v]) for v in VIEWS], axis=1))
                 try:

@@ -5,7 +5,8 @@ Open it at startup (``async with ObjectStorage(settings) as storage``), never at
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import math
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Self
 
@@ -67,6 +68,17 @@ STAND_IN_FOR_TEXT = "photo3d:outline-of"
 #: pixels (from the photo's EXIF, where the phone wrote one): the local reconstructor then knows how far away
 #: each photo was taken instead of assuming it.
 FOCAL_PIXELS_TEXT = "photo3d:focal-px"
+
+
+def recorded_focal_pixels(info: Mapping[Any, Any]) -> float | None:
+    """The focal length recorded under ``FOCAL_PIXELS_TEXT`` in an image's ``info`` (a cut-out's text
+    chunks), or None when there is none or it is not a positive, finite number."""
+    text = info.get(FOCAL_PIXELS_TEXT)
+    try:
+        focal = float(text) if isinstance(text, str | int | float) else math.nan
+    except ValueError:
+        return None
+    return focal if math.isfinite(focal) and focal > 0 else None
 
 
 def asset_key(model_id: object, filename: str) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, PngImagePlugin
 
 from photo3d_common.errors import Photo3DError
-from photo3d_common.storage import FOCAL_PIXELS_TEXT
+from photo3d_common.storage import FOCAL_PIXELS_TEXT, recorded_focal_pixels
 
 Side = Literal["top", "bottom", "left", "right"]
 
@@ -152,11 +152,7 @@ def with_exif_focal(image: Image.Image, source: Image.Image) -> Image.Image:
 
 def focal_pixels(image: Image.Image) -> float | None:
     """The focal length in ``image``'s pixels recorded on it (``FOCAL_PIXELS_TEXT``), or None."""
-    text = image.info.get(FOCAL_PIXELS_TEXT)
-    try:
-        return float(text) if text is not None else None
-    except (TypeError, ValueError):
-        return None
+    return recorded_focal_pixels(image.info)
 
 
 def with_focal(image: Image.Image, focal: float | None) -> Image.Image:

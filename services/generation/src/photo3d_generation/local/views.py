@@ -20,7 +20,7 @@ from scipy import ndimage, optimize
 
 from photo3d_common.events import VIEWS
 from photo3d_common.events import View as ViewName  # the view's name; View below is the camera
-from photo3d_common.storage import FOCAL_PIXELS_TEXT
+from photo3d_common.storage import FOCAL_PIXELS_TEXT, recorded_focal_pixels
 
 from ..meshio import VIEW_DIRECTIONS, VIEW_RIGHT
 from .errors import ReconstructionError
@@ -344,14 +344,11 @@ def load_views(
 def _focal_pixels(image: Image.Image, name: str) -> float | None:
     """The focal length in the cut-out's pixels that background removal recorded from the photo's EXIF, or
     None (no EXIF focal length, or a value that cannot be one)."""
-    text = image.info.get(FOCAL_PIXELS_TEXT)
-    if text is None:
-        return None
-    try:
-        focal = float(text)
-    except (TypeError, ValueError):
-        focal = float("nan")
-    if not np.isfinite(focal) or focal <= 0:
-        log.warning("the %s cut-out's focal length %r is not usable; it is ignored", name, text)
-        return None
+    focal = recorded_focal_pixels(image.info)
+    if focal is None and FOCAL_PIXELS_TEXT in image.info:
+        log.warning(
+            "the %s cut-out's focal length %r is not usable; it is ignored",
+            name,
+            image.info[FOCAL_PIXELS_TEXT],
+        )
     return focal
